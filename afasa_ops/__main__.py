@@ -1,0 +1,3 @@
+from afasa_ops.cli import main
+
+main()

@@ -1,0 +1,68 @@
+"""The afasa-ops command line. One module per command; each is thin: parse, call, render."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from afasa_ops import __version__
+from afasa_ops.cli import doctor, init, plan, report, run, status
+from afasa_ops.cli.application import Application
+from afasa_ops.errors import AfasaOpsError, ExitCode
+
+app = typer.Typer(
+    name="afasa-ops",
+    help="The AFASA 2.0 repair runbook as software: check, plan, apply and verify, with a journal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"afasa-ops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime
+        typer.Option(
+            "--config", "-c", help="Config file (default: ./afasa-ops.toml or $AFASA_OPS_CONFIG)."
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More detail on errors.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    ctx.obj = Application(config_path=config, verbose=verbose)
+
+
+app.command("init")(init.command)
+app.command("doctor")(doctor.command)
+app.command("plan")(plan.command)
+app.command("run")(run.command)
+app.command("status")(status.command)
+app.command("report")(report.command)
+
+
+def main() -> None:
+    try:
+        app()
+    except AfasaOpsError as exc:
+        from afasa_ops.redact import redact
+
+        typer.echo(f"error: {redact(str(exc))}", err=True)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(int(ExitCode.FAILED))

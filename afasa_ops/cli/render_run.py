@@ -1,0 +1,33 @@
+"""Shared ending of plan, run and doctor: render the result, exit with the design's code."""
+
+from __future__ import annotations
+
+import typer
+
+from afasa_ops.cli.application import Application
+from afasa_ops.errors import UsageError
+from afasa_ops.runbook.model import RunResult
+
+
+def finish(app: Application, result: RunResult, as_json: bool) -> None:
+    from afasa_ops.runbook.runner import exit_code_for
+
+    if as_json:
+        from afasa_ops.render.jsonout import run_document
+
+        app.print_json(run_document(result))
+    else:
+        from afasa_ops.render.terminal import render_run
+
+        render_run(result, app.out)
+    raise typer.Exit(int(exit_code_for(result)))
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param {pair!r}: expected NAME=VALUE")
+        out[name] = value
+    return out

@@ -1,0 +1,1 @@
+"""The Compose model of an AFASA checkout: files, .env interpolation, project and network names."""

@@ -1,0 +1,372 @@
+"""One Settings object: afasa-ops.toml, then AFASA_OPS_* environment variables, validated.
+
+Secrets are never written inline in the file. A secret key takes a reference,
+`{ env = "NAME" }` or `{ file = "/run/secrets/name" }`, or comes whole from the environment
+(`AFASA_OPS_<SECTION>_<KEY>`). A DSN may sit in the file only while it carries no password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from afasa_ops.errors import ConfigError
+from afasa_ops.redact import redactor
+
+ENV_PREFIX = "AFASA_OPS_"
+CONFIG_ENV = "AFASA_OPS_CONFIG"
+DEFAULT_CONFIG = "afasa-ops.toml"
+# Variables that steer the tool itself rather than override a key.
+RESERVED_ENV = {CONFIG_ENV, "AFASA_OPS_NO_COLOR"}
+
+
+class SecretRef(BaseModel):
+    """Where a secret lives. The value is read on demand and taught to the redactor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    env: str | None = None
+    file: str | None = None
+    # Only set from an AFASA_OPS_* environment variable, never from a file.
+    value: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        given = [k for k in ("env", "file", "value") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError('give exactly one of env = "NAME" or file = "PATH"')
+        return self
+
+    def get(self) -> str | None:
+        if self.value is not None:
+            secret: str | None = self.value
+        elif self.env is not None:
+            secret = os.environ.get(self.env)
+        else:
+            assert self.file is not None
+            path = Path(self.file)
+            secret = path.read_text().strip() if path.exists() else None
+        redactor.add(secret)
+        return secret
+
+    def describe(self) -> str:
+        if self.env:
+            return f"env:{self.env}"
+        if self.file:
+            return f"file:{self.file}"
+        return "environment override"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Keys whose values are secrets (always references) or DSNs (references once they
+    # carry a password).
+    secret_keys: ClassVar[tuple[str, ...]] = ()
+    dsn_keys: ClassVar[tuple[str, ...]] = ()
+
+
+class RepoSection(Section):
+    path: str = Field(description="Path of the AFASA checkout, relative to the config file.")
+
+
+class RunbookSection(Section):
+    path: str = Field(
+        default="runbooks/afasa-repair.yaml",
+        description="Runbook file; relative paths are tried beside the config, then in afasa-ops.",
+    )
+    timezone: str = Field(default="local", description="IANA zone for dated names, or local.")
+    plugins: list[str] = Field(
+        default_factory=list, description="Python modules imported to register extra step kinds."
+    )
+
+
+class ComposeSection(Section):
+    files: list[str] = Field(
+        default_factory=lambda: ["docker-compose.yml"],
+        description="Compose files, in -f order, relative to the repo.",
+    )
+    project_name: str | None = Field(
+        default=None, description="Compose project name; derived as Compose does when unset."
+    )
+    command: str = Field(
+        default="auto", description="auto, 'docker compose' (v2) or 'docker-compose' (v1)."
+    )
+    traefik_service: str | None = Field(
+        default=None, description="Traefik's service name; found by image when unset."
+    )
+    networks: list[str] = Field(
+        default_factory=list, description="Real network names (written by init)."
+    )
+    init_sql_dir: str = Field(
+        default="infra/postgres/init", description="Init SQL directory inside the repo."
+    )
+
+
+class DockerSection(Section):
+    host: str | None = Field(
+        default=None,
+        description="Engine address (unix:///var/run/docker.sock); DOCKER_HOST when unset.",
+    )
+
+
+class DatabaseSection(Section):
+    dsn_keys = ("admin_dsn", "app_dsn")
+    secret_keys = ("app_password",)
+    admin_dsn: SecretRef | str | None = Field(
+        default=None, description="DSN for migrations (an owner or superuser)."
+    )
+    app_dsn: SecretRef | str | None = Field(
+        default=None, description="DSN the services use (the application role)."
+    )
+    app_role: str = Field(default="afasa_app", description="The application role to ensure.")
+    app_password: SecretRef | None = Field(
+        default=None, description="Password for the application role (a reference)."
+    )
+    lock_timeout_s: float = Field(default=10.0, description="lock_timeout for tool sessions.")
+    statement_timeout_s: float = Field(
+        default=300.0, description="statement_timeout for tool sessions."
+    )
+
+
+class NatsSection(Section):
+    url: str = Field(default="nats://127.0.0.1:4222", description="NATS server URL.")
+    stream: str = Field(default="AFASA", description="The JetStream stream on afasa.>.")
+
+
+class StorageSection(Section):
+    secret_keys = ("access_key", "secret_key")
+    url: str = Field(
+        default="file://.afasa-ops/storage", description="file://DIR or s3://BUCKET for reports."
+    )
+    endpoint: str | None = Field(default=None, description="S3 endpoint URL for s3:// storage.")
+    access_key: SecretRef | None = Field(default=None, description="S3 access key (a reference).")
+    secret_key: SecretRef | None = Field(default=None, description="S3 secret key (a reference).")
+    region: str = Field(default="us-east-1", description="S3 region.")
+
+
+class UbibotSection(Section):
+    secret_keys = ("account_key",)
+    base_url: str = Field(default="https://webapi.ubibot.com", description="UbiBot API base URL.")
+    account_key: SecretRef | None = Field(
+        default=None, description="Single-tenant UbiBot account key (a reference)."
+    )
+
+
+class ThingsboardSection(Section):
+    secret_keys = ("password",)
+    base_url: str | None = Field(default=None, description="ThingsBoard REST base URL.")
+    username: str | None = Field(default=None, description="ThingsBoard tenant user.")
+    password: SecretRef | None = Field(
+        default=None, description="ThingsBoard password (a reference)."
+    )
+
+
+class ServiceEntry(Section):
+    name: str = Field(description="Compose service name.")
+    routes: list[str] = Field(default_factory=list, description="Path prefixes routed by Traefik.")
+    health: str | None = Field(default=None, description="Health endpoint path, e.g. /readyz.")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    repo: RepoSection
+    runbook: RunbookSection = Field(default_factory=RunbookSection)
+    compose: ComposeSection = Field(default_factory=ComposeSection)
+    docker: DockerSection = Field(default_factory=DockerSection)
+    database: DatabaseSection = Field(default_factory=DatabaseSection)
+    nats: NatsSection = Field(default_factory=NatsSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
+    ubibot: UbibotSection = Field(default_factory=UbibotSection)
+    thingsboard: ThingsboardSection = Field(default_factory=ThingsboardSection)
+    services: list[ServiceEntry] = Field(default_factory=list)
+
+    # Where the settings came from; not a key.
+    source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    @property
+    def repo_path(self) -> Path:
+        return (self.base_dir / self.repo.path).resolve()
+
+    def runbook_path(self) -> Path:
+        candidate = Path(self.runbook.path)
+        if candidate.is_absolute():
+            return candidate
+        for root in (self.base_dir, Path(__file__).resolve().parents[1]):
+            if (root / candidate).exists():
+                return root / candidate
+        return self.base_dir / candidate
+
+
+def secret_value(value: SecretRef | str | None) -> str | None:
+    """The plain value of a secret-or-plain key (a DSN without a password may be inline)."""
+    if isinstance(value, SecretRef):
+        return value.get()
+    return value
+
+
+def section_classes() -> dict[str, type[Section]]:
+    out: dict[str, type[Section]] = {}
+    for name, field in Settings.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, Section):
+            out[name] = ann
+    return out
+
+
+def load_settings(
+    path: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    require_file: bool = True,
+) -> Settings:
+    env = os.environ if environ is None else environ
+    chosen = Path(path or env.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    label = str(chosen)
+    raw: dict[str, Any] = {}
+    if chosen.exists():
+        try:
+            raw = tomllib.loads(chosen.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{label}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{label}: cannot read: {exc.strerror}") from exc
+    elif require_file:
+        raise ConfigError(
+            f"{label}: no such config file",
+            hint="run `afasa-ops init REPO` to write one, or pass --config PATH",
+        )
+    _refuse_inline_secrets(raw, label)
+    _apply_env_overrides(raw, env)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc, label)) from None
+    settings.source = chosen.resolve() if chosen.exists() else None
+    return settings
+
+
+def _refuse_inline_secrets(raw: dict[str, Any], label: str) -> None:
+    for section_name, cls in section_classes().items():
+        section = raw.get(section_name)
+        if not isinstance(section, dict):
+            continue
+        for key in cls.secret_keys:
+            if isinstance(section.get(key), str):
+                raise ConfigError(
+                    f"{label}: [{section_name}] {key} is a secret and may not be written inline",
+                    hint=f'use {key} = {{ env = "NAME" }} or {{ file = "/run/secrets/NAME" }}, '
+                    f"or set {ENV_PREFIX}{section_name.upper()}_{key.upper()}",
+                )
+        for key in cls.dsn_keys:
+            value = section.get(key)
+            if isinstance(value, str) and _has_password(value):
+                raise ConfigError(
+                    f"{label}: [{section_name}] {key} holds a password; "
+                    "a DSN with a password is a secret",
+                    hint=f'use {key} = {{ env = "NAME" }}, or set '
+                    f"{ENV_PREFIX}{section_name.upper()}_{key.upper()}",
+                )
+
+
+def _has_password(dsn: str) -> bool:
+    if "://" in dsn:
+        try:
+            return urlsplit(dsn).password is not None
+        except ValueError:
+            return True
+    return "password=" in dsn.lower()
+
+
+def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    sections = section_classes()
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section_name = next((s for s in sections if rest.startswith(s + "_")), None)
+        if section_name is None:
+            raise ConfigError(
+                f"environment variable {name}: no such section; "
+                f"expected {ENV_PREFIX}<SECTION>_<KEY> with SECTION one of "
+                + ", ".join(s.upper() for s in sections)
+            )
+        key = rest[len(section_name) + 1 :]
+        cls = sections[section_name]
+        field = cls.model_fields.get(key)
+        if field is None:
+            raise ConfigError(
+                f"environment variable {name}: [{section_name}] has no key {key!r}; "
+                f"keys: {', '.join(cls.model_fields)}"
+            )
+        section = raw.setdefault(section_name, {})
+        if key in cls.secret_keys or key in cls.dsn_keys:
+            redactor.add(value)
+            redactor.add_many(_passwords_in(value))
+            section[key] = {"value": value}
+        elif _is_list_field(cls, key):
+            section[key] = _parse_list(value)
+        else:
+            section[key] = value
+
+
+def _passwords_in(value: str) -> list[str]:
+    try:
+        pw = urlsplit(value).password if "://" in value else None
+    except ValueError:
+        pw = None
+    return [pw] if pw else []
+
+
+def _is_list_field(cls: type[Section], key: str) -> bool:
+    return str(cls.model_fields[key].annotation).startswith("list")
+
+
+def _parse_list(value: str) -> list[str]:
+    text = value.strip()
+    if text.startswith("["):
+        parsed = json.loads(text)
+        return [str(v) for v in parsed]
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _first_error(exc: ValidationError, label: str) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-after")]
+    # Pydantic names the union arm it tried (SecretRef, str); the user wants the key.
+    loc = [p for p in loc if p not in {"SecretRef", "str", "list[str]", "float", "int", "bool"}]
+    if not loc:
+        key = "(top level)"
+    elif len(loc) == 1:
+        key = f"[{loc[0]}]"
+    else:
+        key = f"[{loc[0]}] " + ".".join(loc[1:])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        where = loc[0] if loc else ""
+        allowed = _allowed_keys(loc)
+        return f"{label}: unknown key {key}" + (
+            f"; valid keys in [{where}]: {allowed}" if allowed else ""
+        )
+    if kind == "missing":
+        return f"{label}: missing required key {key}"
+    value = err.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {redactor.redact(repr(value))})"
+    return f"{label}: {key}: {err['msg'].lower()}{shown}"
+
+
+def _allowed_keys(loc: list[str]) -> str:
+    if len(loc) < 2:
+        return ", ".join(Settings.model_fields)
+    cls = section_classes().get(loc[0])
+    return ", ".join(cls.model_fields) if cls else ""

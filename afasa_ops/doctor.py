@@ -1,0 +1,40 @@
+"""doctor: read-only checks by area, run through the same step contract as a plan.
+
+Each area is a list of (step id, kind, params). Areas are added by the domains that own them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from afasa_ops.errors import UsageError
+from afasa_ops.runbook.loader import Phase, Runbook
+from afasa_ops.runbook.step import resolve_kind
+
+AREAS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
+    "config": [("config.secrets", "doctor.config", {})],
+    "repo": [("repo.layout", "doctor.repo", {})],
+    "tools": [
+        ("tools.git", "shell.check", {"argv": ["git", "--version"]}),
+        ("tools.docker", "shell.check", {"argv": ["docker", "--version"]}),
+    ],
+}
+
+
+def doctor_runbook(areas: list[str]) -> Runbook:
+    chosen = areas or list(AREAS)
+    unknown = [a for a in chosen if a not in AREAS]
+    if unknown:
+        raise UsageError(f"unknown doctor area {unknown[0]!r}; areas: {', '.join(AREAS)}")
+    phases = []
+    for area in chosen:
+        phase = Phase(area, f"doctor {area}")
+        for step_id, kind, params in AREAS[area]:
+            cls = resolve_kind(kind)
+            assert cls is not None, kind
+            phase.steps.append(
+                cls(f"doctor.{step_id}", area, step_id, cls.Params.model_validate(params))
+            )
+        phases.append(phase)
+    return Runbook("doctor", Path("<doctor>"), phases)

@@ -1,0 +1,1 @@
+"""Renderers: terminal (rich or plain), JSON, Markdown summary, JUnit XML. No target logic."""

@@ -1,0 +1,1 @@
+"""The runbook engine: the step contract, the loader, the runner, the journal and incidents."""

@@ -1,0 +1,44 @@
+"""File changes made by steps: a unified diff first, the original kept, an atomic write."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from pathlib import Path
+
+from afasa_ops.runbook.context import Context
+
+
+def unified_diff(old: str, new: str, rel_path: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{rel_path}",
+            tofile=f"b/{rel_path}",
+        )
+    )
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write beside the target, fsync, then rename: a reader never sees half a file."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".afasa-ops.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def replace_file(ctx: Context, path: Path, text: str) -> None:
+    """Replace a repo file, keeping the original in the run's journal first."""
+    if ctx.journal is not None:
+        ctx.journal.keep_original(path)
+    atomic_write(path, text)

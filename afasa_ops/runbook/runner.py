@@ -1,0 +1,324 @@
+"""The runner: phases in order, each step checked, applied only where pending, verified.
+
+plan runs check only and writes nothing. run takes the target's lock, journals every step,
+stops at the first failure, rolls back that phase's applied steps, and writes an incident.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from afasa_ops.errors import AfasaOpsError, ExitCode, UsageError
+from afasa_ops.redact import redactor
+from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.incident import IncidentWriter
+from afasa_ops.runbook.journal import Journal, JournalReader, new_run_id, now_iso
+from afasa_ops.runbook.loader import Phase, Runbook
+from afasa_ops.runbook.lock import RunLock
+from afasa_ops.runbook.model import Assessment, RunResult, State, Status, StepResult
+from afasa_ops.runbook.step import Step
+
+
+class Reporter(Protocol):
+    def step_started(self, step: Step) -> None: ...
+    def step_finished(self, result: StepResult) -> None: ...
+
+
+class SilentReporter:
+    def step_started(self, step: Step) -> None:
+        return None
+
+    def step_finished(self, result: StepResult) -> None:
+        return None
+
+
+@dataclass
+class Selection:
+    phases: list[str] = field(default_factory=list)  # empty or ["all"]: every phase
+    from_step: str | None = None
+    only_step: str | None = None
+
+    def resolve(self, runbook: Runbook) -> list[tuple[Phase, list[Step]]]:
+        wanted = [p for p in self.phases if p != "all"]
+        phases = [runbook.phase(p) for p in wanted] if wanted else list(runbook.phases)
+        # Phases always run in the runbook's order, whatever order they were named in.
+        order = {p.id: i for i, p in enumerate(runbook.phases)}
+        phases.sort(key=lambda p: order[p.id])
+        selected = [(p, list(p.steps)) for p in phases]
+        if self.only_step:
+            step = runbook.find_step(self.only_step)
+            return [(runbook.phase(step.phase), [step])]
+        if self.from_step:
+            start = runbook.find_step(self.from_step)
+            if start.phase not in {p.id for p in phases}:
+                raise UsageError(f"--from {self.from_step}: that step is not in the chosen phases")
+            out: list[tuple[Phase, list[Step]]] = []
+            reached = False
+            for phase, steps in selected:
+                kept = []
+                for step in steps:
+                    reached = reached or step.id == start.id
+                    if reached:
+                        kept.append(step)
+                if kept:
+                    out.append((phase, kept))
+            return out
+        return selected
+
+
+EXIT_FOR_STATUS = {
+    "ok": ExitCode.OK,
+    "pending": ExitCode.PENDING,
+    "failed": ExitCode.FAILED,
+    "blocked": ExitCode.BLOCKED,
+    "interrupted": ExitCode.FAILED,
+}
+
+
+class _Stop(Exception):
+    pass
+
+
+class Runner:
+    def __init__(
+        self,
+        runbook: Runbook,
+        ctx: Context,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.runbook = runbook
+        self.ctx = ctx
+        self.reporter = reporter or SilentReporter()
+        ctx.params = {**runbook.parameters, **ctx.params}
+
+    # -- plan -------------------------------------------------------------------------------
+    def plan(self, selection: Selection) -> RunResult:
+        result = RunResult(new_run_id(), "plan", [], started_at=now_iso(), repo=str(self.ctx.repo))
+        plan = selection.resolve(self.runbook)
+        result.phases = [p.id for p, _ in plan]
+        for _phase, steps in plan:
+            for step in steps:
+                self.reporter.step_started(step)
+                step_result = self._assess_only(step)
+                result.steps.append(step_result)
+                self.reporter.step_finished(step_result)
+        statuses = {s.status for s in result.steps}
+        result.status = (
+            "blocked"
+            if Status.BLOCKED in statuses or Status.FAILED in statuses
+            else "pending"
+            if Status.PENDING in statuses
+            else "ok"
+        )
+        result.finished_at = now_iso()
+        self.ctx.close()
+        return result
+
+    def _assess_only(self, step: Step) -> StepResult:
+        started = time.monotonic()
+        self.ctx.shell.take()
+        try:
+            assessment = step.check(self.ctx)
+            status = _status_of(assessment)
+            error = None
+        except AfasaOpsError as exc:
+            assessment, status, error = Assessment.blocked(str(exc)), Status.BLOCKED, str(exc)
+        except Exception as exc:
+            assessment, status, error = Assessment.blocked(str(exc)), Status.FAILED, _trace(exc)
+        return self._result(step, status, assessment, started, error=error)
+
+    # -- run --------------------------------------------------------------------------------
+    def run(self, selection: Selection) -> RunResult:
+        run_id = new_run_id()
+        self.ctx.run_id = run_id
+        with RunLock(self.ctx.repo, run_id):
+            resumed = self._interrupted_run()
+            if resumed and not selection.phases and not selection.only_step:
+                selection = Selection(phases=resumed.phases, from_step=selection.from_step)
+            plan = selection.resolve(self.runbook)
+            journal = Journal(self.ctx.repo, run_id)
+            self.ctx.journal = journal
+            result = RunResult(
+                run_id,
+                "run",
+                [p.id for p, _ in plan],
+                started_at=now_iso(),
+                repo=str(self.ctx.repo),
+                resumed_from=resumed.run_id if resumed else None,
+            )
+            if resumed:
+                self.ctx.say(
+                    f"resuming run {resumed.run_id} ({resumed.message}): "
+                    "steps already done are checked again, not applied blindly"
+                )
+            journal.write(
+                "run_started",
+                run_id=run_id,
+                mode="run",
+                phases=result.phases,
+                pid=os.getpid(),
+                resumed_from=result.resumed_from,
+                steps=[s.id for _, steps in plan for s in steps],
+            )
+            try:
+                for phase, steps in plan:
+                    self._run_phase(phase, steps, result, journal)
+                result.status = "ok"
+            except _Stop:
+                pass
+            finally:
+                result.finished_at = now_iso()
+                journal.write(
+                    "run_finished",
+                    status=result.status,
+                    incident=result.incident,
+                    message=result.message,
+                )
+                self.ctx.close()
+        return result
+
+    def _interrupted_run(self) -> RunResult | None:
+        latest = JournalReader(self.ctx.repo).latest(mode="run")
+        return latest if latest and latest.status == "interrupted" else None
+
+    def _run_phase(
+        self, phase: Phase, steps: list[Step], result: RunResult, journal: Journal
+    ) -> None:
+        applied: list[Step] = []
+        for step in steps:
+            self.reporter.step_started(step)
+            journal.write("step_started", step=step.id, phase=phase.id)
+            step_result = self._converge(step, applied)
+            result.steps.append(step_result)
+            journal.write("step_finished", step=step.id, result=step_result.to_json())
+            self.reporter.step_finished(step_result)
+            if step_result.status in (Status.FAILED, Status.BLOCKED):
+                result.status = step_result.status.value
+                result.message = f"step {step.id} {step_result.status}: {step_result.summary}"
+                if step_result.status == Status.FAILED:
+                    self._rollback(applied, journal)
+                    result.incident = self._incident(step, step_result)
+                raise _Stop
+
+    def _converge(self, step: Step, applied: list[Step]) -> StepResult:
+        started = time.monotonic()
+        self.ctx.shell.take()
+        try:
+            assessment = step.check(self.ctx)
+        except AfasaOpsError as exc:
+            return self._result(step, Status.BLOCKED, Assessment.blocked(str(exc)), started)
+        except Exception as exc:
+            return self._result(
+                step, Status.FAILED, Assessment.blocked(str(exc)), started, _trace(exc)
+            )
+        if assessment.state != State.PENDING:
+            return self._result(step, _status_of(assessment), assessment, started)
+        refusal = self._confirm(step, assessment)
+        if refusal:
+            assessment.summary = refusal
+            return self._result(step, Status.BLOCKED, assessment, started)
+        try:
+            outcome = step.apply(self.ctx)
+            applied.append(step)
+            verified = step.verify(self.ctx)
+        except AfasaOpsError as exc:
+            assessment.summary = str(exc)
+            status = Status.BLOCKED if exc.exit_code == ExitCode.BLOCKED else Status.FAILED
+            return self._result(step, status, assessment, started, str(exc))
+        except Exception as exc:
+            assessment.summary = f"apply failed: {exc}"
+            return self._result(step, Status.FAILED, assessment, started, _trace(exc))
+        findings = assessment.findings + outcome.findings
+        if verified.state != State.OK:
+            assessment.findings = findings + verified.findings
+            assessment.summary = f"verify after apply: {verified.summary}"
+            return self._result(step, Status.FAILED, assessment, started, assessment.summary)
+        assessment.findings = findings
+        assessment.summary = outcome.summary or assessment.summary
+        status = Status.CHANGED if outcome.changed else Status.OK
+        res = self._result(step, status, assessment, started)
+        res.packages = outcome.packages
+        res.artifacts = outcome.artifacts
+        return res
+
+    def _confirm(self, step: Step, assessment: Assessment) -> str | None:
+        """None to go ahead, or why not."""
+        opts = self.ctx.options
+        asks = opts.step_by_step or (step.needs_confirmation and not opts.yes)
+        if not asks:
+            return None
+        if not opts.interactive:
+            return f"{step.id} needs confirmation: re-run with --yes to apply it"
+        question = f"Apply {step.id}: {assessment.summary}?"
+        if self.ctx.confirm(question):
+            return None
+        return f"declined by the operator at {step.id}"
+
+    def _rollback(self, applied: list[Step], journal: Journal) -> None:
+        for step in reversed(applied):
+            if not step.has_rollback:
+                continue
+            try:
+                step.rollback(self.ctx)
+                journal.write("step_rolled_back", step=step.id)
+                self.ctx.say(f"rolled back {step.id}")
+            except Exception as exc:
+                journal.write("step_rollback_failed", step=step.id, error=str(exc))
+                self.ctx.say(f"rollback of {step.id} failed: {redactor.redact(str(exc))}")
+
+    def _incident(self, step: Step, step_result: StepResult) -> str | None:
+        try:
+            services = step.services(self.ctx)
+        except Exception:
+            services = []
+        try:
+            incident = IncidentWriter(self.ctx.settings, self.ctx.run_id).write(
+                step_result, services
+            )
+        except Exception as exc:
+            self.ctx.say(f"could not write the incident bundle: {exc}")
+            return None
+        return str(incident.archive)
+
+    def _result(
+        self,
+        step: Step,
+        status: Status,
+        assessment: Assessment,
+        started: float,
+        error: str | None = None,
+    ) -> StepResult:
+        if status == Status.OK and assessment.skip_reason:
+            status = Status.SKIPPED
+        return StepResult(
+            id=step.id,
+            phase=step.phase,
+            title=step.title,
+            kind=step.kind,
+            status=status,
+            summary=redactor.redact(assessment.summary),
+            findings=assessment.findings,
+            diff=assessment.diff,
+            commands=self.ctx.shell.take(),
+            duration_s=round(time.monotonic() - started, 3),
+            error=redactor.redact(error) if error else None,
+            verification=step.verification,
+        )
+
+
+def _status_of(assessment: Assessment) -> Status:
+    if assessment.state == State.OK:
+        return Status.SKIPPED if assessment.skip_reason else Status.OK
+    return Status.PENDING if assessment.state == State.PENDING else Status.BLOCKED
+
+
+def _trace(exc: Exception) -> str:
+    return redactor.redact("".join(traceback.format_exception_only(type(exc), exc)).strip())
+
+
+def exit_code_for(result: RunResult) -> ExitCode:
+    return EXIT_FOR_STATUS.get(result.status, ExitCode.FAILED)

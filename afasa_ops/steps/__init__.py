@@ -1,0 +1,1 @@
+"""Step kinds by domain. Each module registers its kinds with runbook.step.register."""

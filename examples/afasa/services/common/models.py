@@ -1,0 +1,1 @@
+"""Shared models as found: no Device model."""

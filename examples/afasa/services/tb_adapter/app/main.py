@@ -1,0 +1,1 @@
+"""tb-adapter (stub as found: ubibot sync never saves devices)."""
