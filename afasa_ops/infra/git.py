@@ -1,0 +1,107 @@
+"""The Git driver (GitPython). Errors are translated into one-line AfasaOpsErrors here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from afasa_ops.errors import BlockedError, DriverError
+from afasa_ops.redact import redactor
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    import git
+
+    try:
+        yield
+    except git.GitCommandError as exc:
+        detail = (exc.stderr or exc.stdout or str(exc)).strip().splitlines()
+        raise DriverError(
+            f"git {action} failed: {redactor.redact(detail[-1] if detail else str(exc))}"
+        ) from exc
+    except git.InvalidGitRepositoryError as exc:
+        raise BlockedError(
+            f"{exc}: not a git work tree", hint="run afasa-ops on a git checkout"
+        ) from exc
+
+
+@dataclass
+class GitRepo:
+    path: Path
+
+    def __post_init__(self) -> None:
+        import git
+
+        try:
+            self.repo = git.Repo(self.path)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise BlockedError(
+                f"{self.path} is not a git work tree", hint="set [repo] path to an AFASA checkout"
+            ) from None
+
+    def head_commit(self) -> str:
+        with _translated("rev-parse HEAD"):
+            return self.repo.head.commit.hexsha
+
+    def current_branch(self) -> str | None:
+        if self.repo.head.is_detached:
+            return None
+        return self.repo.active_branch.name
+
+    def dirty_files(self) -> list[str]:
+        """Modified, staged and untracked files (ignored ones excluded)."""
+        with _translated("status"):
+            out = self.repo.git.status("--porcelain", "--untracked-files=all")
+        return [line[3:] for line in out.splitlines() if line.strip()]
+
+    def branch_commit(self, name: str) -> str | None:
+        ref = next((h for h in self.repo.heads if h.name == name), None)
+        return ref.commit.hexsha if ref else None
+
+    def tag_commit(self, name: str) -> str | None:
+        ref = next((t for t in self.repo.tags if t.name == name), None)
+        return ref.commit.hexsha if ref else None
+
+    def create_branch(self, name: str, at: str) -> None:
+        with _translated(f"branch {name}"):
+            self.repo.create_head(name, at)
+
+    def checkout(self, name: str) -> None:
+        with _translated(f"checkout {name}"):
+            self.repo.git.checkout(name)
+
+    def create_tag(self, name: str, at: str, message: str | None = None) -> None:
+        with _translated(f"tag {name}"):
+            self.repo.create_tag(name, ref=at, message=message)
+
+    def delete_tag(self, name: str) -> None:
+        with _translated(f"tag -d {name}"):
+            self.repo.delete_tag(self.repo.tags[name])
+
+    def remotes(self) -> list[str]:
+        return [r.name for r in self.repo.remotes]
+
+    def stage(self, paths: list[str]) -> None:
+        with _translated("add"):
+            self.repo.git.add("--all", "--", *paths)
+
+    def staged_diff(self, paths: list[str] | None = None) -> str:
+        with _translated("diff --cached"):
+            return str(self.repo.git.diff("--cached", "--", *(paths or [])))
+
+    def commit(self, message: str) -> str:
+        with _translated("commit"):
+            self.repo.git.commit("-m", message, "--no-verify")
+            return self.repo.head.commit.hexsha
+
+    def diff(self, base: str, paths: list[str] | None = None) -> str:
+        with _translated(f"diff {base}"):
+            return str(self.repo.git.diff(base, "--", *(paths or [])))
+
+    def changed_since(self, base: str) -> list[str]:
+        with _translated(f"diff --name-only {base}"):
+            out = self.repo.git.diff("--name-only", base)
+        return [line for line in out.splitlines() if line]
