@@ -52,7 +52,10 @@ class Target:
 
     def spawn(self, *args: str, **env: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            self.argv(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env=self.env(**env),
         )
 
@@ -76,7 +79,7 @@ def make_target(tmp: Path, extra_config: str = "") -> Target:
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
     target.config.write_text(
         textwrap.dedent(
-            f"""
+            """
             [repo]
             path = "repo"
 

@@ -67,11 +67,20 @@ def test_secret_references_resolve_from_env_and_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[repo]\npath = "."\n[nats]\nurll = "x"\n', "unknown key [nats] urll; valid keys in [nats]: url, stream"),
-        ('[repo]\npath = "."\n[nats]\nurl = 5\n', "[nats] url: input should be a valid string (got 5)"),
-        ("[nats]\nurl = \"x\"\n", "missing required key [repo]"),
+        (
+            '[repo]\npath = "."\n[nats]\nurll = "x"\n',
+            "unknown key [nats] urll; valid keys in [nats]: url, stream",
+        ),
+        (
+            '[repo]\npath = "."\n[nats]\nurl = 5\n',
+            "[nats] url: input should be a valid string (got 5)",
+        ),
+        ('[nats]\nurl = "x"\n', "missing required key [repo]"),
         ('[repo]\npath = "."\n[bogus]\nx = 1\n', "unknown key [bogus]"),
-        ('[repo]\npath = "."\n[storage]\nsecret_key = "abc"\n', "[storage] secret_key is a secret and may not be written inline"),
+        (
+            '[repo]\npath = "."\n[storage]\nsecret_key = "abc"\n',
+            "[storage] secret_key is a secret and may not be written inline",
+        ),
         (
             '[repo]\npath = "."\n[database]\nadmin_dsn = "postgresql://u:hunter22@h/db"\n',
             "[database] admin_dsn holds a password",
@@ -79,7 +88,9 @@ def test_secret_references_resolve_from_env_and_file(tmp_path: Path) -> None:
         ("[repo\n", "not valid TOML"),
     ],
 )
-def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+def test_bad_config_is_one_line_naming_file_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_settings(path, environ={})
@@ -115,7 +126,9 @@ def test_cli_exits_2_on_bad_config(tmp_path: Path) -> None:
     path = write(tmp_path, '[repo]\npath = "."\n[nats]\nurll = "x"\n')
     proc = subprocess.run(
         [sys.executable, "-m", "afasa_ops", "--config", str(path), "plan"],
-        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0

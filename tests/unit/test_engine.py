@@ -41,9 +41,7 @@ def target(tmp_path: Path) -> Target:
 
 def snapshot(root: Path) -> dict[str, bytes]:
     return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
     }
 
 
@@ -75,7 +73,9 @@ def test_run_converges_and_a_rerun_applies_nothing(target: Target) -> None:
 def test_phases_run_in_runbook_order_and_selection_flags(target: Target) -> None:
     proc = target.cli("run", "beta", "alpha", "--json")
     assert [s["id"] for s in json.loads(proc.stdout)["steps"]] == [
-        "alpha.one", "alpha.two", "beta.three",
+        "alpha.one",
+        "alpha.two",
+        "beta.three",
     ]
     (target.repo / "two.txt").unlink()
     (target.repo / "three.txt").unlink()
@@ -113,8 +113,16 @@ def test_failure_stops_rolls_back_the_phase_and_writes_an_incident(tmp_path: Pat
     assert f"incident bundle: {bundle}.tar.gz" in proc.stdout
     failing = (bundle / "failing-command.txt").read_text()
     assert "exit code: 7" in failing and "out" in failing and "err" in failing
-    for name in ("compose-ps.txt", "docker-version.txt", "docker-info.txt", "uname.txt",
-                 "os-release.txt", "findings.json", "README.txt", "logs/postgres.txt"):
+    for name in (
+        "compose-ps.txt",
+        "docker-version.txt",
+        "docker-info.txt",
+        "uname.txt",
+        "os-release.txt",
+        "findings.json",
+        "README.txt",
+        "logs/postgres.txt",
+    ):
         assert (bundle / name).exists(), name
     assert "Linux" in (bundle / "uname.txt").read_text()
     assert "alpha.bad" in (bundle / "README.txt").read_text()
@@ -147,7 +155,7 @@ def test_secrets_never_reach_output_journal_report_or_bundle(tmp_path: Path) -> 
             steps:
               - id: leak
                 kind: test.failing
-                params: {{message: "failed with {canaries['MY_API_TOKEN']}", argv: ["echo", "{printed}"]}}
+                params: {{message: "failed with {canaries["MY_API_TOKEN"]}", argv: ["echo", "{printed}"]}}
         """
     )
     proc = t.cli("run", **canaries)
@@ -283,4 +291,8 @@ def test_report_formats(target: Target) -> None:
 
     root = ET.fromstring(junit.split("\n", 1)[1])
     assert root.get("tests") == "3"
-    assert {c.get("name") for c in root.iter("testcase")} == {"alpha.one", "alpha.two", "beta.three"}
+    assert {c.get("name") for c in root.iter("testcase")} == {
+        "alpha.one",
+        "alpha.two",
+        "beta.three",
+    }

@@ -22,21 +22,33 @@ def test_the_shipped_runbook_loads_with_phases_in_order() -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("name: x\nphases:\n  - id: a\n    steps:\n      - {id: s, kind: nope}\n",
-         ":5: phase 'a' step 's': unknown kind 'nope'; known kinds:"),
-        ("name: x\nphases:\n  - id: a\n    steps:\n      - id: s\n        kind: test.marker\n        params: {path: 5}\n",
-         "phase 'a' step 's': params.path: input should be a valid string"),
-        ("name: x\nphases:\n  - id: a\n    steps:\n      - id: s\n        kind: test.marker\n        params: {path: p, colour: red}\n",
-         "phase 'a' step 's': params.colour: unknown parameter"),
-        ("name: x\nphases:\n  - id: a\n    steps:\n      - id: s\n        kind: test.marker\n",
-         "phase 'a' step 's': params.path: field required"),
+        (
+            "name: x\nphases:\n  - id: a\n    steps:\n      - {id: s, kind: nope}\n",
+            ":5: phase 'a' step 's': unknown kind 'nope'; known kinds:",
+        ),
+        (
+            "name: x\nphases:\n  - id: a\n    steps:\n      - id: s\n        kind: test.marker\n        params: {path: 5}\n",
+            "phase 'a' step 's': params.path: input should be a valid string",
+        ),
+        (
+            "name: x\nphases:\n  - id: a\n    steps:\n      - id: s\n        kind: test.marker\n        params: {path: p, colour: red}\n",
+            "phase 'a' step 's': params.colour: unknown parameter",
+        ),
+        (
+            "name: x\nphases:\n  - id: a\n    steps:\n      - id: s\n        kind: test.marker\n",
+            "phase 'a' step 's': params.path: field required",
+        ),
         ("name: x\nphases: [\n", "invalid YAML at line 3, column 1"),
         ("name: x\nphases:\n  - id: a\n    stepz: []\n", "phase 'a': unknown field 'stepz'"),
-        ("name: x\nphases:\n  - id: a\n    steps:\n      - {id: s, kind: test.blocked}\n      - {id: s, kind: test.blocked}\n",
-         "step id 'a.s' is used twice"),
+        (
+            "name: x\nphases:\n  - id: a\n    steps:\n      - {id: s, kind: test.blocked}\n      - {id: s, kind: test.blocked}\n",
+            "step id 'a.s' is used twice",
+        ),
     ],
 )
-def test_mistakes_are_reported_with_file_step_and_field(tmp_path: Path, body: str, expected: str) -> None:
+def test_mistakes_are_reported_with_file_step_and_field(
+    tmp_path: Path, body: str, expected: str
+) -> None:
     path = tmp_path / "rb.yaml"
     path.write_text(textwrap.dedent(body))
     with pytest.raises(RunbookError) as err:
