@@ -44,8 +44,14 @@ ONLY=()
 
 die() { echo "build.sh: error: $*" >&2; exit 1; }
 note() { echo "build.sh: $*" >&2; }
-# The one line per image that callers (and people) read.
-report() { printf '%-40s %s\n' "$1" "$2"; }
+# The one line per image that callers (and people) read; "built" lines carry the time since
+# needs_build decided to build.
+BUILD_START=$SECONDS
+report() {
+	local what="$2"
+	[[ "$what" == built* ]] && what="built in $((SECONDS - BUILD_START))s${what#built}"
+	printf '%-40s %s\n' "$1" "$what"
+}
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -89,6 +95,7 @@ needs_build() {
 		report "$1" reused
 		return 1
 	fi
+	BUILD_START=$SECONDS
 	return 0
 }
 
@@ -277,12 +284,12 @@ build_postgres_image() {
 	fi
 	docker run --rm --entrypoint pg_isready "$POSTGRES_IMAGE" --version >/dev/null ||
 		die "$POSTGRES_IMAGE: pg_isready missing"
-	local vector="without pgvector (not in this apt source)"
+	local vector="without pgvector: not in this apt source, CREATE EXTENSION vector will fail"
 	if docker run --rm --entrypoint sh "$POSTGRES_IMAGE" -c \
 		'test -f /usr/share/postgresql/15/extension/vector.control'; then
 		vector="with pgvector"
 	fi
-	report "$POSTGRES_IMAGE" "built ($vector)"
+	report "$POSTGRES_IMAGE" "built, $vector"
 }
 
 # The app image belongs to the afasa-ops package (it installs it); this only builds it
@@ -297,23 +304,17 @@ build_app_image() {
 	report "$APP_IMAGE" built
 }
 
-timed() {
-	local start=$SECONDS
-	"$@"
-	note "$* took $((SECONDS - start))s"
-}
-
 if wanted base || wanted postgres || wanted app; then
 	# postgres and the app build on the base image, so asking for them brings it along.
-	timed build_base_image
+	build_base_image
 fi
 if wanted traefik; then
-	for v in "${TRAEFIK_VERSIONS[@]}"; do timed build_traefik_image "$v"; done
+	for v in "${TRAEFIK_VERSIONS[@]}"; do build_traefik_image "$v"; done
 fi
-wanted nats && timed build_nats_image
-wanted seaweedfs && timed build_seaweedfs_image
-wanted postgres && timed build_postgres_image
+wanted nats && build_nats_image
+wanted seaweedfs && build_seaweedfs_image
+wanted postgres && build_postgres_image
 if [ "$WITH_APP" = 1 ] && wanted app; then
-	timed build_app_image
+	build_app_image
 fi
 exit 0
