@@ -97,7 +97,9 @@ def test_unprefixed_and_current_requests_are_forwarded(gate: str, engine: str) -
     assert dx.get_json(gate, "/v1.52/containers/json?all=1") == dx.get_json(
         engine, "/containers/json?all=1"
     )
-    assert dx.get_json(gate, "/info")["ID"] == dx.get_json(engine, "/info")["ID"]  # type: ignore[index]
+    shown, real = dx.get_json(gate, "/info"), dx.get_json(engine, "/info")
+    assert isinstance(shown, dict) and isinstance(real, dict)
+    assert shown["ID"] == real["ID"]
 
 
 def test_docker_cli_works_through_gate_including_attach(gate: str) -> None:

@@ -35,6 +35,7 @@ import signal
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Self
 
 ENGINE_VERSION = "29.1.3"
 API_VERSION = "1.52"
@@ -177,7 +178,7 @@ class Docker29Gate:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.listen)
 
-    def start(self, timeout: float = 10.0) -> Docker29Gate:
+    def start(self, timeout: float = 10.0) -> Self:
         """Serve from a background thread; raise if the gate cannot start."""
         self._thread = threading.Thread(target=self._run, name="docker29-gate", daemon=True)
         self._thread.start()
@@ -194,7 +195,7 @@ class Docker29Gate:
             thread.join(10)
         self._thread = None
 
-    def __enter__(self) -> Docker29Gate:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -205,7 +206,7 @@ class Docker29Gate:
         self._loop = loop
         try:
             loop.run_until_complete(self.open())
-        except BaseException as exc:  # reported to start()
+        except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it
             self._error = exc
             self._ready.set()
             loop.close()

@@ -134,7 +134,13 @@ def docker(
     env = dict(os.environ)
     env["DOCKER_HOST"] = f"unix://{host or DOCKER_SOCKET}"
     proc = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, env=env, timeout=timeout, input=input
+        ["docker", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        input=input,
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -221,7 +227,7 @@ def wait_for(
     while time.monotonic() < end:
         try:
             result = probe()
-        except Exception as exc:  # the service may not be up yet
+        except Exception as exc:  # noqa: BLE001 - the service may not be up yet
             last_exc = exc
         else:
             if result:
