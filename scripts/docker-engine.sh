@@ -45,11 +45,16 @@ APT_UPDATED=0
 apt_install() {
 	is_debian_like || die "not Debian/Ubuntu: install $* yourself"
 	if [ "$APT_UPDATED" = 0 ]; then
-		"${SUDO[@]}" apt-get update -qq || die "apt-get update failed"
+		"${SUDO[@]}" apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed"
 		APT_UPDATED=1
 	fi
-	DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "$@" >/dev/null ||
-		die "apt-get install $* failed"
+	# Output goes to a log (debconf and needrestart chatter on stderr is noise), shown on failure.
+	local log
+	log="$(mktemp /tmp/docker-engine-apt.XXXXXX)"
+	DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l "${SUDO[@]}" \
+		apt-get install -y -qq "$@" >"$log" 2>&1 ||
+		die "apt-get install $* failed: $(grep -E '^E:' "$log" | head -n 1)"
+	rm -f "$log"
 }
 
 ensure_compose() {
@@ -92,7 +97,9 @@ dockerd_args() {
 		echo "$AFASA_DOCKERD_ARGS"
 		return
 	fi
-	local args="--storage-driver=$(choose_storage_driver)"
+	local args driver
+	driver="$(choose_storage_driver)"
+	args="--storage-driver=$driver"
 	if ! "${SUDO[@]}" iptables -L -n >/dev/null 2>&1; then
 		args="$args --iptables=false --ip-masq=false"
 	fi

@@ -154,8 +154,10 @@ build_base_image() {
 	if [ "$REBUILD" = 1 ] || [ ! -s "$tarball" ]; then
 		if ! command -v debootstrap >/dev/null; then
 			note "installing debootstrap (apt)"
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
-				die "apt-get install debootstrap failed"
+			apt-get update -qq >"$WORK/apt.log" 2>&1 || die "apt-get update failed"
+			DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l \
+				apt-get install -y -qq debootstrap >"$WORK/apt.log" 2>&1 ||
+				die "apt-get install debootstrap failed: $(grep -E '^E:' "$WORK/apt.log" | head -n 1)"
 		fi
 		local root="$WORK/base-root"
 		note "debootstrap $SUITE (minbase + python3) from $DEBIAN_MIRROR"
