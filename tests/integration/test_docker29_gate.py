@@ -10,8 +10,10 @@ negotiating and routing).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import urllib.parse
@@ -122,6 +124,51 @@ def test_docker_cli_works_through_gate_including_attach(gate: str) -> None:
         input="through the gate\n",
     )
     assert proc.stdout == "through the gate\n"
+
+
+def test_build_streams_its_context_through_gate(gate: str, boxes: dx.Containers) -> None:
+    dx.require_images(dx.NATS_IMAGE)
+    context = Path(tempfile.mkdtemp(prefix="d29build-"))
+    tag = f"afasa-test/gate-build:{boxes.run_id}"
+    try:
+        (context / "Dockerfile").write_text(
+            f"FROM {dx.NATS_IMAGE}\nLABEL {dx.TEST_LABEL}={boxes.run_id}\n"
+        )
+        # The CLI streams the context as the request body of POST /build.
+        dx.docker("build", "-q", "-t", tag, str(context), host=gate)
+        labels = dx.docker("image", "inspect", "-f", "{{json .Config.Labels}}", tag).stdout
+        assert json.loads(labels)[dx.TEST_LABEL] == boxes.run_id
+    finally:
+        dx.docker("rmi", "-f", tag, check=False)
+        shutil.rmtree(context, ignore_errors=True)
+
+
+def test_compose_v1_works_through_gate(gate: str, boxes: dx.Containers) -> None:
+    dx.require_images(dx.NATS_IMAGE)
+    if shutil.which("docker-compose") is None:
+        dx.unavailable("docker-compose (v1) not installed; run scripts/docker-engine.sh")
+    project_dir = Path(tempfile.mkdtemp(prefix="d29compose-"))
+    project = f"gate{boxes.run_id}"
+    env = {"DOCKER_HOST": f"unix://{gate}", "PATH": os.environ.get("PATH", "")}
+    (project_dir / "docker-compose.yml").write_text(
+        f'version: "3.8"\nservices:\n  nats:\n    image: {dx.NATS_IMAGE}\n'
+        f"    labels: [{dx.TEST_LABEL}={boxes.run_id}]\n"
+    )
+
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker-compose", "-p", project, *args],
+            cwd=project_dir, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    try:
+        up = compose("up", "-d")
+        assert up.returncode == 0, up.stderr
+        ps = compose("ps")
+        assert f"{project}_nats_1" in ps.stdout and "Up" in ps.stdout
+    finally:
+        compose("down", "-v")
+        shutil.rmtree(project_dir, ignore_errors=True)
 
 
 def test_events_stream_through_gate(gate: str, boxes: dx.Containers) -> None:
