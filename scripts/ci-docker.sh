@@ -4,7 +4,10 @@
 #   2. compose/images/build.sh    the stack's local images (no registry here), app image
 #                                 excluded: it is built by the e2e tests' own setup
 # Both steps are idempotent, so a warm machine pays only a few seconds. Each step's time is
-# printed so slow CI runs can be attributed.
+# printed so slow CI runs can be attributed. Measured on a python-svc machine (2 cores):
+# cold (no docker.io, empty /var/lib/docker and image cache) 4m16s = engine install+start
+# 37s + images 219s (base debootstrap 106s, postgres apt-in-build 68s, the four wheel images
+# 43s); warm 3s. After a machine restart dockerd is simply started again (images persist).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -95,6 +95,21 @@ def test_too_old_client_is_refused_like_docker_29(gate: str, old: str) -> None:
     assert body.decode().strip() == expected
 
 
+def test_lowered_floor_models_the_daemon_side_workaround(engine: str) -> None:
+    workdir = tempfile.mkdtemp(prefix="d29gate-")
+    sock = str(Path(workdir) / "docker29-min124.sock")
+    try:
+        with Docker29Gate(sock, engine, min_api_version="1.24"):
+            shown = dx.get_json(sock, "/v1.24/version")
+            assert isinstance(shown, dict)
+            assert shown["MinAPIVersion"] == "1.24" and shown["ApiVersion"] == "1.52"
+            assert isinstance(dx.get_json(sock, "/v1.24/containers/json"), list)
+            status, _, body = dx.http_unix(sock, "GET", "/v1.23/containers/json")
+            assert status == 400 and b"Minimum supported API version is 1.24" in body
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def test_unprefixed_and_current_requests_are_forwarded(gate: str, engine: str) -> None:
     assert dx.get_json(gate, "/v1.52/containers/json?all=1") == dx.get_json(
         engine, "/containers/json?all=1"

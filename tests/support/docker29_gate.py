@@ -118,11 +118,11 @@ def _dechunk(data: bytes) -> bytes:
         pos = eol + 2 + size + 2
 
 
-def refusal_message(requested: str) -> str:
+def refusal_message(requested: str, minimum: str = MIN_API_VERSION) -> str:
     """The exact message Docker 29.1 sends for a client version below its floor."""
     return (
         f"client version {requested} is too old. Minimum supported API version is "
-        f"{MIN_API_VERSION}, please upgrade your client to a newer version"
+        f"{minimum}, please upgrade your client to a newer version"
     )
 
 
@@ -142,8 +142,13 @@ class Docker29Gate:
         listen: str,
         upstream: str = "/var/run/docker.sock",
         engine_version: str = ENGINE_VERSION,
+        min_api_version: str = MIN_API_VERSION,
     ) -> None:
+        """``min_api_version`` models the daemon-side workaround: a 29.x engine started with
+        ``DOCKER_MIN_API_VERSION=1.24`` (or ``"min-api-version"`` in daemon.json) reports
+        and enforces that floor instead of 1.44."""
         self.listen = listen
+        self.min_api_version = min_api_version
         self.upstream = upstream
         self.engine_version = engine_version
         self.upstream_api: str | None = None
@@ -248,8 +253,9 @@ class Docker29Gate:
         match = _PREFIX.match(path)
         if match:
             requested = f"{match.group(1)}.{match.group(2)}"
-            if _vtuple(requested) < _vtuple(MIN_API_VERSION):
-                await self._send_json(writer, 400, {"message": refusal_message(requested)})
+            if _vtuple(requested) < _vtuple(self.min_api_version):
+                message = refusal_message(requested, self.min_api_version)
+                await self._send_json(writer, 400, {"message": message})
                 return False
             if _vtuple(requested) > _vtuple(API_VERSION):
                 await self._send_json(writer, 400, {"message": _too_new_message(requested)})
@@ -275,13 +281,15 @@ class Docker29Gate:
         if " 200 " in f"{status} ":
             info = json.loads(body)
             info.update(
-                Version=self.engine_version, ApiVersion=API_VERSION, MinAPIVersion=MIN_API_VERSION
+                Version=self.engine_version,
+                ApiVersion=API_VERSION,
+                MinAPIVersion=self.min_api_version,
             )
             for component in info.get("Components") or []:
                 if component.get("Name") == "Engine":
                     component["Version"] = self.engine_version
                     details = component.setdefault("Details", {})
-                    details.update(ApiVersion=API_VERSION, MinAPIVersion=MIN_API_VERSION)
+                    details.update(ApiVersion=API_VERSION, MinAPIVersion=self.min_api_version)
             body = (json.dumps(info) + "\n").encode()
         headers = self._api_headers(headers, keep_alive)
         await self._send(writer, status, headers, body, request.method)
@@ -403,15 +411,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--engine-version", default=ENGINE_VERSION, help="Version to report (29.1.x)"
     )
+    parser.add_argument(
+        "--min-api-version",
+        default=MIN_API_VERSION,
+        help="API floor (1.24 models DOCKER_MIN_API_VERSION=1.24 on a 29.x daemon)",
+    )
     args = parser.parse_args(argv)
-    gate = Docker29Gate(args.listen, args.upstream, args.engine_version)
+    gate = Docker29Gate(args.listen, args.upstream, args.engine_version, args.min_api_version)
 
     async def serve() -> None:
         await gate.open()
         print(
             f"docker29-gate: {args.listen} -> {args.upstream} "
             f"(engine API {gate.upstream_api} shown as {args.engine_version}, "
-            f"API {API_VERSION}, min {MIN_API_VERSION})",
+            f"API {API_VERSION}, min {gate.min_api_version})",
             flush=True,
         )
         stop = asyncio.Event()
