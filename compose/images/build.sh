@@ -40,8 +40,12 @@ APP_DOCKERFILE="$REPO_ROOT/compose/app.Dockerfile"
 # work tree is rebuilt every time (docker's layer cache keeps that cheap).
 APP_REV="$(git -C "$REPO_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 APP_DIRTY=0
-if [ -n "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null)" ]; then APP_DIRTY=1; fi
-APP_IMAGE="${AFASA_APP_IMAGE:-afasa-local/afasa-ops-app:git-$APP_REV$([ "$APP_DIRTY" = 1 ] && echo -dirty)}"
+APP_SUFFIX=""
+if [ -n "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null)" ]; then
+	APP_DIRTY=1
+	APP_SUFFIX="-dirty"
+fi
+APP_IMAGE="${AFASA_APP_IMAGE:-afasa-local/afasa-ops-app:git-$APP_REV$APP_SUFFIX}"
 
 REBUILD=0
 WITH_APP=1
