@@ -102,29 +102,37 @@ def build_plan(
     return make_plan(repo, bundle, grouper, resolve_tag(git, since, tag_pattern))
 
 
-def check_work_tree(git: GitRepo, plan: PatchPlan, allow_dirty: bool) -> None:
-    """Refuse a dirty tree as Phase 0 does; --allow-dirty still never mixes in the bundle's paths."""
+def check_work_tree(git: GitRepo, plan: PatchPlan, *, allow_dirty: bool, no_commit: bool) -> None:
+    """Refuse a dirty tree as Phase 0 does; --allow-dirty still never mixes in the bundle's paths.
+
+    Under --no-commit, earlier steps leave their changes staged on purpose: those are allowed.
+    """
     if git.current_branch() is None:
         raise BlockedError(
             f"{plan.repo}: HEAD is detached; commits would be lost",
             hint="check out the fix branch first (afasa-ops run phase0)",
         )
+    staged = gitinfo.staged_files(git)
     dirty = git.dirty_files()
+    if no_commit:
+        dirty = [p for p in dirty if p not in staged]
+        staged = []
     if dirty and not allow_dirty:
         raise BlockedError(
-            f"{plan.repo}: uncommitted changes: {', '.join(dirty[:20])}"
+            f"{plan.repo}: the work tree has uncommitted changes: {', '.join(dirty[:20])}"
             + (f" and {len(dirty) - 20} more" if len(dirty) > 20 else ""),
             hint="commit or stash them first, or pass --allow-dirty",
         )
-    touched = {c.path for c in plan.changes}
-    overlap = sorted(touched.intersection(dirty))
-    staged = gitinfo.staged_files(git)
-    if overlap or staged:
+    overlap = sorted({c.path for c in plan.changes}.intersection(dirty))
+    if overlap:
         raise BlockedError(
-            f"{plan.repo}: "
-            + (f"bundle paths have local changes: {', '.join(overlap)}" if overlap else "")
-            + (f"; staged changes would join the commits: {', '.join(staged)}" if staged else ""),
+            f"{plan.repo}: bundle paths have uncommitted changes: {', '.join(overlap)}",
             hint="commit or stash them first",
+        )
+    if staged:
+        raise BlockedError(
+            f"{plan.repo}: staged changes would join the patch commits: {', '.join(staged)}",
+            hint="commit or unstage them first",
         )
 
 
@@ -132,7 +140,7 @@ def apply_plan(
     ctx: Context, plan: PatchPlan, *, delete: bool = False, force: bool = False
 ) -> ApplyResult:
     git: GitRepo = ctx.driver("git", lambda: GitRepo(ctx.repo))
-    check_work_tree(git, plan, ctx.options.allow_dirty)
+    check_work_tree(git, plan, allow_dirty=ctx.options.allow_dirty, no_commit=ctx.options.no_commit)
     ask = not ctx.options.yes
     if ask and not ctx.options.interactive and any(plan.groups()):
         raise BlockedError(
