@@ -36,9 +36,7 @@ def tree(tmp_path: Path) -> Path:
 def refuse(tmp_path: Path, repo: Path, bundle: Path, extra_config: str = "") -> str:
     """Apply with --yes must refuse with one line and leave the repo exactly as it was."""
     before = snapshot(repo)
-    ctx = Context(
-        load_settings(write_config(tmp_path, repo, extra_config)), Options(yes=True)
-    )
+    ctx = Context(load_settings(write_config(tmp_path, repo, extra_config)), Options(yes=True))
     with pytest.raises(BundleRefused) as info:
         apply_patch(ctx, load_runbook(RUNBOOK), bundle)
     assert snapshot(repo) == before
@@ -82,9 +80,7 @@ def test_device_entry_is_refused(tmp_path: Path, afasa_repo: Path, tree: Path) -
 def test_entry_over_size_limit(tmp_path: Path, afasa_repo: Path, tree: Path) -> None:
     (tree / "services/report/app/big.bin").write_bytes(os.urandom(200_000))
     bundle = zip_tree(tree, tmp_path / "b.zip")
-    message = refuse(
-        tmp_path, afasa_repo, bundle, "[patch]\nmax_entry_bytes = 100000\n"
-    )
+    message = refuse(tmp_path, afasa_repo, bundle, "[patch]\nmax_entry_bytes = 100000\n")
     assert "big.bin' is 200000 bytes (limit 100000)" in message
 
 

@@ -160,4 +160,3 @@ def log_groups(repo: Path, count: int) -> list[tuple[str, list[str]]]:
         lines = [line for line in block.splitlines() if line.strip()]
         commits.append((lines[0], sorted(lines[1:])))
     return list(reversed(commits))
-
