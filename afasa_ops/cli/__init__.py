@@ -20,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click help: rich's help renderer costs more start-up time than all of afasa-ops.
+    rich_markup_mode=None,
 )
 
 
