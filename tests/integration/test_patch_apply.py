@@ -237,7 +237,7 @@ def test_allow_dirty_still_refuses_local_edits_to_bundle_paths(
     assert len(result.groups) == 5
     assert "scratch.txt" not in git(repo, "ls-files")  # never swept into a patch commit
     (repo / "docker-compose.yml").write_text("# local edit\n")
-    with pytest.raises(BlockedError, match="docker-compose.yml"):
+    with pytest.raises(BlockedError, match=r"docker-compose\.yml"):
         apply_patch(context(tmp_path, repo, allow_dirty=True), runbook, bundle)
 
 

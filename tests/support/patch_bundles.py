@@ -129,7 +129,7 @@ def snapshot(repo: Path) -> dict[str, object]:
     files = {
         p.relative_to(repo).as_posix(): p.read_bytes()
         for p in repo.rglob("*")
-        if p.is_file() and not p.relative_to(repo).parts[0] in (".git", ".afasa-ops")
+        if p.is_file() and p.relative_to(repo).parts[0] not in (".git", ".afasa-ops")
     }
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
