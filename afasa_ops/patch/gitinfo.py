@@ -54,3 +54,17 @@ def blob_at(repo: GitRepo, rev: str, path: str) -> bytes | None:
         return None
     data: bytes = blob.data_stream.read()
     return data
+
+
+def ignored_paths(repo: GitRepo, paths: list[str]) -> set[str]:
+    """The paths the repo's .gitignore rules ignore (a bundle's .env must never be committed)."""
+    out: set[str] = set()
+    for start in range(0, len(paths), 500):
+        chunk = paths[start : start + 500]
+        with _translated("check-ignore"):
+            # Exit 1 means "none ignored": not an error here.
+            _, stdout, _ = repo.repo.git.check_ignore(
+                "--no-index", "--", *chunk, with_extended_output=True, with_exceptions=False
+            )
+        out.update(line for line in str(stdout).splitlines() if line)
+    return out

@@ -95,7 +95,12 @@ def make_plan(repo_path: Path, bundle: Bundle, grouper: Grouper, tag: str | None
     _check_against_repo(bundle, tracked)
     plan = PatchPlan(repo_path, bundle, grouper, tag)
     changed_after_tag = gitinfo.changed_since(git, tag) if tag else set()
-    for path in sorted(set(bundle.files) | set(tracked)):
+    ignored = gitinfo.ignored_paths(git, sorted(set(bundle.files) - set(tracked)))
+    if ignored:
+        plan.notes.append(
+            "left out, ignored by the repo's .gitignore: " + ", ".join(sorted(ignored))
+        )
+    for path in sorted((set(bundle.files) - ignored) | set(tracked)):
         entry = bundle.files.get(path)
         current = _read(repo_path / path)
         group = grouper.group_of(path)

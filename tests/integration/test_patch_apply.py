@@ -322,3 +322,15 @@ phases:
             ["docker-compose.yml", "docs/PATCH-NOTES.md", "infra/postgres/init/003_devices.sql"],
         ),
     ]
+
+
+def test_files_the_repo_ignores_are_left_out(
+    tmp_path: Path, repo: Path, tree: Path, runbook: Runbook
+) -> None:
+    commit_file(repo, ".gitignore", ".env\n", "chore: ignore .env")
+    (tree / ".gitignore").write_text(".env\n")
+    (tree / ".env").write_text("POSTGRES_PASSWORD=not-for-git\n")
+    result = apply_patch(context(tmp_path, repo), runbook, zip_tree(tree, tmp_path / "b.zip"))
+    assert not (repo / ".env").exists()
+    assert any(".env" in note for note in result.plan.notes)
+    assert ".env" not in git(repo, "log", "--all", "--name-only", "--format=")
