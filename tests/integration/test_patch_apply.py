@@ -333,4 +333,4 @@ def test_files_the_repo_ignores_are_left_out(
     result = apply_patch(context(tmp_path, repo), runbook, zip_tree(tree, tmp_path / "b.zip"))
     assert not (repo / ".env").exists()
     assert any(".env" in note for note in result.plan.notes)
-    assert ".env" not in git(repo, "log", "--all", "--name-only", "--format=")
+    assert ".env" not in git(repo, "log", "--all", "--name-only", "--format=").splitlines()
