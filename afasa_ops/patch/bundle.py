@@ -169,6 +169,8 @@ def _read_zip(source: Path, limits: Limits) -> dict[str, BundleFile]:
                         source, f"holds more than {limits.max_total_bytes} bytes in total"
                     )
                 name = safe_name(source, info.filename)
+                if not name:
+                    raise BundleRefused(source, f"entry {info.filename!r} has no file name")
                 if name in out:
                     raise BundleRefused(source, f"entry {name!r} appears twice")
                 mode = info.external_attr >> 16
