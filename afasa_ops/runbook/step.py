@@ -70,6 +70,7 @@ BUILTIN_KIND_MODULES: dict[str, str] = {
     "file.content": "afasa_ops.steps.generic",
     "doctor.config": "afasa_ops.steps.doctor",
     "doctor.repo": "afasa_ops.steps.doctor",
+    "patch.apply": "afasa_ops.steps.patch",
 }
 
 _REGISTRY: dict[str, type[Step]] = {}
