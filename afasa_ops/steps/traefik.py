@@ -39,6 +39,7 @@ FIX_MESSAGE = "chore(compose): pin traefik + fix network discovery"
 ENGINE_FACT = "docker.engine"
 RECREATED_FACT = "traefik.recreated_at"
 RECREATE_PENDING_FACT = "traefik.recreate_pending"
+COMPOSE_PENDING_FACT = "traefik.compose_pending"
 
 
 # -- shared helpers -----------------------------------------------------------------------
@@ -184,6 +185,7 @@ class ComposeFix(Step):
         if analysis.unfixable:
             return Assessment.blocked("; ".join(f.message for f in analysis.unfixable), findings)
         changes = compose_changes(analysis, ctx.repo)
+        ctx.facts[COMPOSE_PENDING_FACT] = bool(changes)
         if not changes:
             return Assessment.ok(
                 f"{analysis.service} runs {analysis.image}; nothing to fix", findings
@@ -328,7 +330,7 @@ class ProviderHealth(Step):
             started = " (docker provider started)" if result.started else ""
             return Assessment.ok(f"no provider errors in {info.name}'s logs{started}", findings)
         findings += [Finding.error("traefik.provider_error", line) for line in result.failures[:5]]
-        if ctx.facts.get(RECREATE_PENDING_FACT):
+        if ctx.facts.get(RECREATE_PENDING_FACT) or ctx.facts.get(COMPOSE_PENDING_FACT):
             return Assessment.pending(
                 "the docker provider fails now; judged again after the fix and the recreate",
                 findings,
