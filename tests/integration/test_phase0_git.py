@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,83 @@ def test_timezone_decides_the_date(afasa_repo: Path, tmp_path: Path) -> None:
     west = operator_date(ctx)
     # UTC+14 and UTC-11 are always on different calendar days.
     assert east != west
+
+
+def test_rollback_restores_the_tag_state_as_a_new_commit(afasa_repo: Path, tmp_path: Path) -> None:
+    from afasa_ops.errors import BlockedError
+    from afasa_ops.rollback import rollback
+
+    start = git(afasa_repo, "rev-parse", "HEAD")
+    assert run_phase0(afasa_repo, tmp_path).status == "ok"
+    ctx = context(afasa_repo, tmp_path)
+    compose = afasa_repo / "docker-compose.yml"
+    compose.write_text(compose.read_text().replace("traefik:latest", "traefik:v3.6.7"))
+    (afasa_repo / "added.txt").write_text("new\n")
+    commit_change(ctx, ["docker-compose.yml", "added.txt"], "chore(compose): pin traefik")
+    fixed = git(afasa_repo, "rev-parse", "HEAD")
+
+    (afasa_repo / "wip.txt").write_text("uncommitted\n")
+    with pytest.raises(BlockedError, match=r"wip\.txt"):
+        rollback(context(afasa_repo, tmp_path))
+    (afasa_repo / "wip.txt").unlink()
+
+    # No engine here: the containers to recreate are reported, not silently skipped.
+    ctx = context(afasa_repo, tmp_path)
+    ctx.settings.docker.host = f"unix://{tmp_path}/no-engine.sock"
+    result = rollback(ctx)
+    assert result.found_by == "journal" and result.tag == f"pre-audit-{DATE}"
+    assert result.tag_commit == start and result.previous_head == fixed
+    assert sorted(result.files) == ["added.txt", "docker-compose.yml"]
+    assert result.services_changed == ["traefik"]
+    assert result.recreated == []
+    assert result.recreate_skipped and "no-engine.sock" in result.recreate_skipped
+    # The tree equals the tag's; history keeps the fix; the branch did not move back.
+    assert git(afasa_repo, "diff", "--name-only", start, "HEAD") == ""
+    assert git(afasa_repo, "merge-base", "--is-ancestor", fixed, "HEAD") == ""
+    assert git(afasa_repo, "branch", "--show-current") == f"fix/robust-audit-{DATE}"
+    assert not (afasa_repo / "added.txt").exists()
+
+    again = rollback(context(afasa_repo, tmp_path))
+    assert again.commit is None and "nothing to do" in again.message
+
+
+def test_rollback_cli_json_finds_the_tag_by_pattern(afasa_repo: Path, tmp_path: Path) -> None:
+    git(afasa_repo, "tag", "pre-audit-2026-01-02")
+    git(afasa_repo, "commit", "-q", "--allow-empty", "-m", "x")
+    (afasa_repo / "f.txt").write_text("x\n")
+    git(afasa_repo, "add", "f.txt")
+    git(afasa_repo, "commit", "-q", "-m", "add f")
+    ctx = context(afasa_repo, tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "afasa_ops",
+            "-c",
+            str(tmp_path / "afasa-ops.toml"),
+            "rollback",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 4 and "--yes" in proc.stderr
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "afasa_ops",
+            "-c",
+            str(tmp_path / "afasa-ops.toml"),
+            "rollback",
+            "--yes",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["tag"] == "pre-audit-2026-01-02" and data["found_by"] == "tag pattern"
+    assert data["files"] == ["f.txt"] and data["services_changed"] == []
+    assert ctx.repo == afasa_repo.resolve()
