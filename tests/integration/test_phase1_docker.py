@@ -144,6 +144,7 @@ class Stack:
         src.mkdir()
         (src / "docker-compose.yml").write_text(compose_text(self.web, self.api, gate, image))
         self.repo = make_git_repo(src, tmp_path / self.name)
+        git(self.repo, "tag", "pre-audit-2026-11-28")
         self.gate = gate
         self.config = tmp_path / "afasa-ops.toml"
         self.config.write_text(
@@ -247,6 +248,19 @@ def test_phase1_repairs_routing_on_docker_29(broken_stack: Stack) -> None:
     again = run(book, stack.context(yes=True), Selection(["phase1"]))
     assert again.status == "ok"
     assert set(statuses(again).values()) == {"ok"}
+
+    # Rollback returns to the tagged state and recreates only the service that changed.
+    from afasa_ops.rollback import rollback
+
+    back = rollback(stack.context())
+    assert back.tag == "pre-audit-2026-11-28" and back.found_by == "tag pattern"
+    assert back.services_changed == ["traefik"] and back.recreated == ["traefik"]
+    image = subprocess.run(
+        ["docker", "inspect", "-f", "{{.Config.Image}}", f"{stack.name}_traefik_1"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert image == BROKEN
 
 
 def test_pin_that_does_not_clear_the_failure_is_blocked_with_remedies(
