@@ -7,6 +7,7 @@ checked out so later phases commit their changes on it (runbook/commits.commit_c
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
@@ -99,7 +100,7 @@ class PreAuditTag(_Git):
     Params = NameParams
 
     def name(self, ctx: Context) -> str:
-        p: NameParams = self.params  # type: ignore[assignment]
+        p = cast(NameParams, self.params)
         return dated_name(ctx, p.param or "tag", DEFAULT_TAG)
 
     def check(self, ctx: Context) -> Assessment:
@@ -150,7 +151,7 @@ class FixBranch(_Git):
     Params = NameParams
 
     def name(self, ctx: Context) -> str:
-        p: NameParams = self.params  # type: ignore[assignment]
+        p = cast(NameParams, self.params)
         return dated_name(ctx, p.param or "branch", DEFAULT_BRANCH)
 
     def _start(self, ctx: Context, repo: GitRepo) -> str:
@@ -217,14 +218,14 @@ class PushTag(_Git):
     needs_confirmation = True
 
     def _remote(self, repo: GitRepo) -> str | None:
-        p: PushParams = self.params  # type: ignore[assignment]
+        p = cast(PushParams, self.params)
         remotes = repo.remotes()
         if p.remote:
             return p.remote if p.remote in remotes else None
         return "origin" if "origin" in remotes else (remotes[0] if remotes else None)
 
     def check(self, ctx: Context) -> Assessment:
-        p: PushParams = self.params  # type: ignore[assignment]
+        p = cast(PushParams, self.params)
         repo = git_repo(ctx)
         remote = self._remote(repo)
         if remote is None:
@@ -253,7 +254,7 @@ class PushTag(_Git):
         return Assessment.pending(f"tag {tag} will be pushed to {remote}")
 
     def apply(self, ctx: Context) -> Outcome:
-        p: PushParams = self.params  # type: ignore[assignment]
+        p = cast(PushParams, self.params)
         repo = git_repo(ctx)
         remote = self._remote(repo)
         assert remote is not None

@@ -8,7 +8,7 @@ import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -33,7 +33,7 @@ from afasa_ops.traefik.fallback import (
 )
 from afasa_ops.traefik.fix import compose_changes
 from afasa_ops.traefik.logs import LogScan, scan
-from afasa_ops.traefik.routing import check_routing, expected_routing
+from afasa_ops.traefik.routing import RoutingReport, check_routing, expected_routing
 
 FIX_MESSAGE = "chore(compose): pin traefik + fix network discovery"
 ENGINE_FACT = "docker.engine"
@@ -157,7 +157,7 @@ class ComposeFix(Step):
     Params = ComposeFixParams
 
     def _analyse(self, ctx: Context) -> tuple[Analysis, list[Finding]]:
-        p: ComposeFixParams = self.params  # type: ignore[assignment]
+        p = cast(ComposeFixParams, self.params)
         notes: list[Finding] = []
         api: EngineApi | None = None
         try:
@@ -199,7 +199,7 @@ class ComposeFix(Step):
         )
 
     def apply(self, ctx: Context) -> Outcome:
-        p: ComposeFixParams = self.params  # type: ignore[assignment]
+        p = cast(ComposeFixParams, self.params)
         analysis, _ = self._analyse(ctx)
         changes = compose_changes(analysis, ctx.repo)
         for change in changes:
@@ -299,7 +299,7 @@ class ProviderHealth(Step):
         return [traefik_service(ctx, project(ctx))]
 
     def _scan(self, ctx: Context) -> tuple[ContainerInfo | None, LogScan]:
-        p: ProviderParams = self.params  # type: ignore[assignment]
+        p = cast(ProviderParams, self.params)
         proj = project(ctx)
         service = traefik_service(ctx, proj)
         drv = engine(ctx)
@@ -316,7 +316,7 @@ class ProviderHealth(Step):
             time.sleep(0.5)
 
     def check(self, ctx: Context) -> Assessment:
-        p: ProviderParams = self.params  # type: ignore[assignment]
+        p = cast(ProviderParams, self.params)
         info, result = self._scan(ctx)
         if info is None or not info.running:
             return Assessment.pending(
@@ -390,7 +390,7 @@ class ProviderHealth(Step):
         return self._downgrade(ctx, p).shell_text() + "\n"
 
     def apply(self, ctx: Context) -> Outcome:
-        p: ProviderParams = self.params  # type: ignore[assignment]
+        p = cast(ProviderParams, self.params)
         if ctx.options.allow_daemon_config:
             outcome = self._lower_floor(ctx, p)
         else:
@@ -484,15 +484,15 @@ class Routing(Step):
     def services(self, ctx: Context) -> list[str]:
         return [traefik_service(ctx, project(ctx))]
 
-    def _report(self, ctx: Context):  # type: ignore[no-untyped-def]
-        p: RoutingParams = self.params  # type: ignore[assignment]
+    def _report(self, ctx: Context) -> RoutingReport:
+        p = cast(RoutingParams, self.params)
         proj = project(ctx)
         configured = [r for s in ctx.settings.services for r in s.routes]
         expected = expected_routing(proj, [*configured, *p.routes])
         t = ctx.settings.traefik
         return check_routing(t.api_url, t.entrypoint_url, expected)
 
-    def _assess(self, report) -> Assessment:  # type: ignore[no-untyped-def]
+    def _assess(self, report: RoutingReport) -> Assessment:
         if report.ok:
             shown = ", ".join(f"{p.path} {p.status}" for p in report.probes)
             return Assessment.ok(
@@ -509,7 +509,7 @@ class Routing(Step):
 
     def apply(self, ctx: Context) -> Outcome:
         """Wait (up to wait_s) for the routers to appear; verify() then judges."""
-        p: RoutingParams = self.params  # type: ignore[assignment]
+        p = cast(RoutingParams, self.params)
         deadline = time.monotonic() + (p.wait_s or ctx.settings.traefik.wait_s)
         while time.monotonic() < deadline:
             if self._report(ctx).ok:
