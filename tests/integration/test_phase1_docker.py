@@ -162,10 +162,7 @@ class Stack:
             cwd=self.repo,
             capture_output=True,
             text=True,
-            env={
-                **{k: v for k, v in os.environ.items() if k != "COMPOSE_API_VERSION"},
-                "DOCKER_HOST": f"unix://{SOCKET}",
-            },
+            env={**os.environ, "DOCKER_HOST": f"unix://{SOCKET}"},
         )
 
     def context(self, **opts: Any) -> Context:
@@ -176,9 +173,7 @@ class Stack:
 
 
 @pytest.fixture
-def broken_stack(tmp_path: Path, gate: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    # docker-compose v1 sends its own API version; the gate (like Docker 29) needs >= 1.44.
-    monkeypatch.setenv("COMPOSE_API_VERSION", "1.44")
+def broken_stack(tmp_path: Path, gate: Path) -> Iterator[Stack]:
     stack = Stack(tmp_path, gate, BROKEN)
     up = stack.compose("up", "-d")
     try:
