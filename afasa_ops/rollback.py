@@ -36,7 +36,9 @@ class RollbackResult:
     services_changed: list[str] = field(default_factory=list)
     services_removed: list[str] = field(default_factory=list)
     recreated: list[str] = field(default_factory=list)
+    not_running: list[str] = field(default_factory=list)  # changed, but no container to recreate
     recreate_skipped: str | None = None
+    recreate_failed: bool = False
     commands: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
 
@@ -131,9 +133,12 @@ def _recreate(ctx: Context, result: RollbackResult) -> None:
     from afasa_ops.infra.compose import ComposeCli
     from afasa_ops.infra.docker import DockerEngine
 
+    compose = ctx.settings.compose
+    project = load_project(ctx.repo, compose.files, project_name=compose.project_name)
     engine = DockerEngine(ctx.settings.docker.host)
     try:
-        engine.facts()
+        # Only services that run now are recreated: rollback never starts new ones.
+        running = [s for s in result.services_changed if engine.service_container(project.name, s)]
     except AfasaOpsError as exc:
         result.recreate_skipped = f"no engine: {exc}; recreate by hand: " + " ".join(
             ["docker compose up -d --force-recreate", *result.services_changed]
@@ -141,8 +146,9 @@ def _recreate(ctx: Context, result: RollbackResult) -> None:
         return
     finally:
         engine.close()
-    compose = ctx.settings.compose
-    project = load_project(ctx.repo, compose.files, project_name=compose.project_name)
+    result.not_running = [s for s in result.services_changed if s not in running]
+    if not running:
+        return
     cli = ComposeCli(
         ctx.shell,
         ctx.repo,
@@ -151,13 +157,12 @@ def _recreate(ctx: Context, result: RollbackResult) -> None:
         compose.command,
         ctx.settings.docker.host,
     )
-    record = cli.run(
-        "up", "-d", "--force-recreate", "--no-deps", *result.services_changed, timeout_s=600
-    )
+    record = cli.run("up", "-d", "--force-recreate", "--no-deps", *running, timeout_s=600)
     result.commands.append(asdict(record))
     if record.exit_code == 0:
-        result.recreated = list(result.services_changed)
+        result.recreated = running
     else:
+        result.recreate_failed = True
         result.recreate_skipped = (
             f"compose up exited {record.exit_code}: "
             + (record.stderr.strip().splitlines() or ["(no output)"])[-1]

@@ -41,7 +41,7 @@ def command(
         app.fail(exc)
     if json:
         app.print_json(result.to_json())
-        return
+        raise typer.Exit(int(ExitCode.FAILED) if result.recreate_failed else 0)
     out = app.out
     out.print(f"pre-audit tag: {result.tag} ({result.tag_commit[:12]}, found by {result.found_by})")
     out.print(result.message)
@@ -56,5 +56,9 @@ def command(
             "services no longer defined (stop them with `up -d --remove-orphans`): "
             + ", ".join(result.services_removed)
         )
+    if result.not_running:
+        out.print("changed but not running (left alone): " + ", ".join(result.not_running))
     if result.recreate_skipped:
         out.print(f"containers not recreated: {result.recreate_skipped}")
+    if result.recreate_failed:
+        raise typer.Exit(int(ExitCode.FAILED))
