@@ -10,6 +10,8 @@ import typer
 
 from afasa_ops import __version__
 from afasa_ops.cli import doctor, init, plan, report, run, status
+from afasa_ops.cli import patch as patch_cli
+from afasa_ops.cli import rollback as rollback_cmd
 from afasa_ops.cli.application import Application
 from afasa_ops.errors import AfasaOpsError, ExitCode
 
@@ -55,6 +57,8 @@ app.command("plan")(plan.command)
 app.command("run")(run.command)
 app.command("status")(status.command)
 app.command("report")(report.command)
+app.add_typer(patch_cli.app, name="patch")
+app.command("rollback")(rollback_cmd.command)
 
 
 def main() -> None:

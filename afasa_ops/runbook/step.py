@@ -70,6 +70,16 @@ BUILTIN_KIND_MODULES: dict[str, str] = {
     "file.content": "afasa_ops.steps.generic",
     "doctor.config": "afasa_ops.steps.doctor",
     "doctor.repo": "afasa_ops.steps.doctor",
+    "patch.apply": "afasa_ops.steps.patch",
+    "git.clean": "afasa_ops.steps.git",
+    "git.tag": "afasa_ops.steps.git",
+    "git.branch": "afasa_ops.steps.git",
+    "git.push_tag": "afasa_ops.steps.git",
+    "docker.engine": "afasa_ops.steps.traefik",
+    "traefik.compose": "afasa_ops.steps.traefik",
+    "traefik.recreate": "afasa_ops.steps.traefik",
+    "traefik.provider": "afasa_ops.steps.traefik",
+    "traefik.routing": "afasa_ops.steps.traefik",
 }
 
 _REGISTRY: dict[str, type[Step]] = {}
