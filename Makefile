@@ -1,6 +1,6 @@
 # The two set-up commands: `make demo` runs the main job on the built-in reference stack,
 # `make test` runs the tests. Both install what they need into .venv first.
-.PHONY: demo test venv lint clean-demo
+.PHONY: demo demo-down test venv lint clean-demo
 
 venv:
 	bash scripts/venv.sh
@@ -8,8 +8,10 @@ venv:
 demo: venv
 	bash scripts/demo.sh
 
-clean-demo:
-	rm -rf .demo
+demo-down:
+	bash scripts/demo-down.sh
+
+clean-demo: demo-down
 
 test: venv
 	bash scripts/test.sh

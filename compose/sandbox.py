@@ -116,7 +116,7 @@ class Sandbox:
                 f"postgresql://afasa_app:{s['AFASA_APP_PASSWORD']}@127.0.0.1:{pg}/afasa"
             ),
             "AFASA_APP_PASSWORD": s["AFASA_APP_PASSWORD"],
-            "AFASA_S3_ACCESS_KEY": "afasa",
+            "AFASA_S3_ACCESS_KEY": s["S3_ACCESS_KEY"],
             "AFASA_S3_SECRET_KEY": s["S3_SECRET_KEY"],
             "AFASA_DEV_JWT_SECRET": s["AFASA_DEV_JWT_SECRET"],
             "AFASA_MASTER_KEY_BASE64": s["AFASA_MASTER_KEY_BASE64"],
@@ -135,7 +135,6 @@ class Sandbox:
             "POSTGRES_USER": "afasa",
             "POSTGRES_DB": "afasa",
             "AFASA_APP_ROLE": "afasa_app",
-            "S3_ACCESS_KEY": "afasa",
             "S3_BUCKET": "afasa-reports",
             "TRAEFIK_HTTP_PORT": str(self.ports["http"]),
             "TRAEFIK_API_PORT": str(self.ports["api"]),
@@ -306,6 +305,8 @@ def create(
         secrets={
             "POSTGRES_PASSWORD": _token(),
             "AFASA_APP_PASSWORD": _token(),
+            # Not "afasa": every sink redacts secret values, and that word is everywhere.
+            "S3_ACCESS_KEY": "ak" + _token(8),
             "S3_SECRET_KEY": _token(),
             "AFASA_MASTER_KEY_BASE64": base64.b64encode(secrets.token_bytes(32)).decode(),
             "AFASA_DEV_JWT_SECRET": _token(32),
@@ -433,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("up", help="start the stack (or --only SERVICE...) and wait for health")
     u.add_argument("root", type=Path)
     u.add_argument("--only", nargs="*", default=[])
+    u.add_argument("--no-wait", action="store_true", help="start only; do not wait for health")
     d = sub.add_parser("down", help="remove containers, networks, volumes")
     d.add_argument("root", type=Path)
     d.add_argument("--purge", action="store_true", help="also delete the sandbox folder")
@@ -446,7 +448,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sandbox: Traefik {box.url('http')}, its API {box.url('api')}")
         elif args.cmd == "up":
             box = Sandbox.load(args.root.resolve())
-            box.up(*args.only)
+            if args.no_wait:
+                box.compose("up", "-d", *args.only)
+            else:
+                box.up(*args.only)
             print(f"sandbox: {box.project} up: {box.health()}")
         else:
             if (args.root / "sandbox.json").exists():

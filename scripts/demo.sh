@@ -1,25 +1,62 @@
 #!/usr/bin/env bash
-# The main job on the built-in reference checkout: a sandbox git repo of the AFASA example in
-# its "before" state, a config written by `afasa-ops init`, then doctor and plan.
+# `make demo`: the main job on the built-in reference stack, from a fresh machine of this kind.
+#   1. a Docker engine (installed and started when none answers; says so first)
+#   2. the stack's images, built locally (no container registry needed), the app image too
+#   3. on an engine older than Docker 29: the Docker 29.1 API gate in front of it, so the
+#      Traefik incident is the real one (AFASA_DEMO_GATE=0 to use the engine as it is)
+#   4. a sandbox git repo of compose/ in its "before" state (.demo/afasa-ref), its .env and
+#      afasa-ops.toml (`afasa-ops init` + the keys a run needs); any earlier demo is removed
+#   5. the stack up as found, `afasa-ops run all --yes`, then the summary report
+# `make demo-down` removes the stack, its volumes, the sandbox and the gate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-demo=.demo
-repo=$demo/Afasa-main
-if [ ! -d "$repo/.git" ]; then
-  echo "creating the sandbox repo $repo (the AFASA example as found)" >&2
-  rm -rf "$repo"
-  mkdir -p "$demo"
-  cp -r examples/afasa "$repo"
-  git -C "$repo" init -q -b main
-  git -C "$repo" -c user.email=ops@example.org -c user.name="AFASA Ops" add -A
-  git -C "$repo" -c user.email=ops@example.org -c user.name="AFASA Ops" commit -q -m "AFASA as found"
+DEMO=.demo
+PY=.venv/bin/python
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+say "Docker engine"
+bash scripts/docker-engine.sh
+
+say "images (compose/images/build.sh: reused when present)"
+bash compose/images/build.sh
+
+bash scripts/demo-down.sh >/dev/null 2>&1 || true
+mkdir -p "$DEMO"
+socket=/var/run/docker.sock
+min_api="$(docker version --format '{{.Server.MinAPIVersion}}')"
+if [ "${AFASA_DEMO_GATE:-1}" = 1 ] && [ "$(printf '%s\n1.44\n' "$min_api" | sort -V | head -n1)" != 1.44 ]; then
+	say "engine's API floor is $min_api: starting the Docker 29.1 gate (API floor 1.44) in front of it"
+	setsid nohup python3 tests/support/docker29_gate.py --listen "$PWD/$DEMO/docker29.sock" \
+		--upstream /var/run/docker.sock >"$DEMO/gate.log" 2>&1 </dev/null &
+	echo $! >"$DEMO/gate.pid"
+	for _ in $(seq 1 50); do [ -S "$DEMO/docker29.sock" ] && break; sleep 0.1; done
+	[ -S "$DEMO/docker29.sock" ] || { cat "$DEMO/gate.log" >&2; exit 1; }
+	socket="$PWD/$DEMO/docker29.sock"
 fi
-ops() { .venv/bin/afasa-ops --config "$demo/afasa-ops.toml" "$@"; }
-.venv/bin/afasa-ops init "$repo" --output "$demo/afasa-ops.toml" --force
+
+say "sandbox repo of the reference stack in its before state"
+"$PY" compose/sandbox.py create "$DEMO" --name afasa-ref --docker-socket "$socket"
+
+say "the stack up, as found (traefik v3.6.0, DOCKER_API_VERSION hack, wrong provider network)"
+"$PY" compose/sandbox.py up "$DEMO" --only postgres nats s3 traefik
+"$PY" compose/sandbox.py up "$DEMO" --only ubibot thingsboard
+# The app services start as well; before the schema phase they need not be ready yet.
+"$PY" compose/sandbox.py up "$DEMO" --no-wait
+
+set -a
+# shellcheck disable=SC1091
+. "$DEMO/ops.env"
+set +a
+export DOCKER_HOST="unix://$socket"
+ops() { .venv/bin/afasa-ops --config "$DEMO/afasa-ops.toml" "$@"; }
+
+say "afasa-ops run all --yes"
 status=0
-ops doctor config repo tools || status=$?
-ops plan || status=$?
-# plan exits 3 when it finds changes to make: that is the expected answer on a "before" repo.
-if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then
-  exit "$status"
+ops run all --yes || status=$?
+
+say "afasa-ops report"
+ops report || true
+if [ "$status" -ne 0 ]; then
+	echo "demo: run all exited $status (see the report above and $DEMO/afasa-ref/.afasa-ops/)" >&2
 fi
+exit "$status"
