@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -293,8 +294,10 @@ def create(
     docker_socket: str = ENGINE_SOCKET,
     app_image: str | None = None,
     ports: dict[str, int] | None = None,
+    prepare: Callable[[Path], None] | None = None,
 ) -> Sandbox:
-    """A fresh sandbox: the stack committed as found, .env, afasa-ops.toml and ops.env."""
+    """A fresh sandbox: the stack committed as found, .env, afasa-ops.toml and ops.env.
+    `prepare(repo)` may change the stack's files before the first commit (tests use it)."""
     root = root.resolve()
     box = Sandbox(
         root=root,
@@ -324,6 +327,8 @@ def create(
             shutil.copytree(src, box.repo / item)
         else:
             shutil.copy2(src, box.repo / item)
+    if prepare is not None:
+        prepare(box.repo)
     git = ["git", "-C", str(box.repo), "-c", "user.email=ops@example.org", "-c", "user.name=AFASA"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)

@@ -168,6 +168,11 @@ class Runner:
                 for phase, steps in plan:
                     self._run_phase(phase, steps, result, journal)
                 result.status = "ok"
+                if not any(s.status == Status.CHANGED for s in result.steps):
+                    # A converged target: say so, so a rerun is visibly a no-op.
+                    result.message = (
+                        f"nothing changed: all {len(result.steps)} steps already as wanted"
+                    )
             except _Stop:
                 pass
             finally:
