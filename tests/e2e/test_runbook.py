@@ -1,0 +1,95 @@
+"""The whole runbook on the reference stack: from a git repo in its "before" state with an
+existing database volume made by the init SQL, `run all` repairs everything; a rerun changes
+nothing; the report holds it all; `rollback` restores the before state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from tests.e2e.conftest import Stack, start_before_state, traefik_routers
+
+pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(1500)]
+
+PHASES = ("phase0", "phase1", "phase2", "phase3", "phase4")
+
+
+def test_run_all_repairs_reruns_clean_reports_and_rolls_back(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack()
+    start_before_state(stack)
+    before_head = stack.git("rev-parse", "HEAD")
+    before_compose = (stack.repo / "docker-compose.yml").read_text()
+    # The database volume exists and was made by the init SQL (seed tenant, no devices table).
+    assert stack.sql("SELECT name FROM tenants") == "demo farm"
+    assert stack.sql("SELECT to_regclass('public.devices') IS NULL") == "t"
+
+    code, doc = stack.ops_json("run", "all", "--yes", timeout=1200)
+    steps = [(s["id"], s["status"], s["summary"]) for s in doc["steps"]]
+    assert code == 0 and doc["status"] == "ok", (doc["message"], steps, doc.get("incident"))
+    ran = {s["phase"] for s in doc["steps"]}
+    assert set(PHASES) <= ran, steps
+    status = {s["id"]: s["status"] for s in doc["steps"]}
+    changed = {s for s, v in status.items() if v == "changed"}
+    # phase0: the rollback tag and the fix branch.
+    assert any(s.startswith("phase0.git.tag") for s in changed), steps
+    assert any(s.startswith("phase0.git.branch") for s in changed), steps
+    tags = stack.git("tag", "--list", "pre-audit-*").split()
+    assert len(tags) == 1 and stack.git("rev-parse", f"{tags[0]}^{{commit}}") == before_head
+    assert stack.git("rev-parse", "--abbrev-ref", "HEAD").startswith("fix/robust-audit-")
+    # phase1: Traefik pinned and routing through the docker provider.
+    assert {"phase1.traefik.pin", "phase1.traefik.recreate"} <= changed, steps
+    assert stack.image_of("traefik") == "traefik:v3.6.7"
+    assert "api@docker" in {r["name"] for r in traefik_routers(stack)}
+    # phase2: migrations applied over a connection on the existing volume, RLS enforced.
+    assert any(s.startswith("phase2.") for s in changed), steps
+    assert stack.sql("SELECT to_regclass('public.devices') IS NOT NULL") == "t"
+    assert stack.sql("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'devices'") == "t"
+    assert (
+        stack.sql("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = 'afasa_app'")
+        == "f"
+    )
+    # phase3: every service healthy; phase4: the functional checks passed.
+    assert set(stack.box.health().values()) == {"healthy"}, stack.box.health()
+    checks = [s for s in doc["steps"] if s["phase"] == "phase4"]
+    assert checks and all(s["status"] in ("ok", "changed") for s in checks), steps
+    assert any(s["verification"] for s in checks), steps
+    assert stack.git("status", "--porcelain") == ""
+
+    # A second run on the converged stack changes nothing and says so.
+    code, again = stack.ops_json("run", "all", "--yes", timeout=900)
+    assert code == 0 and again["status"] == "ok", again["message"]
+    assert [s["status"] for s in again["steps"] if s["status"] == "changed"] == [], [
+        (s["id"], s["summary"]) for s in again["steps"] if s["status"] == "changed"
+    ]
+    assert again["message"].startswith("nothing changed"), again["message"]
+
+    # The report of the first run: what changed (diffs, commits), what was tested and how,
+    # what passed; as Markdown for people and JSON/JUnit for machines.
+    first = doc["run_id"]
+    report = stack.ops("report", first, "--format", "md")
+    assert report.returncode == 0, report.stderr
+    md = report.stdout
+    for phase in PHASES:
+        assert phase in md, phase
+    assert "chore(compose): pin traefik + fix network discovery" in md
+    assert "traefik:v3.6.7" in md
+    for check in checks:
+        assert check["id"] in md
+    junit = stack.ops("report", first, "--format", "junit")
+    assert junit.returncode == 0 and "<testsuite" in junit.stdout
+    assert 'failures="0"' in junit.stdout
+    as_json = json.loads(stack.ops("report", first, "--format", "json").stdout)
+    assert as_json["run_id"] == first and as_json["status"] == "ok"
+    for secret in stack.secret_values():
+        assert secret not in md and secret not in junit.stdout
+
+    # Rollback: the before state's files as a new commit, Traefik recreated as found.
+    code, back = stack.ops_json("rollback", "--yes")
+    assert code == 0, back
+    assert (stack.repo / "docker-compose.yml").read_text() == before_compose
+    assert stack.git("diff", tags[0], "HEAD", "--stat") == ""
+    assert stack.image_of("traefik") == "traefik:v3.6.0"
