@@ -363,6 +363,8 @@ def write_config(box: Sandbox) -> None:
             "access_key": {"env": "AFASA_S3_ACCESS_KEY"},
             "secret_key": {"env": "AFASA_S3_SECRET_KEY"},
         },
+        # The stack's api verifies development HS256 tokens; the checks mint them.
+        "api": {"environment": "development", "dev_hs256_secret": {"env": "AFASA_DEV_JWT_SECRET"}},
         "traefik": {"api_url": box.url("api"), "entrypoint_url": box.url("http")},
         "checks": {
             "base_url": box.url("http"),

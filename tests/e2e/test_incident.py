@@ -29,7 +29,8 @@ def test_phase1_repairs_the_docker_29_incident(make_stack: Callable[..., Stack])
         assert (status, body.strip()) == (404, "404 page not found"), route
 
     code, doc = stack.ops_json("doctor")
-    assert code == 3, doc["message"]
+    # 3: pending changes; 4 when some area is blocked too (no app role before phase 2).
+    assert code in (3, 4), doc["message"]
     codes = {f["code"] for step in doc["steps"] for f in step["findings"]}
     assert {
         "traefik.incompatible",
@@ -47,7 +48,7 @@ def test_phase1_repairs_the_docker_29_incident(make_stack: Callable[..., Stack])
     # The compose file: pinned, hack gone, the project's real network; committed.
     compose = (stack.repo / "docker-compose.yml").read_text()
     assert re.search(r"^    image: traefik:v3\.6\.7$", compose, re.M)
-    assert "DOCKER_API_VERSION" not in compose
+    assert "- DOCKER_API_VERSION=" not in compose
     assert f'"--providers.docker.network={stack.box.project}_afasa_net"' in compose
     assert "#  Edge: reverse proxy" in compose  # comments and banners kept
     assert stack.git("status", "--porcelain") == ""
