@@ -73,12 +73,15 @@ def test_run_all_repairs_reruns_clean_reports_and_rolls_back(
     report = stack.ops("report", first, "--format", "md")
     assert report.returncode == 0, report.stderr
     md = report.stdout
+    for heading in ("## What changed", "## What was tested", "## Passed", "## Failed"):
+        assert heading in md, heading
     for phase in PHASES:
-        assert phase in md, phase
-    assert "chore(compose): pin traefik + fix network discovery" in md
-    assert "traefik:v3.6.7" in md
+        assert f"| {phase}." in md, phase
+    assert "+    image: traefik:v3.6.7" in md  # the compose diff
+    assert f"as {tags[0]}" in md  # the rollback tag
+    assert "0002_devices.sql" in md  # the migrations applied
     for check in checks:
-        assert check["id"] in md
+        assert f"| {check['id']} | ok |" in md, check["id"]
     junit = stack.ops("report", first, "--format", "junit")
     assert junit.returncode == 0 and "<testsuite" in junit.stdout
     assert 'failures="0"' in junit.stdout

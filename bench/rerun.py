@@ -1,0 +1,150 @@
+"""Rerun cost: a converged `afasa-ops run all` (every step ok, nothing applied) against the sum
+of the same probes run bare: `docker version`, `compose ps`, one SQL query per database check,
+one HTTP request per route and per functional check. Target: ratio <= 2.
+
+The converged stack is the demo's (`make demo` leaves one in .demo/) or one passed with
+--sandbox; without either, --converge makes a fresh sandbox behind the Docker 29.1 gate and
+runs the runbook once first (minutes: image checks, migrations, rebuild), then measures.
+
+    .venv/bin/python bench/rerun.py                 # uses .demo (after `make demo`)
+    .venv/bin/python bench/rerun.py --converge      # its own sandbox, removed afterwards
+    .venv/bin/python bench/rerun.py --repeat 5      # more rounds (the minimum is reported)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "compose"))
+sys.path.insert(0, str(ROOT))
+
+import sandbox as sandbox_mod  # noqa: E402  (compose/ is not a package)
+
+
+def timed(fn: Any, *args: Any) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def converged_run(box: sandbox_mod.Sandbox) -> dict[str, Any]:
+    proc = box.ops("run", "all", "--yes", "--json", timeout=900)
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    if proc.returncode != 0:
+        raise SystemExit(f"rerun.py: run all exited {proc.returncode}: {doc.get('message')}")
+    return doc
+
+
+def bare_probes(box: sandbox_mod.Sandbox, doc: dict[str, Any]) -> dict[str, float]:
+    """The same observations a converged run makes, each done once, directly."""
+    import psycopg
+
+    env = box.process_env()
+    routes = [r for s in _services(box) for r in s.get("routes", [])]
+    db_checks = [s for s in doc["steps"] if s["phase"] == "phase2" and s["status"] != "skipped"]
+    checks = [s for s in doc["steps"] if s["phase"] == "phase4"]
+    admin = box.ops_env()["AFASA_ADMIN_DSN"]
+
+    def run(argv: list[str], cwd: Path | None = None) -> None:
+        subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=True)
+
+    def sql() -> None:
+        with psycopg.connect(admin) as conn:
+            conn.execute("SELECT count(*) FROM pg_policies").fetchone()
+
+    def http(url: str) -> None:
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(url, timeout=10).read()
+
+    binary = sandbox_mod.compose_binary()
+    out = {
+        "docker version": timed(run, ["docker", "version"]),
+        "compose ps": timed(run, [*binary, "ps"], box.repo),
+        f"SQL x{len(db_checks)}": sum(timed(sql) for _ in db_checks),
+        f"HTTP routes x{len(routes) + 1}": timed(
+            lambda: (
+                [http(box.url("http") + r) for r in routes]
+                + [http(box.url("api") + "/api/http/routers")]
+            )
+        ),
+        f"HTTP checks x{len(checks)}": sum(
+            timed(http, box.url("http") + "/api/devices") for _ in checks
+        ),
+    }
+    return out
+
+
+def _services(box: sandbox_mod.Sandbox) -> list[dict[str, Any]]:
+    import tomllib
+
+    return list(tomllib.loads(box.config.read_text()).get("services", []))
+
+
+@contextlib.contextmanager
+def own_sandbox() -> Iterator[sandbox_mod.Sandbox]:
+    from tests.support.docker29_gate import Docker29Gate
+
+    with tempfile.TemporaryDirectory(prefix="afasa-bench-") as tmp:
+        listen = Path(tmp) / "docker29.sock"
+        gate = Docker29Gate(str(listen), sandbox_mod.ENGINE_SOCKET)
+        gate.start()
+        box = sandbox_mod.create(Path(tmp) / "sb", "afasa-bench", docker_socket=str(listen))
+        try:
+            box.up("postgres", "nats", "s3", "traefik")
+            box.compose("up", "-d")
+            print("rerun.py: converging a fresh sandbox (run all, once)...", file=sys.stderr)
+            converged_run(box)
+            yield box
+        finally:
+            box.down()
+            gate.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sandbox", type=Path, default=ROOT / ".demo")
+    parser.add_argument("--converge", action="store_true", help="make and converge a sandbox")
+    parser.add_argument("--repeat", type=int, default=2, help="measured rounds (min is kept)")
+    args = parser.parse_args()
+    if args.converge:
+        ctx: contextlib.AbstractContextManager[sandbox_mod.Sandbox] = own_sandbox()
+    elif (args.sandbox / "sandbox.json").exists():
+        ctx = contextlib.nullcontext(sandbox_mod.Sandbox.load(args.sandbox.resolve()))
+    else:
+        print(f"rerun.py: no sandbox at {args.sandbox}: run `make demo`, or pass --converge")
+        return 2
+    with ctx as box:
+        runs, probes = [], []
+        for _ in range(max(1, args.repeat)):
+            start = time.perf_counter()
+            doc = converged_run(box)
+            runs.append(time.perf_counter() - start)
+            changed = [s["id"] for s in doc["steps"] if s["status"] == "changed"]
+            if changed:
+                print(f"rerun.py: warning: not converged, changed: {', '.join(changed)}")
+            probes.append(bare_probes(box, doc))
+        run_s = min(runs)
+        best = min(probes, key=lambda p: sum(p.values()))
+        bare_s = sum(best.values())
+        print(f"{'converged run all':<28} {run_s:8.2f} s   ({len(doc['steps'])} steps)")
+        for name, secs in best.items():
+            print(f"  bare {name:<23} {secs:8.2f} s")
+        print(f"{'sum of bare probes':<28} {bare_s:8.2f} s")
+        print(f"{'ratio':<28} {run_s / bare_s:8.2f}   (target <= 2)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
