@@ -10,6 +10,7 @@ import typer
 
 from afasa_ops import __version__
 from afasa_ops.cli import doctor, init, plan, report, run, status
+from afasa_ops.cli import schema as schema_cli
 from afasa_ops.cli.application import Application
 from afasa_ops.errors import AfasaOpsError, ExitCode
 
@@ -53,6 +54,7 @@ app.command("plan")(plan.command)
 app.command("run")(run.command)
 app.command("status")(status.command)
 app.command("report")(report.command)
+app.add_typer(schema_cli.app, name="schema")
 
 
 def main() -> None:

@@ -67,6 +67,12 @@ BUILTIN_KIND_MODULES: dict[str, str] = {
     "file.content": "afasa_ops.steps.generic",
     "doctor.config": "afasa_ops.steps.doctor",
     "doctor.repo": "afasa_ops.steps.doctor",
+    "schema.preflight": "afasa_ops.steps.schema",
+    "schema.baseline": "afasa_ops.steps.schema",
+    "schema.migrate": "afasa_ops.steps.schema",
+    "schema.app_role": "afasa_ops.steps.schema",
+    "schema.rls_audit": "afasa_ops.steps.schema",
+    "schema.init_sql": "afasa_ops.steps.schema",
 }
 
 _REGISTRY: dict[str, type[Step]] = {}

@@ -164,18 +164,21 @@ def ledger_insert(m: Migration) -> str:
     )
 
 
-def render(plan: MigrationPlan) -> str:
-    """Exactly the SQL `migrate` runs for this plan, as a script."""
-    if not plan.pending:
-        return "-- nothing to apply: every migration is in the ledger\n"
-    done: set[str] = set()
+def render(plan: MigrationPlan, role_sql: list[str] | None = None) -> str:
+    """Exactly the SQL `migrate` runs for this plan, as a script (passwords masked)."""
     parts = [f"-- database {plan.inspection.database}: {len(plan.pending)} migration(s)"]
-    parts.append(LEDGER_DDL + ";")
+    if plan.pending:
+        parts.append(LEDGER_DDL + ";")
+    done: set[str] = set()
     for m in plan.pending:
         parts.append(f"-- {m.path.name} (sha256 {m.checksum})\nBEGIN;")
         parts += extension_sql(m, plan, done)
         parts.append(m.body.strip())
         parts.append(ledger_insert(m))
+        parts.append("COMMIT;")
+    if role_sql:
+        parts.append("-- the application role, re-applied after every migrate\nBEGIN;")
+        parts += role_sql
         parts.append("COMMIT;")
     return "\n".join(parts) + "\n"
 
