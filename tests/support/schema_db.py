@@ -114,6 +114,7 @@ def app_role(dsn: str) -> Iterator[str]:
         with psycopg.connect(dsn, autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
             if exists:
+                conn.execute(f'REASSIGN OWNED BY "{name}" TO CURRENT_USER')  # type: ignore[arg-type]
                 conn.execute(f'DROP OWNED BY "{name}"')  # type: ignore[arg-type]
                 conn.execute(f'DROP ROLE "{name}"')  # type: ignore[arg-type]
 
