@@ -41,7 +41,7 @@ class ProgressReporter:
 
     def step_finished(self, result: StepResult) -> None:
         if self._status is not None:
-            self._status.stop()  # type: ignore[attr-defined]
+            self._status.stop()
             self._status = None
         line = Text(f"  {result.status.value:<8}", style=STYLE.get(result.status, ""))
         line.append(f" {result.id}  {redact(result.summary)}")

@@ -158,16 +158,16 @@ def probe(pg: Postgres, role: str, table: str = "devices") -> list[Finding]:
             conn.execute(
                 "INSERT INTO tenants (id, name) VALUES (%s, 'probe A'), (%s, 'probe B')", (a, b)
             )
-            conn.execute(f"SET LOCAL ROLE {quote_ident(role)}")  # type: ignore[arg-type]
+            conn.execute(f"SET LOCAL ROLE {quote_ident(role)}")
             tenant(conn, a)
             conn.execute(
-                f"INSERT INTO {quote_ident(table)} (tenant_id, provider, external_id)"  # type: ignore[arg-type]
+                f"INSERT INTO {quote_ident(table)} (tenant_id, provider, external_id)"
                 " VALUES (%s, 'probe', %s)",
                 (a, ext),
             )
             tenant(conn, b)
             seen = conn.execute(
-                f"SELECT count(*) FROM {quote_ident(table)} WHERE external_id = %s",  # type: ignore[arg-type]
+                f"SELECT count(*) FROM {quote_ident(table)} WHERE external_id = %s",
                 (ext,),
             ).fetchone()[0]  # type: ignore[index]
             if seen:
@@ -175,7 +175,7 @@ def probe(pg: Postgres, role: str, table: str = "devices") -> list[Finding]:
             try:
                 with conn.transaction():
                     conn.execute(
-                        f"INSERT INTO {quote_ident(table)} (tenant_id, provider, external_id)"  # type: ignore[arg-type]
+                        f"INSERT INTO {quote_ident(table)} (tenant_id, provider, external_id)"
                         " VALUES (%s, 'probe', %s)",
                         (a, ext + "-x"),
                     )
@@ -184,7 +184,7 @@ def probe(pg: Postgres, role: str, table: str = "devices") -> list[Finding]:
                 pass  # refused by WITH CHECK, as wanted
         # The next transaction on the same connection must not inherit the tenant.
         with conn.transaction(force_rollback=True):
-            conn.execute(f"SET LOCAL ROLE {quote_ident(role)}")  # type: ignore[arg-type]
+            conn.execute(f"SET LOCAL ROLE {quote_ident(role)}")
             left = conn.execute("SELECT current_setting(%s, true)", (SETTING,)).fetchone()[0]  # type: ignore[index]
             if left not in (None, ""):
                 problems.append(f"{SETTING} leaked into the next transaction ({left})")

@@ -94,7 +94,7 @@ def ensure_app_role(pg: Postgres, role: str, password: str | None) -> list[str]:
     conn = pg.conn()
     with translated(pg.dsn, f"ensuring role {role}"), conn.transaction():
         for stmt in role_statements(role, password, render=False):
-            conn.execute(stmt)  # type: ignore[arg-type]
+            conn.execute(stmt)
     return role_statements(role, password, render=True)
 
 
@@ -110,4 +110,4 @@ def missing_grants(pg: Postgres, role: str) -> list[str]:
       AND NOT has_table_privilege(%(r)s, 'tenants', 'SELECT')
     """
     with translated(pg.dsn, f"reading grants of {role}"):
-        return [r[0] for r in pg.conn().execute(sql, {"r": role})]  # type: ignore[arg-type]
+        return [r[0] for r in pg.conn().execute(sql, {"r": role})]

@@ -234,16 +234,16 @@ class InitSql(_SchemaStep):
     Params = InitSqlParams
 
     def _target(self, ctx: Context) -> tuple[Path, str | None]:
-        p: InitSqlParams = self.params  # type: ignore[assignment]
+        p: InitSqlParams = self.params
         directory = ctx.repo / p.directory
         files = sorted(directory.glob("*.sql")) if directory.is_dir() else []
         for f in files:
             if f.read_text().startswith(INIT_MARKER):
                 return f, f.read_text()
-        numbers = [int(m[1]) for f in files if (m := re.match(r"(\d+)_", f.name))]
-        width = max(
-            (len(re.match(r"\d+", f.name)[0]) for f in files if re.match(r"\d+", f.name)), default=3
-        )  # type: ignore[index]
+        prefixes = [m[1] for f in files if (m := re.match(r"(\d+)_", f.name))]
+        numbers = [int(n) for n in prefixes]
+        # Keep the directory's numbering width (001_init.sql -> 003_...).
+        width = max((len(n) for n in prefixes), default=3)
         nxt = (max(numbers) + 1) if numbers else 1
         return directory / f"{nxt:0{width}d}_afasa_ops_schema.sql", None
 
