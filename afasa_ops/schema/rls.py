@@ -9,7 +9,7 @@ as the role the services use.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from afasa_ops.infra.postgres import Postgres, connect, dsn_target, translated
@@ -17,11 +17,17 @@ from afasa_ops.runbook.model import Finding
 from afasa_ops.schema.roles import RoleState, quote_ident, role_state
 
 SETTING = "app.tenant_id"
-# The catalog facts of every tenant table and its policies, in one round trip.
+# The catalog facts of every tenant table and its policies, in one round trip. Whether a
+# policy pins tenant_id to the setting is read from its stored expression tree (a Var on the
+# tenant_id column and the 'app.tenant_id' constant) instead of deparsing it with pg_get_expr,
+# which costs ten times the whole query on hundreds of tables.
 AUDIT_SQL = """
 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner),
        p.polname, p.polcmd::text, p.polpermissive,
-       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+       strpos(p.polqual::text, '{VAR :varno 1 :varattno ' || a.attnum || ' ') > 0
+         AND strpos(p.polqual::text, %(setting)s) > 0,
+       strpos(p.polwithcheck::text, '{VAR :varno 1 :varattno ' || a.attnum || ' ') > 0
+         AND strpos(p.polwithcheck::text, %(setting)s) > 0
 FROM pg_class c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
 LEFT JOIN pg_policy p ON p.polrelid = c.oid
@@ -30,28 +36,31 @@ ORDER BY c.relname, p.polname
 """
 
 
+def setting_constant(name: str = "app.tenant_id") -> str:
+    """How a text constant is stored in a node tree: the varlena bytes, 4-byte header first."""
+    data = name.encode()
+    header = ((len(data) + 4) << 2).to_bytes(4, "little")
+    return " ".join(str(b) for b in header + data) + " ]"
+
+
 @dataclass
 class TableRls:
     name: str
     enabled: bool
     forced: bool
     owner: str
-    # (name, command, permissive, using, with_check)
-    policies: list[tuple[str, str, bool, str | None, str | None]] = field(default_factory=list)
+    # (name, command, permissive, USING pins tenant_id, WITH CHECK pins tenant_id)
+    policies: list[tuple[str, str, bool, bool, bool]] = field(default_factory=list)
 
 
 def read_tables(pg: Postgres) -> dict[str, TableRls]:
     tables: dict[str, TableRls] = {}
     with translated(pg.dsn, "reading row-level security"):
-        for row in pg.conn().execute(AUDIT_SQL):
+        for row in pg.conn().execute(AUDIT_SQL, {"setting": setting_constant(SETTING)}):
             t = tables.setdefault(row[0], TableRls(row[0], row[1], row[2], row[3]))
             if row[4] is not None:
-                t.policies.append((row[4], row[5], row[6], row[7], row[8]))
+                t.policies.append((row[4], row[5], row[6], bool(row[7]), bool(row[8])))
     return tables
-
-
-def _isolating(using: str | None) -> bool:
-    return bool(using) and SETTING in (using or "") and "tenant_id" in (using or "")
 
 
 def audit_tables(tables: dict[str, TableRls]) -> list[Finding]:
@@ -72,7 +81,7 @@ def audit_tables(tables: dict[str, TableRls]) -> list[Finding]:
                 )
             )
         # An ALL (*) policy whose USING pins tenant_id to the setting.
-        tenant = [p for p in t.policies if p[1] == "*" and _isolating(p[3])]
+        tenant = [p for p in t.policies if p[1] == "*" and p[3]]
         if not tenant:
             out.append(
                 Finding.error(
@@ -81,7 +90,7 @@ def audit_tables(tables: dict[str, TableRls]) -> list[Finding]:
                     table=t.name,
                 )
             )
-        elif not any(_isolating(p[4]) for p in tenant):
+        elif not any(p[4] for p in tenant):
             out.append(
                 Finding.error(
                     "db.policy_without_check",
@@ -133,9 +142,13 @@ def services_role(pg: Postgres, app_dsn: str | None, app_role: str) -> tuple[str
 
 
 def audit(pg: Postgres, app_dsn: str | None, app_role: str) -> list[Finding]:
-    findings = audit_tables(read_tables(pg))
+    tables = read_tables(pg)
+    findings = audit_tables(tables)
     role, via = services_role(pg, app_dsn, app_role)
-    findings += role_findings(role, role_state(pg, role), via)
+    state = role_state(pg, role, owned=False)
+    # Ownership of tenant tables comes from the catalog rows already read.
+    owned = tuple(t.name for t in tables.values() if t.owner == role)
+    findings += role_findings(role, replace(state, owned_tables=owned), via)
     return findings
 
 

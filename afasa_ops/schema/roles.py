@@ -31,7 +31,7 @@ class RoleState:
     owned_tables: tuple[str, ...] = ()
 
 
-def role_state(pg: Postgres, role: str) -> RoleState:
+def role_state(pg: Postgres, role: str, *, owned: bool = True) -> RoleState:
     with translated(pg.dsn, f"reading role {role}"):
         row = (
             pg.conn()
@@ -43,7 +43,9 @@ def role_state(pg: Postgres, role: str) -> RoleState:
         )
         if row is None:
             return RoleState(False)
-        owned = tuple(
+        if not owned:
+            return RoleState(True, bool(row[0]), bool(row[1]), bool(row[2]))
+        tables = tuple(
             r[0]
             for r in pg.conn().execute(
                 "SELECT relname FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles"
@@ -52,7 +54,7 @@ def role_state(pg: Postgres, role: str) -> RoleState:
                 (role,),
             )
         )
-    return RoleState(True, bool(row[0]), bool(row[1]), bool(row[2]), owned)
+    return RoleState(True, bool(row[0]), bool(row[1]), bool(row[2]), tables)
 
 
 def tenant_tables(pg: Postgres) -> list[str]:

@@ -14,6 +14,11 @@ from afasa_ops.schema import migrator, rls
 from afasa_ops.schema.settings import SchemaSettings
 from tests.support.schema_db import admin, app_role, execute, query, settings_for
 
+WRONG_COLUMN = (
+    "DROP POLICY tenant_isolation ON devices; CREATE POLICY tenant_isolation ON devices "
+    "USING (id = NULLIF(current_setting('app.tenant_id', true), '')::uuid) "
+    "WITH CHECK (id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
+)
 WITHOUT_CHECK = (
     "DROP POLICY tenant_isolation ON devices; CREATE POLICY tenant_isolation ON devices "
     "USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
@@ -60,6 +65,7 @@ def test_migrated_database_passes_audit_and_probe(migrated: SchemaSettings) -> N
         ("ALTER TABLE devices NO FORCE ROW LEVEL SECURITY", "db.rls_not_forced", False),
         ("DROP POLICY tenant_isolation ON devices", "db.policy_missing", True),
         (WITHOUT_CHECK, "db.policy_without_check", False),
+        (WRONG_COLUMN, "db.policy_missing", True),
         ("ALTER ROLE {role} BYPASSRLS", "db.rls_bypassed_by_role", True),
         ("ALTER TABLE devices OWNER TO {role}", "db.rls_bypassed_by_role", False),
     ],
