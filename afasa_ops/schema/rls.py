@@ -69,14 +69,16 @@ def audit_tables(tables: dict[str, TableRls]) -> list[Finding]:
         if not t.enabled:
             out.append(
                 Finding.error(
-                    "db.rls_disabled", f"{t.name}: row-level security is not enabled", table=t.name
+                    "db.rls_disabled",
+                    f"row-level security is not enabled on {t.name}",
+                    table=t.name,
                 )
             )
         elif not t.forced:
             out.append(
                 Finding.error(
                     "db.rls_not_forced",
-                    f"{t.name}: RLS is not forced, so its owner ({t.owner}) bypasses it",
+                    f"row-level security is not forced on {t.name}, so its owner ({t.owner}) bypasses it",
                     table=t.name,
                 )
             )
@@ -86,7 +88,7 @@ def audit_tables(tables: dict[str, TableRls]) -> list[Finding]:
             out.append(
                 Finding.error(
                     "db.policy_missing",
-                    f"{t.name}: no FOR ALL policy with USING (tenant_id = ...{SETTING}...)",
+                    f"no FOR ALL policy on {t.name} with USING (tenant_id = ...{SETTING}...)",
                     table=t.name,
                 )
             )
@@ -94,7 +96,7 @@ def audit_tables(tables: dict[str, TableRls]) -> list[Finding]:
             out.append(
                 Finding.error(
                     "db.policy_without_check",
-                    f"{t.name}: policy {tenant[0][0]} has no WITH CHECK on tenant_id",
+                    f"policy {tenant[0][0]} on {t.name} has no WITH CHECK on tenant_id",
                     table=t.name,
                 )
             )
