@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from afasa_ops.infra.postgres import Postgres, connect, dsn_target, translated
+from afasa_ops.infra.postgres import Postgres, Timeouts, connect, dsn_target, translated
 from afasa_ops.runbook.model import Finding
 from afasa_ops.schema.roles import RoleState, quote_ident, role_state
 
@@ -216,3 +216,29 @@ def probe(pg: Postgres, role: str, table: str = "devices") -> list[Finding]:
 def tenant(conn: Any, tenant_id: uuid.UUID) -> None:
     """Transaction-local tenant, as the services must set it (never plain SET)."""
     conn.execute("SELECT set_config(%s, %s, true)", (SETTING, str(tenant_id)))
+
+
+def leak_probe(app_dsn: str, timeouts: Timeouts | None = None) -> list[Finding]:
+    """On one connection as the services log in: a tenant set in one transaction must be gone
+    in the next (a role or database default, or a plain SET, would make it stick)."""
+    conn = connect(app_dsn, timeouts=timeouts, autocommit=False)
+    try:
+        with translated(app_dsn, "probing tenant leaks"):
+            before = conn.execute("SELECT current_setting(%s, true)", (SETTING,)).fetchone()
+            conn.rollback()
+            with conn.transaction():
+                tenant(conn, uuid.uuid4())
+            after = conn.execute("SELECT current_setting(%s, true)", (SETTING,)).fetchone()
+            conn.rollback()
+    finally:
+        conn.close()
+    leaked = [v for v in (before and before[0], after and after[0]) if v not in (None, "")]
+    if not leaked:
+        return []
+    return [
+        Finding.error(
+            "db.isolation_probe_failed",
+            f"{SETTING} is set outside a tenant transaction on {dsn_target(app_dsn)} "
+            f"({leaked[0]}): a pooled connection would carry one tenant into another's request",
+        )
+    ]

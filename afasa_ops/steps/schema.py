@@ -206,7 +206,7 @@ class RlsAudit(_SchemaStep):
         )
 
     def _audit(self, ctx: Context) -> tuple[list[Finding], str]:
-        from afasa_ops.schema.rls import audit, probe, services_role
+        from afasa_ops.schema.rls import audit, leak_probe, probe, services_role
 
         cfg = self.cfg(ctx)
         pg = admin(ctx)
@@ -214,6 +214,8 @@ class RlsAudit(_SchemaStep):
         role, _ = services_role(pg, cfg.app_dsn, cfg.app_role)
         if not any(f.code == "db.app_role_missing" for f in findings):
             findings += probe(pg, role)
+        if cfg.app_dsn:
+            findings += leak_probe(cfg.app_dsn, cfg.timeouts)
         return findings, role
 
     def apply(self, ctx: Context) -> Outcome:

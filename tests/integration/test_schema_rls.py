@@ -157,3 +157,15 @@ def test_doctor_db_ok_on_a_migrated_database(migrated: SchemaSettings, tmp_path:
         "doctor.db.app_role": "ok",
         "doctor.db.rls": "ok",
     }
+
+
+def test_a_role_default_tenant_is_caught_on_the_services_login(migrated: SchemaSettings) -> None:
+    app_dsn = migrated.admin_dsn.replace("postgres@", f"{migrated.app_role}@")
+    assert rls.leak_probe(app_dsn) == []
+    tenant = "00000000-0000-0000-0000-0000000000aa"
+    execute(
+        migrated.admin_dsn, f"ALTER ROLE \"{migrated.app_role}\" SET app.tenant_id = '{tenant}'"
+    )
+    messages = [f.message for f in rls.leak_probe(app_dsn)]
+    assert len(messages) == 1 and f"({tenant})" in messages[0]
+    execute(migrated.admin_dsn, f'ALTER ROLE "{migrated.app_role}" RESET app.tenant_id')
