@@ -10,6 +10,7 @@ import typer
 
 from afasa_ops import __version__
 from afasa_ops.cli import doctor, init, plan, report, run, status
+from afasa_ops.cli import patch as patch_cli
 from afasa_ops.cli import schema as schema_cli
 from afasa_ops.cli.application import Application
 from afasa_ops.errors import AfasaOpsError, ExitCode
@@ -20,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click help: rich's help renderer costs more start-up time than all of afasa-ops.
+    rich_markup_mode=None,
 )
 
 
@@ -55,6 +58,7 @@ app.command("run")(run.command)
 app.command("status")(status.command)
 app.command("report")(report.command)
 app.add_typer(schema_cli.app, name="schema")
+app.add_typer(patch_cli.app, name="patch")
 
 
 def main() -> None:

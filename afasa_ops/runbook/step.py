@@ -24,15 +24,18 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_BaseParams = Params
+
+
 class Step:
     kind: ClassVar[str] = ""
-    Params: ClassVar[type[Params]] = Params
+    Params: ClassVar[type[_BaseParams]] = _BaseParams
     # Host-level or destructive work: needs --yes or an interactive confirmation.
     needs_confirmation: ClassVar[bool] = False
     # Verification steps are listed in the JUnit report.
     verification: ClassVar[bool] = False
 
-    def __init__(self, step_id: str, phase: str, title: str, params: Params) -> None:
+    def __init__(self, step_id: str, phase: str, title: str, params: _BaseParams) -> None:
         self.id = step_id
         self.phase = phase
         self.title = title
@@ -73,6 +76,7 @@ BUILTIN_KIND_MODULES: dict[str, str] = {
     "schema.app_role": "afasa_ops.steps.schema",
     "schema.rls_audit": "afasa_ops.steps.schema",
     "schema.init_sql": "afasa_ops.steps.schema",
+    "patch.apply": "afasa_ops.steps.patch",
 }
 
 _REGISTRY: dict[str, type[Step]] = {}
