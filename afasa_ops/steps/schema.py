@@ -261,7 +261,7 @@ class InitSql(_SchemaStep):
     Params = InitSqlParams
 
     def _target(self, ctx: Context) -> tuple[Path, str | None]:
-        p: InitSqlParams = self.params
+        p: InitSqlParams = self.params  # type: ignore[assignment]
         directory = ctx.repo / p.directory
         files = sorted(directory.glob("*.sql")) if directory.is_dir() else []
         for f in files:
