@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +95,20 @@ def test_missing_admin_dsn_is_a_config_error(tmp_path: Path) -> None:
     config.write_text(f'[repo]\npath = "{tmp_path}"\n')
     code, out = invoke(config, {}, "status")
     assert code == 2 and "[database] admin_dsn is not set" in out
+
+
+def test_two_migrate_processes_at_once(env_config: tuple[Path, dict[str, str], str]) -> None:
+    import os
+
+    config, env, dsn = env_config
+    full_env = {**os.environ, **env}
+    argv = [sys.executable, "-m", "afasa_ops", "-c", str(config), "schema", "migrate", "--json"]
+    procs = [
+        subprocess.Popen(argv, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    applied = sorted(len(json.loads(out)["applied"]) for out, _ in outs)
+    assert applied == [0, 6]
+    assert query(dsn, f"SELECT count(*), count(DISTINCT version) FROM {LEDGER}") == [(6, 6)]

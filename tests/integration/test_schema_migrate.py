@@ -237,3 +237,13 @@ def test_wrong_credentials_are_named_and_masked(pg_database: str, role: str) -> 
         migrator.migrate(admin(cfg), cfg)
     assert "refused the credentials" in str(err.value)
     assert "An0therSecret" not in str(err.value)
+
+
+def test_sessions_carry_the_configured_timeouts(pg_database: str) -> None:
+    from afasa_ops.infra.postgres import Postgres, Timeouts
+
+    pg = Postgres(pg_database, Timeouts(lock_s=3, statement_s=1))
+    assert (pg.scalar("SHOW lock_timeout"), pg.scalar("SHOW statement_timeout")) == ("3s", "1s")
+    with pytest.raises(DriverError, match="statement_timeout"):
+        pg.rows("SELECT pg_sleep(3)")
+    pg.close()
