@@ -16,7 +16,7 @@ from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.files import atomic_write, replace_file, unified_diff
 from afasa_ops.runbook.model import Assessment, Finding, Outcome
 from afasa_ops.runbook.step import Params, Step, register
-from afasa_ops.schema.settings import SchemaSettings
+from afasa_ops.schema.settings import SchemaSettings, migrations_dir
 
 INIT_COMMIT_MESSAGE = "feat(db): add devices registry + RLS"
 INIT_MARKER = "-- afasa-ops: schema for fresh volumes"
@@ -33,10 +33,18 @@ def admin(ctx: Context) -> Postgres:
 
 
 class _SchemaStep(Step):
-    """Schema steps read [database] once per call; driver errors surface as blocked/failed."""
+    """Schema steps read [database] once per call; driver errors surface as blocked/failed.
+    Without an admin DSN (a checkout not yet wired to its database) they are skipped, with
+    the reason shown, like a patch step without a bundle."""
 
     def cfg(self, ctx: Context) -> SchemaSettings:
         return schema_settings(ctx)
+
+    def unconfigured(self, ctx: Context) -> Assessment | None:
+        from afasa_ops.schema.settings import admin_dsn_missing
+
+        reason = admin_dsn_missing(ctx.settings)
+        return Assessment.skipped(reason) if reason else None
 
 
 @register
@@ -46,6 +54,8 @@ class Preflight(_SchemaStep):
     kind = "schema.preflight"
 
     def check(self, ctx: Context) -> Assessment:
+        if skipped := self.unconfigured(ctx):
+            return skipped
         from afasa_ops.schema.migrator import make_plan
 
         plan = make_plan(admin(ctx), self.cfg(ctx))
@@ -75,6 +85,8 @@ class Baseline(_SchemaStep):
     needs_confirmation = True
 
     def check(self, ctx: Context) -> Assessment:
+        if skipped := self.unconfigured(ctx):
+            return skipped
         from afasa_ops.schema import baseline
         from afasa_ops.schema.inspect import inspect
 
@@ -111,6 +123,8 @@ class Migrate(_SchemaStep):
     kind = "schema.migrate"
 
     def check(self, ctx: Context) -> Assessment:
+        if skipped := self.unconfigured(ctx):
+            return skipped
         from afasa_ops.schema.migrator import make_plan, render
 
         plan = make_plan(admin(ctx), self.cfg(ctx))
@@ -152,6 +166,8 @@ class AppRole(_SchemaStep):
     kind = "schema.app_role"
 
     def check(self, ctx: Context) -> Assessment:
+        if skipped := self.unconfigured(ctx):
+            return skipped
         from afasa_ops.schema.rls import role_findings
         from afasa_ops.schema.roles import missing_grants, role_state
 
@@ -189,6 +205,8 @@ class RlsAudit(_SchemaStep):
     verification = True
 
     def check(self, ctx: Context) -> Assessment:
+        if skipped := self.unconfigured(ctx):
+            return skipped
         from afasa_ops.schema.migrator import make_plan
 
         findings, role = self._audit(ctx)
@@ -234,12 +252,12 @@ class InitSqlParams(Params):
     directory: str = "infra/postgres/init"
 
 
-def init_sql_text(cfg: SchemaSettings) -> str:
+def init_sql_text(mig_dir: Path | None) -> str:
     """The DDL after the AFASA baseline, plus the ledger rows, for an empty data volume."""
     from afasa_ops.schema import migrations as mig_files
     from afasa_ops.schema.migrator import LEDGER_DDL, ledger_insert
 
-    migs = mig_files.load(cfg.migrations_dir)
+    migs = mig_files.load(mig_dir)
     parts = [
         INIT_MARKER,
         "-- Written by afasa-ops from its schema/ migrations: the same DDL `afasa-ops schema",
@@ -276,7 +294,7 @@ class InitSql(_SchemaStep):
 
     def check(self, ctx: Context) -> Assessment:
         path, current = self._target(ctx)
-        wanted = init_sql_text(self.cfg(ctx))
+        wanted = init_sql_text(migrations_dir(ctx.settings))
         rel = str(path.relative_to(ctx.repo))
         if current == wanted:
             return Assessment.ok(f"{rel} holds the schema for fresh volumes")
@@ -289,7 +307,7 @@ class InitSql(_SchemaStep):
         path, current = self._target(ctx)
         self._written = (path, current)
         path.parent.mkdir(parents=True, exist_ok=True)
-        replace_file(ctx, path, init_sql_text(self.cfg(ctx)))
+        replace_file(ctx, path, init_sql_text(migrations_dir(ctx.settings)))
         rel = str(path.relative_to(ctx.repo))
         record = commit_change(ctx, [rel], INIT_COMMIT_MESSAGE)
         return Outcome(True, f"wrote {rel}", artifacts={"commit": record.commit, "path": rel})

@@ -120,7 +120,7 @@ def test_init_sql_step_writes_and_commits_the_next_numbered_file(
 def test_fresh_volume_init_files_give_the_migrated_schema(afasa_db: SchemaSettings) -> None:
     """The AFASA init SQL then our init file, as the postgres entrypoint runs them on an empty
     volume, leave a database the tool sees as fully migrated and isolated."""
-    execute(afasa_db.admin_dsn, init_sql_text(afasa_db))
+    execute(afasa_db.admin_dsn, init_sql_text(afasa_db.migrations_dir))
     pg = admin(afasa_db)
     plan = migrator.make_plan(pg, afasa_db)
     assert plan.inspection.state == "managed" and plan.pending == [] and plan.drift == []
