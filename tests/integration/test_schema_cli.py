@@ -112,3 +112,15 @@ def test_two_migrate_processes_at_once(env_config: tuple[Path, dict[str, str], s
     applied = sorted(len(json.loads(out)["applied"]) for out, _ in outs)
     assert applied == [0, 6]
     assert query(dsn, f"SELECT count(*), count(DISTINCT version) FROM {LEDGER}") == [(6, 6)]
+
+
+def test_doctor_db_without_an_admin_dsn_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    config = tmp_path / "afasa-ops.toml"
+    config.write_text(
+        f'[repo]\npath = "{tmp_path}"\n[database]\nadmin_dsn = {{ env = "UNSET_DSN_X" }}\n'
+    )
+    result = CliRunner().invoke(cli_app, ["-c", str(config), "doctor", "db", "--json"], env={})
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout)["steps"]
+    assert {s["status"] for s in steps} == {"skipped"}
+    assert "[database] admin_dsn is not set (env:UNSET_DSN_X is empty)" in steps[0]["summary"]
