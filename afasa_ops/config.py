@@ -115,6 +115,23 @@ class DockerSection(Section):
     )
 
 
+class TraefikSection(Section):
+    api_url: str = Field(
+        default="http://127.0.0.1:8081",
+        description="Traefik API base URL (the dashboard port; --api.insecure=true).",
+    )
+    entrypoint_url: str = Field(
+        default="http://127.0.0.1:80", description="Traefik's web entrypoint, for route checks."
+    )
+    target_image: str = Field(
+        default="traefik:v3.6.7",
+        description="Image Traefik is pinned to when unpinned or incompatible.",
+    )
+    wait_s: float = Field(
+        default=60.0, description="How long to wait for the provider and routers after a recreate."
+    )
+
+
 class DatabaseSection(Section):
     dsn_keys = ("admin_dsn", "app_dsn")
     secret_keys = ("app_password",)
@@ -207,6 +224,7 @@ class Settings(BaseModel):
     runbook: RunbookSection = Field(default_factory=RunbookSection)
     compose: ComposeSection = Field(default_factory=ComposeSection)
     docker: DockerSection = Field(default_factory=DockerSection)
+    traefik: TraefikSection = Field(default_factory=TraefikSection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     nats: NatsSection = Field(default_factory=NatsSection)
     storage: StorageSection = Field(default_factory=StorageSection)

@@ -77,6 +77,15 @@ BUILTIN_KIND_MODULES: dict[str, str] = {
     "schema.rls_audit": "afasa_ops.steps.schema",
     "schema.init_sql": "afasa_ops.steps.schema",
     "patch.apply": "afasa_ops.steps.patch",
+    "git.clean": "afasa_ops.steps.git",
+    "git.tag": "afasa_ops.steps.git",
+    "git.branch": "afasa_ops.steps.git",
+    "git.push_tag": "afasa_ops.steps.git",
+    "docker.engine": "afasa_ops.steps.traefik",
+    "traefik.compose": "afasa_ops.steps.traefik",
+    "traefik.recreate": "afasa_ops.steps.traefik",
+    "traefik.provider": "afasa_ops.steps.traefik",
+    "traefik.routing": "afasa_ops.steps.traefik",
 }
 
 _REGISTRY: dict[str, type[Step]] = {}
