@@ -67,6 +67,10 @@ BUILTIN_KIND_MODULES: dict[str, str] = {
     "file.content": "afasa_ops.steps.generic",
     "doctor.config": "afasa_ops.steps.doctor",
     "doctor.repo": "afasa_ops.steps.doctor",
+    "check.functional": "afasa_ops.steps.checks",
+    "compose.pull": "afasa_ops.steps.services",
+    "compose.up": "afasa_ops.steps.services",
+    "compose.wait": "afasa_ops.steps.services",
 }
 
 _REGISTRY: dict[str, type[Step]] = {}
