@@ -132,6 +132,16 @@ class DatabaseSection(Section):
     statement_timeout_s: float = Field(
         default=300.0, description="statement_timeout for tool sessions."
     )
+    migrations_dir: str | None = Field(
+        default=None,
+        description="Directory of NNNN_name.sql migrations (default: the afasa-ops schema/).",
+    )
+    vector: str = Field(
+        default="auto",
+        pattern="^(auto|require|off)$",
+        description="pgvector for detections.embedding: auto (use it where the server has it),"
+        " require (preflight blocks without it) or off.",
+    )
 
 
 class NatsSection(Section):
