@@ -132,6 +132,16 @@ class DatabaseSection(Section):
     statement_timeout_s: float = Field(
         default=300.0, description="statement_timeout for tool sessions."
     )
+    migrations_dir: str | None = Field(
+        default=None,
+        description="Directory of NNNN_name.sql migrations (default: the afasa-ops schema/).",
+    )
+    vector: str = Field(
+        default="auto",
+        pattern="^(auto|require|off)$",
+        description="pgvector for detections.embedding: auto (use it where the server has it),"
+        " require (preflight blocks without it) or off.",
+    )
 
 
 class NatsSection(Section):
@@ -156,6 +166,16 @@ class UbibotSection(Section):
     account_key: SecretRef | None = Field(
         default=None, description="Single-tenant UbiBot account key (a reference)."
     )
+    tenant_id: str | None = Field(
+        default=None, description="Tenant the single-tenant account_key belongs to."
+    )
+    interval_s: float = Field(
+        default=300.0, description="worker sync: seconds between passes (UbiBot: >= 60)."
+    )
+    jitter_s: float = Field(
+        default=30.0, description="worker sync: random extra delay per pass, 0..jitter_s."
+    )
+    timeout_s: float = Field(default=10.0, description="UbiBot HTTP timeout in seconds.")
 
 
 class ThingsboardSection(Section):
@@ -164,6 +184,36 @@ class ThingsboardSection(Section):
     username: str | None = Field(default=None, description="ThingsBoard tenant user.")
     password: SecretRef | None = Field(
         default=None, description="ThingsBoard password (a reference)."
+    )
+
+
+class WorkersSection(Section):
+    ack_wait_s: float = Field(
+        default=30.0, description="JetStream ack_wait: redelivery after this long without ack."
+    )
+    max_deliver: int = Field(
+        default=5, description="Deliveries before a message is failed and dead-lettered."
+    )
+    backoff_s: list[float] = Field(
+        default_factory=lambda: [1.0, 5.0, 30.0, 120.0],
+        description="nak(delay=) per retry; the last value repeats.",
+    )
+    grace_s: float = Field(
+        default=30.0, description="On SIGTERM/SIGINT: time to finish in-flight jobs."
+    )
+    concurrency: int = Field(default=2, description="Jobs in flight per worker process.")
+    metrics_port: int = Field(
+        default=9102, description="/healthz and /metrics port (0: pick a free port)."
+    )
+    metrics_host: str = Field(default="0.0.0.0", description="Address for /healthz, /metrics.")
+    relay_interval_s: float = Field(
+        default=0.5, description="Seconds between outbox sweeps (events to JetStream)."
+    )
+    workdir: str | None = Field(
+        default=None, description="Scratch directory for report files (system temp if unset)."
+    )
+    update_stream: bool = Field(
+        default=False, description="Update the stream when its config differs (else report)."
     )
 
 
@@ -269,6 +319,7 @@ class Settings(BaseModel):
     storage: StorageSection = Field(default_factory=StorageSection)
     ubibot: UbibotSection = Field(default_factory=UbibotSection)
     thingsboard: ThingsboardSection = Field(default_factory=ThingsboardSection)
+    workers: WorkersSection = Field(default_factory=WorkersSection)
     services: list[ServiceEntry] = Field(default_factory=list)
     api: ApiSection = Field(default_factory=ApiSection)
     phase3: Phase3Section = Field(default_factory=Phase3Section)
