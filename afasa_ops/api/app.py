@@ -17,6 +17,8 @@ from afasa_ops.api.auth import AuthError
 from afasa_ops.api.errors import NotFound, UpstreamError
 from afasa_ops.api.runtime import ApiRuntime
 from afasa_ops.api.schemas import FieldError
+from afasa_ops.errors import AfasaOpsError, UsageError
+from afasa_ops.redact import redact
 
 
 def create_app(runtime: ApiRuntime) -> FastAPI:
@@ -87,6 +89,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def upstream(request: Request, exc: UpstreamError) -> JSONResponse:
         headers = {"Retry-After": "60"} if exc.status == 503 else {}
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(AfasaOpsError)
+    async def domain_error(request: Request, exc: AfasaOpsError) -> JSONResponse:
+        # The platform's own checks (a report range it refuses): the caller's mistake.
+        if isinstance(exc, UsageError):
+            return JSONResponse({"detail": redact(str(exc))}, status_code=422)
+        return JSONResponse({"detail": redact(str(exc))}, status_code=502)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import Request
-
-from afasa_ops.api.health import file_storage_root, minio_client
+from afasa_ops.api.health import minio_client
 from afasa_ops.config import Settings
 
 
-def download_url(settings: Settings, request: Request, view: Any) -> str:
+def download_url(settings: Settings, view: Any) -> str:
     parts = urlsplit(settings.storage.url)
     if parts.scheme == "s3":
         client = minio_client(settings)
@@ -28,11 +26,14 @@ def download_url(settings: Settings, request: Request, view: Any) -> str:
 
 
 def local_file(settings: Settings, key: str) -> Path | None:
-    """The file of a key under file:// storage; None for S3 or a key escaping the root."""
-    if urlsplit(settings.storage.url).scheme != "file":
+    """The file of a key under file:// storage; None for S3 or a key that is not plain."""
+    from afasa_ops.errors import DriverError
+    from afasa_ops.platform.storage import FileStorage, open_storage
+
+    storage = open_storage(settings.storage, settings.base_dir)
+    if not isinstance(storage, FileStorage):
         return None
-    root = file_storage_root(settings).resolve()
-    path = (root / key).resolve()
-    if root not in path.parents:
+    try:
+        return storage.root / key if storage.exists(key) else None
+    except DriverError:  # "../" and friends
         return None
-    return path

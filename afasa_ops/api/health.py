@@ -9,7 +9,6 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from afasa_ops.config import Settings, secret_value
@@ -75,38 +74,25 @@ def nats_probe(url: str, stream: str) -> Probe:
 
 
 def storage_probe(settings: Settings) -> Probe:
-    url = settings.storage.url
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        root = file_storage_root(settings)
+    from afasa_ops.platform.storage import FileStorage, open_storage
 
-        async def file_probe() -> None:
-            if not root.is_dir():
-                raise RuntimeError(f"storage directory {root} does not exist")
-            if not os.access(root, os.W_OK):
-                raise RuntimeError(f"storage directory {root} is not writable")
+    storage = open_storage(settings.storage, settings.base_dir)
 
-        return file_probe
-    if parts.scheme == "s3":
-        bucket = parts.netloc
+    def check() -> None:
+        if isinstance(storage, FileStorage):
+            # The report worker creates the directory on its first put; so may we.
+            storage.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(storage.root, os.W_OK):
+                raise RuntimeError(f"storage directory {storage.root} is not writable")
+            return
+        # A HEAD of a key that need not exist: proves the endpoint answers and the
+        # credentials are accepted (a bad signature raises, a missing key does not).
+        storage.exists(".afasa-readyz")
 
-        def bucket_exists() -> None:
-            client = minio_client(settings)
-            if not client.bucket_exists(bucket):
-                raise RuntimeError(f"bucket {bucket!r} does not exist")
+    async def probe() -> None:
+        await asyncio.to_thread(check)
 
-        async def s3_probe() -> None:
-            await asyncio.to_thread(bucket_exists)
-
-        return s3_probe
-    raise ValueError(f"[storage] url {url!r}: scheme must be file:// or s3://")
-
-
-def file_storage_root(settings: Settings) -> Path:
-    """file://DIR: absolute, or relative to the AFASA repo (where .afasa-ops/ lives)."""
-    raw = settings.storage.url[len("file://") :]
-    path = Path(raw)
-    return path if path.is_absolute() else settings.repo_path / path
+    return probe
 
 
 def minio_client(settings: Settings):  # type: ignore[no-untyped-def]

@@ -37,7 +37,7 @@ def build_runtime(settings: Settings) -> ApiRuntime:
         )
     from afasa_ops.platform.db import make_engine
 
-    engine = make_engine(dsn)
+    engine = make_engine(dsn, pool_size=10, application_name="afasa-ops-api")
     probes = {
         "database": database_probe(engine),
         "nats": nats_probe(settings.nats.url, settings.nats.stream),

@@ -307,25 +307,18 @@ class CheckRunner:
 
     # -- storage ----------------------------------------------------------------------------
     def _storage(self, spec: StorageSpec) -> str:
-        from urllib.parse import urlsplit
+        from afasa_ops.errors import DriverError
+        from afasa_ops.platform.storage import open_storage
 
         key = self.fill(spec.key)
-        url = self.settings.storage.url
-        parts = urlsplit(url)
-        if parts.scheme == "s3":
-            from afasa_ops.api.health import minio_client
-
-            try:
-                stat = minio_client(self.settings).stat_object(parts.netloc, key)
-            except Exception as exc:
-                raise CheckFailed(f"object {key} not in s3://{parts.netloc}: {exc}") from exc
-            return f"object s3://{parts.netloc}/{key} exists ({stat.size} bytes)"
-        from afasa_ops.api.health import file_storage_root
-
-        path = file_storage_root(self.settings) / key
-        if not path.is_file():
-            raise CheckFailed(f"object {key} not in {url} (no file {path})")
-        return f"object {key} exists in {url} ({path.stat().st_size} bytes)"
+        storage = open_storage(self.settings.storage, self.settings.base_dir)
+        try:
+            found = storage.exists(key)
+        except DriverError as exc:
+            raise CheckFailed(f"object {key} in {storage.url}: {exc}") from exc
+        if not found:
+            raise CheckFailed(f"object {key} not found in {storage.url}")
+        return f"object {key} exists in {storage.url}"
 
     # -- templating -------------------------------------------------------------------------
     def fill(self, text: str) -> str:

@@ -113,7 +113,7 @@ def _run(repo: Path, tmp_path: Path, compose: str) -> tuple[Runner, object]:
 
 
 def test_phase3_boots_and_waits_for_health(project: Path, tmp_path: Path) -> None:
-    _, (result, said) = _run(project, tmp_path, COMPOSE)  # type: ignore[misc]
+    _, (result, _said) = _run(project, tmp_path, COMPOSE)  # type: ignore[misc]
     by_id = {s.id: s for s in result.steps}
     assert result.status == "ok", result.message
     # Only `web` and `api` have images to pull; both are local, so nothing is pulled.

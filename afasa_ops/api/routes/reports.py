@@ -50,7 +50,7 @@ def _report_json(runtime: Runtime, request: Request, view: Any) -> dict[str, Any
     data = as_json(view)
     data["report_id"] = data.get("id")
     if data.get("status") == "ready" and data.get("s3_key"):
-        data["download_url"] = download_url(runtime.settings, request, view)
+        data["download_url"] = download_url(runtime.settings, view)
     return data
 
 
@@ -85,9 +85,9 @@ def download(
     if view is None or view.status != "ready" or not view.s3_key:
         raise NotFound("report")
     if runtime.settings.storage.url.startswith("s3://"):
-        return RedirectResponse(download_url(runtime.settings, request, view), status_code=307)
+        return RedirectResponse(download_url(runtime.settings, view), status_code=307)
     path = local_file(runtime.settings, view.s3_key)
-    if path is None or not path.is_file():
+    if path is None:
         raise NotFound("report")
     fmt = str(view.format)
     return FileResponse(
