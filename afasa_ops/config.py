@@ -296,6 +296,10 @@ class ChecksSection(Section):
     disable_route: str = Field(
         default="/api/tb/devices/{device_id}/disable", description="Route disabling a device."
     )
+    enable_route: str = Field(
+        default="/api/tb/devices/{device_id}/enable",
+        description="Route enabling a device (restores what a check disabled).",
+    )
     generate_route: str = Field(
         default="/api/report/generate", description="Route requesting a report."
     )

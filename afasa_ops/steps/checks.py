@@ -43,6 +43,10 @@ class RequestSpec(Params):
         default_factory=dict, description="JSON path -> expected value."
     )
     capture: dict[str, str] = Field(default_factory=dict, description="name -> JSON path.")
+    fail_json: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON path -> value that fails at once, without polling (status: failed).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -88,10 +92,12 @@ class CheckParams(Params):
 
 
 class CheckFailed(Exception):
-    def __init__(self, message: str, evidence: str = "") -> None:
+    def __init__(self, message: str, evidence: str = "", *, final: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.evidence = evidence
+        # A final failure is not polled again (the report already failed).
+        self.final = final
 
 
 @dataclass
@@ -190,7 +196,7 @@ class CheckRunner:
             try:
                 message = self._once(action)
             except CheckFailed as exc:
-                if not action.poll or time.monotonic() >= deadline:
+                if not action.poll or exc.final or time.monotonic() >= deadline:
                     suffix = (
                         f" (after {attempt} attempts, {deadline_s:.0f}s)" if action.poll else ""
                     )
@@ -234,11 +240,15 @@ class CheckRunner:
                 seen,
             )
         data: Any = None
-        if spec.expect_json or spec.capture:
+        if spec.expect_json or spec.capture or spec.fail_json:
             try:
                 data = response.json()
             except ValueError as exc:
                 raise CheckFailed(f"{shown}: response is not JSON: {excerpt}", seen) from exc
+        for path_expr, bad in spec.fail_json.items():
+            got = json_path(data, path_expr)
+            if _same(got, self.fill_obj(bad)):
+                raise CheckFailed(f"{shown}: {path_expr} is {got!r}: {excerpt}", seen, final=True)
         for path_expr, wanted in spec.expect_json.items():
             got = json_path(data, path_expr)
             if not _same(got, self.fill_obj(wanted)):

@@ -55,7 +55,9 @@ def test_other_tenants_device_is_indistinguishable_from_unknown(stack: ApiStack)
     # B's device was not changed and no command was recorded for it.
     rows = admin_rows(stack.db.admin_dsn, "SELECT desired_enabled FROM devices WHERE id=%s", (b,))
     assert rows == [(True,)]
-    cmds = admin_rows(stack.db.admin_dsn, "SELECT count(*) FROM device_commands WHERE device_id=%s", (b,))
+    cmds = admin_rows(
+        stack.db.admin_dsn, "SELECT count(*) FROM device_commands WHERE device_id=%s", (b,)
+    )
     assert cmds == [(0,)]
 
 
@@ -71,7 +73,9 @@ def test_disable_records_command_audit_and_event(stack: ApiStack, prefix: str) -
     command_id = uuid.UUID(body["command_id"])
     assert body["desired_enabled"] is False
     dsn = stack.db.admin_dsn
-    assert admin_rows(dsn, "SELECT desired_enabled FROM devices WHERE id=%s", (device,)) == [(False,)]
+    assert admin_rows(dsn, "SELECT desired_enabled FROM devices WHERE id=%s", (device,)) == [
+        (False,)
+    ]
     cmd = admin_rows(
         dsn,
         "SELECT command, status, tenant_id, correlation_id FROM device_commands WHERE id=%s",
@@ -79,7 +83,9 @@ def test_disable_records_command_audit_and_event(stack: ApiStack, prefix: str) -
     )
     assert cmd == [("disable", "requested", stack.tenant_a, "corr-disable-1")]
     audit = admin_rows(
-        dsn, "SELECT count(*) FROM audit_log WHERE target_id=%s AND tenant_id=%s", (str(device), stack.tenant_a)
+        dsn,
+        "SELECT count(*) FROM audit_log WHERE target_id=%s AND tenant_id=%s",
+        (str(device), stack.tenant_a),
     )
     assert audit[0][0] >= 1
     outbox = admin_rows(

@@ -47,7 +47,9 @@ def test_generate_answers_202_queued_and_records_the_request(stack: ApiStack) ->
         (str(report_id),),
     )
     assert events == [(1,)]
-    status = stack.client.get(f"/api/report/reports/{report_id}", headers=stack.auth(stack.tenant_a))
+    status = stack.client.get(
+        f"/api/report/reports/{report_id}", headers=stack.auth(stack.tenant_a)
+    )
     assert status.status_code == 200
     assert status.json()["status"] == "queued" and "download_url" not in status.json()
 
@@ -112,8 +114,12 @@ def test_reports_are_isolated_between_tenants(stack: ApiStack) -> None:
     assert other.status_code == 404
     download = stack.client.get(f"/api/report/reports/{mine}/download", headers=as_a)
     assert download.status_code == 404
-    listed_a = {r["id"] for r in stack.client.get("/api/report/reports", headers=as_a).json()["reports"]}
-    listed_b = {r["id"] for r in stack.client.get("/api/report/reports", headers=as_b).json()["reports"]}
+    listed_a = {
+        r["id"] for r in stack.client.get("/api/report/reports", headers=as_a).json()["reports"]
+    }
+    listed_b = {
+        r["id"] for r in stack.client.get("/api/report/reports", headers=as_b).json()["reports"]
+    }
     assert mine in listed_b and mine not in listed_a
 
 

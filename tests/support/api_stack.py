@@ -336,3 +336,44 @@ def api_stack(tmp: Path) -> Iterator[ApiStack]:
                 )
     finally:
         nats_server.stop()
+
+
+class WorkerThread:
+    """A worker built by the workers' own code, run on its own event loop in a thread."""
+
+    def __init__(self, kind: str, settings: Any) -> None:
+        from afasa_ops.platform.storage import open_storage
+        from afasa_ops.workers import commands, report
+        from afasa_ops.workers.setup import app_engine, runtime_options
+
+        options = runtime_options(settings)
+        options.metrics_port = None
+        self.engine = app_engine(settings, pool_size=2)
+        if kind == "report":
+            storage = open_storage(settings.storage, settings.base_dir)
+            self.runtime = report.build(options, self.engine, storage)
+        elif kind == "commands":
+            self.runtime = commands.build(options, self.engine, None)
+        else:
+            raise ValueError(kind)
+        self.loop: Any = None
+        self.thread = threading.Thread(target=self._run, name=f"worker-{kind}", daemon=True)
+
+    def _run(self) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        try:
+            self.loop.run_until_complete(self.runtime.run())
+        finally:
+            self.loop.close()
+
+    def start(self) -> WorkerThread:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self.loop is not None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.runtime.request_stop, "test over")
+            self.thread.join(timeout=30)
+        self.engine.dispose()
