@@ -119,7 +119,7 @@ class FunctionalCheck(Step):
     verification = True
 
     def check(self, ctx: Context) -> Assessment:
-        p: CheckParams = self.params  # type: ignore[assignment]
+        p: CheckParams = self.params
         steps = ", ".join(_describe(a) for a in p.actions)
         return Assessment.pending(f"will run: {steps}")
 
@@ -127,7 +127,7 @@ class FunctionalCheck(Step):
         runner = CheckRunner(ctx.settings, ctx.say)
         self._error: str | None = None
         try:
-            runner.run(self.params)  # type: ignore[arg-type]
+            runner.run(self.params)
         except CheckFailed as exc:
             self._error = exc.message
             runner.evidence.findings.append(
@@ -181,7 +181,8 @@ class CheckRunner:
             engine.dispose()
 
     def safe_vars(self) -> dict[str, Any]:
-        return redactor.redact_obj({k: v for k, v in self.vars.items() if not k.startswith("_")})
+        safe: dict[str, Any] = redactor.redact_obj(dict(self.vars))
+        return safe
 
     def run(self, params: CheckParams) -> None:
         for action in params.actions:
