@@ -49,7 +49,18 @@ def database_probe(engine: object) -> Probe:
 
     def ping() -> None:
         with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            row = conn.execute(
+                text(
+                    "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles "
+                    "WHERE rolname = current_user"
+                )
+            ).one()
+        # A superuser or BYPASSRLS role ignores every policy: tenants would see each other.
+        if row[1]:
+            raise RuntimeError(
+                f"connected as {row[0]}, a superuser or BYPASSRLS role: row-level security "
+                "is not enforced; set [database] app_dsn to the application role"
+            )
 
     async def probe() -> None:
         await asyncio.to_thread(ping)

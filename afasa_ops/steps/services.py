@@ -128,6 +128,8 @@ class ComposeUp(Step):
 
     kind = "compose.up"
     Params = UpParams
+    # Recreating a production stack's containers: --yes or an interactive confirmation.
+    needs_confirmation = True
 
     def check(self, ctx: Context) -> Assessment:
         p: UpParams = self.params

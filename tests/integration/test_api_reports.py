@@ -165,3 +165,22 @@ def test_metrics_count_requests_by_route(stack: ApiStack) -> None:
     text = stack.client.get("/metrics").text
     assert 'afasa_api_requests_total{method="GET",route="/healthz",status="200"}' in text
     assert 'route="/api/report/generate"' in text
+
+
+def test_readyz_refuses_a_role_that_bypasses_rls(stack: ApiStack, tmp_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from afasa_ops.api.app import create_app
+    from afasa_ops.api.runtime import build_runtime
+    from afasa_ops.config import load_settings
+
+    text = stack.settings.source.read_text()
+    text = text.replace(f'app_dsn = "{stack.db.app_dsn}"', f'app_dsn = "{stack.db.admin_dsn}"')
+    config = tmp_path / "superuser.toml"
+    config.write_text(text)
+    runtime = build_runtime(load_settings(config))
+    with TestClient(create_app(runtime)) as client:
+        r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["failed"] == ["database"]
+    assert "row-level security is not enforced" in r.json()["checks"]["database"]
