@@ -217,6 +217,23 @@ class WorkersSection(Section):
     )
 
 
+class PatchSection(Section):
+    bundle: str | None = Field(
+        default=None,
+        description="The operators' patch bundle (zip or folder), relative to the config file.",
+    )
+    max_entry_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="Largest file a bundle may hold."
+    )
+    max_total_bytes: int = Field(
+        default=256 * 1024 * 1024, gt=0, description="Largest total size of a bundle."
+    )
+    max_entries: int = Field(default=20_000, gt=0, description="Most files a bundle may hold.")
+    max_ratio: float = Field(
+        default=100.0, gt=1, description="Largest zip compression ratio (zip bomb guard)."
+    )
+
+
 class ServiceEntry(Section):
     name: str = Field(description="Compose service name.")
     routes: list[str] = Field(default_factory=list, description="Path prefixes routed by Traefik.")
@@ -328,6 +345,7 @@ class Settings(BaseModel):
     api: ApiSection = Field(default_factory=ApiSection)
     phase3: Phase3Section = Field(default_factory=Phase3Section)
     checks: ChecksSection = Field(default_factory=ChecksSection)
+    patch: PatchSection = Field(default_factory=PatchSection)
 
     # Where the settings came from; not a key.
     source: Path | None = Field(default=None, exclude=True)

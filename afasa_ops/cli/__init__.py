@@ -10,6 +10,7 @@ import typer
 
 from afasa_ops import __version__
 from afasa_ops.cli import doctor, init, plan, report, run, serve, status
+from afasa_ops.cli import patch as patch_cli
 from afasa_ops.cli.application import Application
 from afasa_ops.errors import AfasaOpsError, ExitCode
 
@@ -19,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click help: rich's help renderer costs more start-up time than all of afasa-ops.
+    rich_markup_mode=None,
 )
 
 
@@ -54,6 +57,7 @@ app.command("run")(run.command)
 app.command("status")(status.command)
 app.command("report")(report.command)
 app.command("serve")(serve.command)
+app.add_typer(patch_cli.app, name="patch")
 
 
 def main() -> None:

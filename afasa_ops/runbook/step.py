@@ -24,15 +24,18 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_BaseParams = Params
+
+
 class Step:
     kind: ClassVar[str] = ""
-    Params: ClassVar[type[Params]] = Params
+    Params: ClassVar[type[_BaseParams]] = _BaseParams
     # Host-level or destructive work: needs --yes or an interactive confirmation.
     needs_confirmation: ClassVar[bool] = False
     # Verification steps are listed in the JUnit report.
     verification: ClassVar[bool] = False
 
-    def __init__(self, step_id: str, phase: str, title: str, params: Params) -> None:
+    def __init__(self, step_id: str, phase: str, title: str, params: _BaseParams) -> None:
         self.id = step_id
         self.phase = phase
         self.title = title
@@ -71,6 +74,7 @@ BUILTIN_KIND_MODULES: dict[str, str] = {
     "compose.pull": "afasa_ops.steps.services",
     "compose.up": "afasa_ops.steps.services",
     "compose.wait": "afasa_ops.steps.services",
+    "patch.apply": "afasa_ops.steps.patch",
 }
 
 _REGISTRY: dict[str, type[Step]] = {}
