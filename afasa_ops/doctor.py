@@ -19,6 +19,8 @@ AREAS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("tools.git", "shell.check", {"argv": ["git", "--version"]}),
         ("tools.docker", "shell.check", {"argv": ["docker", "--version"]}),
     ],
+    "api": [("api.config", "api.config", {})],
+    "services": [("services.healthy", "compose.wait", {})],
 }
 
 

@@ -71,6 +71,7 @@ BUILTIN_KIND_MODULES: dict[str, str] = {
     "doctor.config": "afasa_ops.steps.doctor",
     "doctor.repo": "afasa_ops.steps.doctor",
     "check.functional": "afasa_ops.steps.checks",
+    "api.config": "afasa_ops.steps.api_config",
     "compose.pull": "afasa_ops.steps.services",
     "compose.up": "afasa_ops.steps.services",
     "compose.wait": "afasa_ops.steps.services",
