@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.services import NatsServer, fresh_database, free_port
+from tests.support.services import NatsServer, free_port, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "afasa"

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from afasa_ops import __version__
-from afasa_ops.cli import doctor, init, plan, report, run, status
+from afasa_ops.cli import doctor, init, plan, report, run, status, worker
 from afasa_ops.cli.application import Application
 from afasa_ops.errors import AfasaOpsError, ExitCode
 
@@ -53,6 +53,7 @@ app.command("plan")(plan.command)
 app.command("run")(run.command)
 app.command("status")(status.command)
 app.command("report")(report.command)
+app.add_typer(worker.app, name="worker")
 
 
 def main() -> None:
