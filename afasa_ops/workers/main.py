@@ -84,7 +84,9 @@ def run_sync(settings: Settings, *, once: bool, port: int | None) -> tuple[int, 
     logs.setup(logging.INFO)
     cfg = sync_config(settings)
     assert isinstance(cfg, SyncConfig)
-    opts = runtime_options(settings, concurrency=1, port=None if once else port)
+    opts = runtime_options(settings, concurrency=1, port=port)
+    if once:
+        opts.metrics_port = None  # a one-shot pass serves nothing
     engine = app_engine(settings)
     runtime = SyncRuntime(opts, engine, cfg, once=once)
     try:
