@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from afasa_ops import __version__
-from afasa_ops.cli import doctor, init, plan, report, run, serve, status
+from afasa_ops.cli import doctor, init, plan, report, run, serve, status, worker
 from afasa_ops.cli import patch as patch_cli
 from afasa_ops.cli.application import Application
 from afasa_ops.errors import AfasaOpsError, ExitCode
@@ -58,6 +58,7 @@ app.command("status")(status.command)
 app.command("report")(report.command)
 app.command("serve")(serve.command)
 app.add_typer(patch_cli.app, name="patch")
+app.add_typer(worker.app, name="worker")
 
 
 def main() -> None:

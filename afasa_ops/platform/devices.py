@@ -160,7 +160,22 @@ def _command(
         " FOR UPDATE" if lock else ""
     )
     row = conn.execute(text(sql), {"c": cid}).first()
-    return CommandView(*row) if row else None
+    if row is None:
+        return None
+    values = list(row)
+    values[-1] = _json_or_text(values[-1])
+    return CommandView(*values)
+
+
+def _json_or_text(value: Any) -> dict[str, Any] | None:
+    """device_commands.result holds JSON (a text column in some schemas, jsonb in others)."""
+    if value is None or isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError):
+        return {"text": str(value)}
+    return parsed if isinstance(parsed, dict) else {"value": parsed}
 
 
 # --- enable / disable ----------------------------------------------------------------------
@@ -302,7 +317,7 @@ def finish_command(
         conn.execute(
             text(
                 "UPDATE device_commands SET status = :s, completed_at = now(), error = :e, "
-                "result = CAST(:r AS jsonb) WHERE id = :c"
+                "result = :r WHERE id = :c"
             ),
             {"s": status, "e": error, "r": json.dumps(result), "c": command.id},
         )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 PRODUCER = "afasa-ops"
 FORMATS = ("pdf", "xlsx", "csv")
+REPORT_TYPES = ("daily", "weekly", "monthly", "custom")
 CONTENT_TYPES = {
     "csv": "text/csv",
     "pdf": "application/pdf",
@@ -81,7 +82,7 @@ def request_report(
     range_from: datetime,
     range_to: datetime,
     fmt: str,
-    report_type: str = "summary",
+    report_type: str = "custom",
     actor: str | None = None,
     correlation_id: str | None = None,
 ) -> uuid.UUID:
@@ -89,6 +90,10 @@ def request_report(
 
     if fmt not in FORMATS:
         raise ReportRequestError(f"report format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if report_type not in REPORT_TYPES:
+        raise ReportRequestError(
+            f"report type {report_type!r}: expected one of {', '.join(REPORT_TYPES)}"
+        )
     if range_from.tzinfo is None or range_to.tzinfo is None:
         raise ReportRequestError("report range: give timestamps with a time zone")
     if range_to <= range_from:
@@ -358,7 +363,7 @@ def _render_pdf(conn: Connection, report: ReportView, out: Path) -> None:
         y -= size + 4
 
     line(f"AFASA report {report.id}", 14)
-    line(f"Tenant {report.tenant_id}   type {report.report_type or 'summary'}", 9)
+    line(f"Tenant {report.tenant_id}   type {report.report_type or 'custom'}", 9)
     line(f"Range {report.range_from.isoformat()} to {report.range_to.isoformat()}", 9)
     for name, sql in SECTIONS:
         y -= 6

@@ -63,19 +63,30 @@ class PassResult:
         return {"tenants": [t.as_dict() for t in self.tenants], "failed": len(self.failed)}
 
 
-def accounts(engine: Engine, cfg: SyncConfig) -> list[tuple[str, str]]:
-    """(tenant_id, account_key) for every tenant that has a key."""
-    found: list[tuple[str, str]] = []
+@dataclass(frozen=True)
+class Account:
+    tenant_id: str
+    key: str | None
+    error: str | None = None
+
+
+def accounts(engine: Engine, cfg: SyncConfig) -> list[Account]:
+    """Every tenant that has a UbiBot key; a key that cannot be read is that tenant's error."""
+    found: list[Account] = []
     if cfg.config_tenant and cfg.config_key:
-        found.append((cfg.config_tenant, cfg.config_key))
+        found.append(Account(cfg.config_tenant, cfg.config_key))
     if cfg.master_key is None:
         return found
     for tid in tenant_ids(engine):
-        if any(t == str(tid) for t, _ in found):
+        if any(a.tenant_id == str(tid) for a in found):
             continue
-        key = load_secret(engine, tid, devices.UBIBOT_SECRET_PURPOSE, cfg.master_key)
+        try:
+            key = load_secret(engine, tid, devices.UBIBOT_SECRET_PURPOSE, cfg.master_key)
+        except AfasaOpsError as exc:
+            found.append(Account(str(tid), None, f"tenant {tid}: UbiBot key unreadable: {exc}"))
+            continue
         if key:
-            found.append((str(tid), key))
+            found.append(Account(str(tid), key))
     return found
 
 
@@ -95,9 +106,10 @@ def sync_tenant(
 async def sync_pass(runtime: Runtime, engine: Engine, cfg: SyncConfig) -> PassResult:
     result = PassResult()
     corr = str(uuid.uuid4())
-    todo = await runtime.in_thread(accounts, engine, cfg)
-    by_tenant = {t: TenantResult(t) for t, _ in todo}
+    found: list[Account] = await runtime.in_thread(accounts, engine, cfg)
+    by_tenant = {a.tenant_id: TenantResult(a.tenant_id, error=a.error) for a in found}
     result.tenants = list(by_tenant.values())
+    todo = [(a.tenant_id, a.key) for a in found if a.key]
     for attempt in range(cfg.retries + 1):
         if not todo:
             break
