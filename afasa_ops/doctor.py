@@ -15,6 +15,12 @@ from afasa_ops.runbook.step import resolve_kind
 AREAS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "config": [("config.secrets", "doctor.config", {})],
     "repo": [("repo.layout", "doctor.repo", {})],
+    "db": [
+        ("db.preflight", "schema.preflight", {}),
+        ("db.migrations", "schema.migrate", {}),
+        ("db.app_role", "schema.app_role", {}),
+        ("db.rls", "schema.rls_audit", {}),
+    ],
     "tools": [
         ("tools.git", "shell.check", {"argv": ["git", "--version"]}),
         ("tools.docker", "shell.check", {"argv": ["docker", "--version"]}),

@@ -75,6 +75,12 @@ BUILTIN_KIND_MODULES: dict[str, str] = {
     "compose.pull": "afasa_ops.steps.services",
     "compose.up": "afasa_ops.steps.services",
     "compose.wait": "afasa_ops.steps.services",
+    "schema.preflight": "afasa_ops.steps.schema",
+    "schema.baseline": "afasa_ops.steps.schema",
+    "schema.migrate": "afasa_ops.steps.schema",
+    "schema.app_role": "afasa_ops.steps.schema",
+    "schema.rls_audit": "afasa_ops.steps.schema",
+    "schema.init_sql": "afasa_ops.steps.schema",
     "patch.apply": "afasa_ops.steps.patch",
 }
 
