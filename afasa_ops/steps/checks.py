@@ -119,7 +119,7 @@ class FunctionalCheck(Step):
     verification = True
 
     def check(self, ctx: Context) -> Assessment:
-        p: CheckParams = self.params
+        p: CheckParams = self.params  # type: ignore[assignment]
         steps = ", ".join(_describe(a) for a in p.actions)
         return Assessment.pending(f"will run: {steps}")
 
@@ -127,7 +127,7 @@ class FunctionalCheck(Step):
         runner = CheckRunner(ctx.settings, ctx.say)
         self._error: str | None = None
         try:
-            runner.run(self.params)
+            runner.run(self.params)  # type: ignore[arg-type]
         except CheckFailed as exc:
             self._error = exc.message
             runner.evidence.findings.append(

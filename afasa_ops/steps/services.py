@@ -73,7 +73,7 @@ class ComposePull(Step):
     Params = ServicesParams
 
     def _images(self, ctx: Context) -> dict[str, str]:
-        p: ServicesParams = self.params
+        p: ServicesParams = self.params  # type: ignore[assignment]
         project = project_of(ctx)
         out = {}
         for name in _selected(project, p.services):
@@ -132,14 +132,14 @@ class ComposeUp(Step):
     needs_confirmation = True
 
     def check(self, ctx: Context) -> Assessment:
-        p: UpParams = self.params
+        p: UpParams = self.params  # type: ignore[assignment]
         project = project_of(ctx)
         names = _selected(project, p.services)
         flags = "-d --build" if p.build else "-d"
         return Assessment.pending(f"will run `compose up {flags}` for {len(names)} services")
 
     def apply(self, ctx: Context) -> Outcome:
-        p: UpParams = self.params
+        p: UpParams = self.params  # type: ignore[assignment]
         compose = compose_of(ctx)
         names = _selected(project_of(ctx), p.services)
         probe = HealthProbe(ctx)
@@ -196,11 +196,11 @@ class ComposeWait(Step):
         return Assessment.pending(f"not healthy yet: {_states(waiting)}")
 
     def _names(self, ctx: Context) -> list[str]:
-        p: WaitParams = self.params
+        p: WaitParams = self.params  # type: ignore[assignment]
         return _selected(project_of(ctx), p.services)
 
     def apply(self, ctx: Context) -> Outcome:
-        p: WaitParams = self.params
+        p: WaitParams = self.params  # type: ignore[assignment]
         cfg = ctx.settings.phase3
         timeout_s = p.timeout_s or cfg.timeout_s
         probe = HealthProbe(ctx)
