@@ -169,6 +169,7 @@ def write_config(
     ubibot_url: str = "http://127.0.0.1:9",
     port: int = 8000,
     extra: str = "",
+    storage_lines: list[str] | None = None,
 ) -> Path:
     lines = [
         "[repo]",
@@ -181,6 +182,7 @@ def write_config(
         f'url = "{nats_url}"',
         "[storage]",
         f'url = "{storage_url}"',
+        *(storage_lines or []),
         "[ubibot]",
         f'base_url = "{ubibot_url}"',
         "[workers]",
@@ -295,7 +297,9 @@ class ApiStack:
 
 
 @contextmanager
-def api_stack(tmp: Path) -> Iterator[ApiStack]:
+def api_stack(
+    tmp: Path, storage_url: str | None = None, storage_lines: list[str] | None = None
+) -> Iterator[ApiStack]:
     from fastapi.testclient import TestClient
 
     from afasa_ops.api.app import create_app
@@ -319,9 +323,10 @@ def api_stack(tmp: Path) -> Iterator[ApiStack]:
                 tmp / "afasa-ops.toml",
                 db,
                 nats_url=nats_server.url,
-                storage_url=f"file://{storage}",
+                storage_url=storage_url or f"file://{storage}",
                 issuer_url=issuer.url,
                 ubibot_url=ubibot.base_url,
+                storage_lines=storage_lines,
             )
             settings = load_settings(config)
             tenant_a = add_tenant(db.admin_dsn, "farm A")
