@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from afasa_ops.api.auth import TokenVerifier, build_verifier
 from afasa_ops.api.health import Probe, database_probe, nats_probe, storage_probe
@@ -20,7 +20,6 @@ class ApiRuntime:
     verifier: TokenVerifier
     engine: Engine
     probes: dict[str, Probe] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         self.engine.dispose()
