@@ -22,7 +22,6 @@ from tests.support.api_stack import (
     ApiDb,
     Process,
     UbibotCloud,
-    WorkerThread,
     add_tenant,
     admin_rows,
     create_stream,
@@ -30,6 +29,7 @@ from tests.support.api_stack import (
     new_port,
     serve_process,
     ubibot_channel,
+    worker_process,
     write_config,
 )
 from tests.support.oidc_issuer import OidcIssuer, running_issuer
@@ -109,7 +109,13 @@ def _evidence(result: RunResult, step: str) -> list[str]:
 
 
 def test_phase4_checks_pass_against_serve_and_workers(deployment: Deployment) -> None:
-    workers = [WorkerThread(k, deployment.settings).start() for k in ("report", "commands")]
+    config = deployment.settings.source
+    assert config is not None
+    env = {"AFASA_MASTER_KEY_BASE64": MASTER_KEY}
+    workers = [
+        worker_process(config, kind, deployment.tmp / f"worker-{kind}.log", env)
+        for kind in ("report", "commands")
+    ]
     try:
         result = run_phase4(deployment.settings)
     finally:

@@ -382,3 +382,12 @@ class WorkerThread:
             self.loop.call_soon_threadsafe(self.runtime.request_stop, "test over")
             self.thread.join(timeout=30)
         self.engine.dispose()
+
+
+def worker_process(config: Path, kind: str, log_path: Path, env: dict[str, str]) -> Process:
+    """`afasa-ops worker KIND` as a real process, waited for on its /healthz."""
+    port = free_port()
+    proc = Process(["--config", str(config), "worker", kind, "--port", str(port)], log_path, env)
+    proc.start()
+    proc.wait_http(f"http://127.0.0.1:{port}/healthz")
+    return proc
