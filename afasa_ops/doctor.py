@@ -32,6 +32,8 @@ AREAS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("traefik.provider", "traefik.provider", {"settle_s": 0}),
         ("traefik.routing", "traefik.routing", {}),
     ],
+    "api": [("api.config", "api.config", {})],
+    "services": [("services.healthy", "compose.wait", {})],
 }
 
 
