@@ -1,0 +1,1 @@
+"""Schema migrations for an existing AFASA database: ledger, baseline, RLS audit, app role."""

@@ -1,0 +1,523 @@
+"""The JetStream worker runtime.
+
+One durable pull consumer per worker, created or updated explicitly; explicit acks; retries
+with nak(delay=) on a backoff schedule; in_progress() heartbeats while a job runs; at most
+`concurrency` jobs in flight; on the last delivery (or an unparseable body, or a permanent
+error) the job is marked failed and the message is republished to afasa.dlq.<subject> and
+terminated. SIGTERM/SIGINT stop fetching and give in-flight jobs `grace_s` to finish.
+The same process relays the transactional outbox to JetStream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from afasa_ops.infra import nats as natsdrv
+from afasa_ops.platform import outbox
+from afasa_ops.platform.events import STREAM_SUBJECTS, Envelope, EnvelopeError, dlq_subject
+from afasa_ops.redact import redactor
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+log = logging.getLogger("afasa_ops.worker")
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (the job is not visible to its tenant, its data is invalid)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    envelope: Envelope
+    subject: str
+    deliveries: int
+    last_attempt: bool
+
+    @property
+    def log_extra(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.envelope.tenant_id,
+            "event_id": self.envelope.event_id,
+            "correlation_id": self.envelope.correlation_id,
+            "subject": self.subject,
+            "deliveries": self.deliveries,
+        }
+
+
+Handler = Callable[[Job], Awaitable[None]]
+FailureHook = Callable[[Job, str], Awaitable[None]]
+
+
+@dataclass
+class WorkerSpec:
+    name: str
+    subject: str
+    handle: Handler
+    # A failed attempt that will be retried (record the error), and a final failure.
+    on_retry: FailureHook | None = None
+    on_dead: FailureHook | None = None
+
+
+@dataclass
+class RuntimeOptions:
+    nats_url: str
+    stream: str = "AFASA"
+    ack_wait_s: float = 30.0
+    max_deliver: int = 5
+    backoff_s: list[float] = field(default_factory=lambda: [1.0, 5.0, 30.0, 120.0])
+    grace_s: float = 30.0
+    concurrency: int = 2
+    relay_interval_s: float = 0.5
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int | None = 9102  # None: no health server (tests, benchmarks)
+    update_stream: bool = False
+    fetch_timeout_s: float = 1.0
+    # With no message for this long, ask the server whether the consumer has pending work:
+    # pull subscriptions can stall after a server restart (nats.py #504).
+    stall_check_s: float = 5.0
+
+    def backoff(self, deliveries: int) -> float:
+        if not self.backoff_s:
+            return 0.0
+        return self.backoff_s[min(max(deliveries, 1) - 1, len(self.backoff_s) - 1)]
+
+
+class Metrics:
+    def __init__(self, worker: str) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.jobs = Counter(
+            "afasa_worker_jobs_total",
+            "Jobs by outcome.",
+            ["worker", "outcome"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "afasa_worker_job_seconds", "Job duration.", ["worker"], registry=self.registry
+        )
+        self.inflight = Gauge(
+            "afasa_worker_inflight", "Jobs in flight.", ["worker"], registry=self.registry
+        )
+        self.connected = Gauge(
+            "afasa_worker_nats_connected",
+            "1 while connected to NATS.",
+            ["worker"],
+            registry=self.registry,
+        )
+        self.relayed = Counter(
+            "afasa_outbox_published_total",
+            "Outbox events published.",
+            ["worker"],
+            registry=self.registry,
+        )
+        self.resubscribes = Counter(
+            "afasa_worker_resubscribes_total",
+            "Pull subscription rebinds.",
+            ["worker"],
+            registry=self.registry,
+        )
+        self.worker = worker
+
+    def job(self, outcome: str) -> None:
+        self.jobs.labels(self.worker, outcome).inc()
+
+
+class Runtime:
+    def __init__(
+        self, spec: WorkerSpec | None, options: RuntimeOptions, engine: Engine, name: str = ""
+    ) -> None:
+        self.spec = spec
+        self.opts = options
+        self.engine = engine
+        self.name = name or (spec.name if spec else "worker")
+        self.metrics = Metrics(self.name)
+        self.stopping = asyncio.Event()
+        self.conn: natsdrv.NatsConnection | None = None
+        self._psub: Any = None
+        self._rebind = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._executor = ThreadPoolExecutor(max_workers=max(options.concurrency, 1) + 2)
+        self._health: Any = None
+        self.health_port: int | None = None
+        self.stream_report: natsdrv.StreamReport | None = None
+
+    @property
+    def durable(self) -> str:
+        return f"afasa-{self.name}"
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    async def in_thread(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """Run blocking work (SQL, HTTP, rendering) off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kw))
+
+    def status(self) -> dict[str, Any]:
+        connected = bool(self.conn and self.conn.nc.is_connected)
+        return {
+            "ok": connected and not self.stopping.is_set(),
+            "worker": self.name,
+            "nats_connected": connected,
+            "inflight": len(self._inflight),
+            "stopping": self.stopping.is_set(),
+        }
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_stop, sig.name)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+
+    def request_stop(self, why: str = "requested") -> None:
+        if not self.stopping.is_set():
+            log.info("stopping: %s", why, extra={"worker": self.name})
+            self.stopping.set()
+
+    async def connect(self) -> None:
+        async def reconnected() -> None:
+            self.metrics.connected.labels(self.name).set(1)
+            self._rebind = True  # do not trust the old pull subscription
+
+        async def disconnected() -> None:
+            self.metrics.connected.labels(self.name).set(0)
+
+        self.conn = await natsdrv.connect(
+            self.opts.nats_url,
+            name=f"afasa-ops-{self.name}",
+            on_reconnected=reconnected,
+            on_disconnected=disconnected,
+        )
+        self.metrics.connected.labels(self.name).set(1)
+        self.stream_report = await natsdrv.ensure_stream(
+            self.conn.js,
+            natsdrv.stream_config(self.opts.stream, STREAM_SUBJECTS),
+            update=self.opts.update_stream,
+        )
+        if not self.stream_report.ok:
+            log.warning(
+                "stream %s exists with another config (%s); left as is",
+                self.opts.stream,
+                self.stream_report.differences,
+                extra={"worker": self.name},
+            )
+
+    async def bind(self) -> None:
+        """Ensure the durable consumer (explicitly) and bind a fresh pull subscription."""
+        assert self.conn is not None and self.spec is not None
+        js = self.conn.js
+        if self._psub is not None:
+            try:
+                await self._psub.unsubscribe()
+            except Exception:  # the old subscription may already be gone with the connection
+                pass
+            self._psub = None
+        await natsdrv.ensure_stream(
+            js, natsdrv.stream_config(self.opts.stream, STREAM_SUBJECTS), update=False
+        )
+        action = await natsdrv.ensure_consumer(
+            js,
+            self.opts.stream,
+            natsdrv.consumer_config(
+                self.durable,
+                self.spec.subject,
+                ack_wait_s=self.opts.ack_wait_s,
+                max_deliver=self.opts.max_deliver,
+                max_ack_pending=max(self.opts.concurrency * 4, 64),
+            ),
+        )
+        self._psub = await js.pull_subscribe_bind(durable=self.durable, stream=self.opts.stream)
+        self._rebind = False
+        log.info("consumer %s %s", self.durable, action, extra={"worker": self.name})
+
+    # --- the consume loop -----------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until stopped; returns the process exit code (0 after a graceful stop)."""
+        self._install_signals()
+        self._start_health()
+        await self.connect()
+        relay = asyncio.create_task(self.relay_loop())
+        try:
+            if self.spec is not None:
+                await self._consume()
+            else:
+                await self.stopping.wait()
+        finally:
+            await self._drain_inflight()
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+            await self.close()
+        return 0
+
+    async def _consume(self) -> None:
+        from nats.errors import TimeoutError as NatsTimeout
+
+        await self._bind_until_ok()
+        idle_since = time.monotonic()
+        while not self.stopping.is_set():
+            if self._rebind:
+                self.metrics.resubscribes.labels(self.name).inc()
+                await self._bind_until_ok()
+            free = self.opts.concurrency - len(self._inflight)
+            if free <= 0:
+                await asyncio.wait(self._inflight, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                msgs = await self._psub.fetch(free, timeout=self.opts.fetch_timeout_s)
+            except (TimeoutError, NatsTimeout):
+                if time.monotonic() - idle_since > self.opts.stall_check_s:
+                    idle_since = time.monotonic()
+                    await self._check_stall()
+                continue
+            except Exception as exc:  # disconnected, closed, server gone: rebind when back
+                log.warning("fetch failed: %s", exc, extra={"worker": self.name})
+                self._rebind = True
+                await self._sleep(0.5)
+                continue
+            idle_since = time.monotonic()
+            for msg in msgs:
+                task = asyncio.create_task(self._handle(msg))
+                self._inflight.add(task)
+                self.metrics.inflight.labels(self.name).set(len(self._inflight))
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self.metrics.inflight.labels(self.name).set(len(self._inflight))
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _bind_until_ok(self) -> None:
+        delay = 0.2
+        while not self.stopping.is_set():
+            try:
+                await self.bind()
+                return
+            except Exception as exc:
+                log.warning("binding consumer failed: %s", exc, extra={"worker": self.name})
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _check_stall(self) -> None:
+        """Nothing fetched for a while: if the server holds work for us, rebind."""
+        assert self.conn is not None
+        try:
+            info = await self.conn.js.consumer_info(self.opts.stream, self.durable, timeout=2)
+        except Exception as exc:
+            log.warning("consumer_info failed: %s", exc, extra={"worker": self.name})
+            self._rebind = True
+            return
+        if (info.num_pending or 0) > 0 and not self._inflight:
+            log.warning(
+                "consumer has %s pending but fetch got nothing: rebinding",
+                info.num_pending,
+                extra={"worker": self.name},
+            )
+            self._rebind = True
+
+    async def _heartbeat(self, msg: Any) -> None:
+        every = max(self.opts.ack_wait_s / 3, 0.2)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await msg.in_progress()
+            except Exception as exc:  # disconnected: the job goes on; it is idempotent
+                log.debug("in_progress failed: %s", exc)
+
+    async def _handle(self, msg: Any) -> None:
+        assert self.spec is not None
+        deliveries = int(msg.metadata.num_delivered)
+        try:
+            envelope = Envelope.from_bytes(msg.data)
+        except EnvelopeError as exc:
+            await self._dead_letter(msg, None, f"unparseable event: {exc}", deliveries)
+            return
+        job = Job(envelope, msg.subject, deliveries, deliveries >= self.opts.max_deliver)
+        started = time.monotonic()
+        beat = asyncio.create_task(self._heartbeat(msg))
+        try:
+            await self.spec.handle(job)
+        except asyncio.CancelledError:
+            # Shutdown ran out of grace: hand the message back for another worker.
+            await self._quiet(msg.nak())
+            self.metrics.job("abandoned")
+            raise
+        except PermanentError as exc:
+            await self._fail(job, msg, str(exc))
+        except Exception as exc:
+            error = redactor.redact(f"{type(exc).__name__}: {exc}")
+            if job.last_attempt:
+                await self._fail(job, msg, error)
+            else:
+                delay = self.opts.backoff(deliveries)
+                log.warning(
+                    "job failed (delivery %s of %s), retrying in %ss: %s",
+                    deliveries,
+                    self.opts.max_deliver,
+                    delay,
+                    error,
+                    extra=job.log_extra,
+                )
+                if self.spec.on_retry is not None:
+                    await self._quiet(self.spec.on_retry(job, error))
+                await self._quiet(msg.nak(delay=delay))
+                self.metrics.job("retried")
+        else:
+            await self._ack(msg, job)
+            self.metrics.job("ok")
+            self.metrics.seconds.labels(self.name).observe(time.monotonic() - started)
+            log.info("job done", extra=job.log_extra)
+        finally:
+            beat.cancel()
+
+    async def _ack(self, msg: Any, job: Job) -> None:
+        try:
+            await msg.ack_sync(timeout=5)
+        except Exception as exc:
+            # The effect is committed; a redelivery finds it done and acks then.
+            log.warning("ack not confirmed: %s", exc, extra=job.log_extra)
+
+    async def _quiet(self, aw: Awaitable[Any]) -> None:
+        try:
+            await aw
+        except Exception as exc:
+            log.warning("%s", exc, extra={"worker": self.name})
+
+    async def _fail(self, job: Job, msg: Any, error: str) -> None:
+        assert self.spec is not None
+        log.error("job failed for good: %s", error, extra=job.log_extra)
+        if self.spec.on_dead is not None:
+            await self._quiet(self.spec.on_dead(job, error))
+        await self._dead_letter(msg, job, error, job.deliveries)
+
+    async def _dead_letter(self, msg: Any, job: Job | None, error: str, deliveries: int) -> None:
+        assert self.conn is not None
+        seq = msg.metadata.sequence.stream
+        extra = job.log_extra if job else {"worker": self.name, "subject": msg.subject}
+        try:
+            await natsdrv.publish(
+                self.conn.js,
+                dlq_subject(msg.subject),
+                msg.data,
+                msg_id=f"dlq:{self.opts.stream}:{seq}",
+                headers={
+                    "Afasa-Error": error[:1000].replace("\n", " "),
+                    "Afasa-Deliveries": str(deliveries),
+                    "Afasa-Original-Subject": msg.subject,
+                    "Afasa-Stream-Seq": str(seq),
+                },
+            )
+        except Exception as exc:
+            log.error("dead-letter publish failed: %s", exc, extra=extra)
+            self.metrics.job("dlq_failed")
+            return
+        await self._quiet(msg.term())
+        self.metrics.job("dead_lettered")
+        log.error("dead-lettered to %s", dlq_subject(msg.subject), extra=extra)
+
+    async def _drain_inflight(self) -> None:
+        if not self._inflight:
+            return
+        log.info(
+            "waiting up to %ss for %s job(s)",
+            self.opts.grace_s,
+            len(self._inflight),
+            extra={"worker": self.name},
+        )
+        _, pending = await asyncio.wait(set(self._inflight), timeout=self.opts.grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def close(self) -> None:
+        if self._psub is not None:
+            try:
+                await self._psub.unsubscribe()
+            except Exception:
+                pass
+        if self.conn is not None:
+            await self.conn.close()
+        if self._health is not None:
+            self._health.stop()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _start_health(self) -> None:
+        if self.opts.metrics_port is None:
+            return
+        from afasa_ops.workers.health import HealthServer
+
+        self._health = HealthServer(
+            self.opts.metrics_host, self.opts.metrics_port, self.metrics.registry, self.status
+        )
+        self._health.start()
+        self.health_port = self._health.port
+        log.info("health and metrics on port %s", self.health_port, extra={"worker": self.name})
+
+    # --- the outbox relay ------------------------------------------------------------------
+
+    async def relay_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                await self.relay_once()
+            except Exception as exc:
+                log.warning("outbox relay: %s", exc, extra={"worker": self.name})
+            await self._sleep(self.opts.relay_interval_s)
+
+    async def relay_once(self) -> int:
+        """Publish every tenant's unpublished outbox events; returns how many."""
+        assert self.conn is not None
+        total = 0
+        for tenant in await self.in_thread(outbox.tenants_with_pending, self.engine):
+            total += await self._relay_tenant(tenant)
+        return total
+
+    async def _relay_tenant(self, tenant: Any) -> int:
+        assert self.conn is not None
+        sent: list[Any] = []
+        try:
+            for item in await self.in_thread(outbox.pending, self.engine, tenant):
+                try:
+                    await natsdrv.publish(
+                        self.conn.js,
+                        item.subject,
+                        item.body,
+                        msg_id=item.event_id,
+                        stream=self.opts.stream,
+                    )
+                except Exception as exc:
+                    await self.in_thread(
+                        outbox.mark_failed, self.engine, tenant, item.row_id, str(exc)
+                    )
+                    raise
+                sent.append(item.row_id)
+        finally:
+            if sent:
+                await self.in_thread(outbox.mark_published, self.engine, tenant, sent)
+                self.metrics.relayed.labels(self.name).inc(len(sent))
+        return len(sent)
+
+
+def run_worker(runtime_factory: Callable[[], Runtime]) -> int:
+    """Run a worker in a fresh event loop (the CLI's entry)."""
+
+    async def main() -> int:
+        runtime = runtime_factory()
+        return await runtime.run()
+
+    return asyncio.run(main())

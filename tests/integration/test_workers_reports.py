@@ -1,0 +1,279 @@
+"""worker report against the real NATS JetStream and PostgreSQL: ready exactly once through
+kill -9, duplicates and NATS restarts; poison messages failed and dead-lettered."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from afasa_ops.platform import events, reports
+from afasa_ops.platform.db import make_engine
+from tests.support.platform_db import PlatformDb, add_tenant, platform_database
+from tests.support.seed import seed_tenant_data
+from tests.support.services import NatsServer
+from tests.support.workers import (
+    WorkerProcess,
+    admin_rows,
+    admin_scalar,
+    publish_raw,
+    subject_messages,
+    wait_for,
+    write_config,
+)
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+END = START + timedelta(days=30)
+
+
+@pytest.fixture(scope="module")
+def pdb() -> Iterator[PlatformDb]:
+    with platform_database() as db:
+        yield db
+
+
+@pytest.fixture
+def engine(pdb: PlatformDb):  # type: ignore[no-untyped-def]
+    eng = make_engine(pdb.app_dsn)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def storage_dir(tmp_path: Path) -> Path:
+    return tmp_path / "storage"
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for w in started:
+        w.stop()
+
+
+def start_worker(
+    started: list[WorkerProcess], cfg: Path, tmp_path: Path, kind: str = "report", *args: str
+) -> WorkerProcess:
+    w = WorkerProcess(cfg, kind, tmp_path / f"{kind}-{len(started)}.log", list(args)).start()
+    started.append(w)
+    w.wait_healthy()
+    return w
+
+
+def status_of(pdb: PlatformDb, rid: uuid.UUID) -> str:
+    return str(admin_scalar(pdb.admin_dsn, "SELECT status FROM reports WHERE id = %s", (rid,)))
+
+
+def objects(storage_dir: Path, tenant: uuid.UUID) -> list[Path]:
+    base = storage_dir / "tenant" / str(tenant) / "reports"
+    return sorted(p for p in base.glob("*") if p.is_file()) if base.exists() else []
+
+
+def test_reports_in_every_format_become_ready_with_the_tenants_data(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    a = add_tenant(pdb.admin_dsn, "formats-a")
+    b = add_tenant(pdb.admin_dsn, "formats-b")
+    seed_tenant_data(pdb.admin_dsn, a, 50, START + timedelta(days=1), label="aphid")
+    seed_tenant_data(pdb.admin_dsn, b, 50, START + timedelta(days=1), label="whitefly")
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
+    )
+    w = start_worker(workers, cfg, tmp_path)
+    ids = {
+        fmt: reports.request_report(engine, a, START, END, fmt, actor="u1")
+        for fmt in reports.FORMATS
+    }
+    for fmt, rid in ids.items():
+        wait_for(lambda rid=rid: status_of(pdb, rid) == "ready", 60, f"{fmt} report ready")
+        view = reports.get_report(engine, a, rid)
+        assert view is not None and view.s3_key == f"tenant/{a}/reports/{rid}.{fmt}"
+        assert (storage_dir / view.s3_key).stat().st_size > 0
+    text = (storage_dir / f"tenant/{a}/reports/{ids['csv']}.csv").read_text()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == reports.CSV_HEADER
+    detections = [r for r in rows if r[0] == "detection"]
+    assert len(detections) == 50 and all(r[3] == "aphid" for r in detections)
+    assert "whitefly" not in text  # tenant B's rows never reach A's report
+    assert any(r[0] == "task" for r in rows) and any(r[0] == "snapshot_count" for r in rows)
+    assert (storage_dir / f"tenant/{a}/reports/{ids['pdf']}.pdf").read_bytes().startswith(b"%PDF")
+    assert (storage_dir / f"tenant/{a}/reports/{ids['xlsx']}.xlsx").read_bytes()[:2] == b"PK"
+    wait_for(lambda: len(subject_messages(nats_server.url, events.REPORT_READY)) >= 3, 30, "events")
+    ready = [json.loads(m.data) for m in subject_messages(nats_server.url, events.REPORT_READY)]
+    assert sorted(e["data"]["report_id"] for e in ready) == sorted(str(i) for i in ids.values())
+    status, metrics = w.get("/metrics")
+    assert status == 200 and 'afasa_worker_jobs_total{outcome="ok",worker="report"} 3.0' in metrics
+    assert w.terminate() == 0
+
+
+def test_kill_9_mid_job_is_redelivered_and_ready_exactly_once(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "kill9")
+    # Enough rows that an xlsx takes a while: the kill lands while the job is processing.
+    seed_tenant_data(pdb.admin_dsn, tenant, 60_000, START + timedelta(days=2))
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
+    )
+    first = start_worker(workers, cfg, tmp_path)
+    rid = reports.request_report(engine, tenant, START, END, "xlsx")
+    wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
+    first.kill9()
+    assert status_of(pdb, rid) == "processing"  # killed mid-job, not finished
+    start_worker(workers, cfg, tmp_path)
+    wait_for(lambda: status_of(pdb, rid) == "ready", 120, "ready after redelivery")
+    attempts = admin_scalar(pdb.admin_dsn, "SELECT attempts FROM reports WHERE id = %s", (rid,))
+    assert attempts == 2  # the message really was delivered again
+    assert [p.name for p in objects(storage_dir, tenant)] == [f"{rid}.xlsx"]
+    wait_for(lambda: subject_messages(nats_server.url, events.REPORT_READY), 30, "ready event")
+    ready = [json.loads(m.data) for m in subject_messages(nats_server.url, events.REPORT_READY)]
+    assert [e["data"]["report_id"] for e in ready] == [str(rid)]
+    outbox = admin_scalar(
+        pdb.admin_dsn,
+        "SELECT count(*) FROM event_outbox WHERE subject = %s AND payload->'data'->>'report_id' = %s",
+        (events.REPORT_READY, str(rid)),
+    )
+    assert outbox == 1
+
+
+def test_the_same_event_twice_has_one_effect(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "dup")
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
+    )
+    start_worker(workers, cfg, tmp_path)
+    rid = reports.request_report(engine, tenant, START, END, "csv")
+    wait_for(lambda: status_of(pdb, rid) == "ready", 60, "ready")
+    original = subject_messages(nats_server.url, events.REPORT_REQUESTED)[0]
+    # Same Nats-Msg-Id inside the window: JetStream drops it. A different id (as after the
+    # window): delivered, and the database makes it a no-op.
+    assert (
+        publish_raw(
+            nats_server.url,
+            events.REPORT_REQUESTED,
+            original.data,
+            json.loads(original.data)["event_id"],
+        )
+        is False
+    )
+    assert publish_raw(nats_server.url, events.REPORT_REQUESTED, original.data, "replay-1") is True
+    wait_for(
+        lambda: admin_scalar(pdb.admin_dsn, "SELECT 1") and _consumer_idle(nats_server.url),
+        30,
+        "replay consumed",
+    )
+    assert status_of(pdb, rid) == "ready"
+    assert admin_scalar(pdb.admin_dsn, "SELECT attempts FROM reports WHERE id = %s", (rid,)) == 1
+    assert len(objects(storage_dir, tenant)) == 1
+    assert len(subject_messages(nats_server.url, events.REPORT_READY)) == 1
+
+
+def _consumer_idle(url: str) -> bool:
+    import asyncio
+
+    import nats
+
+    async def check() -> bool:
+        nc = await nats.connect(url)
+        try:
+            info = await nc.jetstream().consumer_info("AFASA", "afasa-report")
+            return (
+                info.num_pending == 0
+                and info.num_ack_pending == 0
+                and info.delivered.stream_seq >= 3
+            )
+        finally:
+            await nc.close()
+
+    return asyncio.run(check())
+
+
+def test_a_poison_message_is_failed_then_dead_lettered_after_max_deliver(
+    pdb: PlatformDb, engine, nats_server: NatsServer, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "poison")
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("storage cannot live under a file")
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml",
+        pdb,
+        nats_server.url,
+        storage_url=f"file://{blocker}/store",
+        workers={"max_deliver": 3, "backoff_s": [0.1]},
+    )
+    start_worker(workers, cfg, tmp_path)
+    rid = reports.request_report(engine, tenant, START, END, "csv")
+    wait_for(lambda: status_of(pdb, rid) == "failed", 60, "failed")
+    attempts, error = admin_rows(
+        pdb.admin_dsn, "SELECT attempts, error FROM reports WHERE id = %s", (rid,)
+    )[0]
+    assert attempts == 3
+    assert "not-a-directory" in error
+    dlq = wait_for(
+        lambda: subject_messages(nats_server.url, "afasa.dlq.report.requested"), 30, "dlq"
+    )
+    assert len(dlq) == 1
+    assert json.loads(dlq[0].data)["data"]["report_id"] == str(rid)
+    assert dlq[0].headers["Afasa-Deliveries"] == "3"
+    assert "not-a-directory" in dlq[0].headers["Afasa-Error"]
+    # An unparseable body is dead-lettered at once, without retries.
+    publish_raw(nats_server.url, events.REPORT_REQUESTED, b"{not json", "garbage-1")
+    wait_for(
+        lambda: len(subject_messages(nats_server.url, "afasa.dlq.report.requested")) == 2,
+        30,
+        "2nd dlq",
+    )
+    garbage = subject_messages(nats_server.url, "afasa.dlq.report.requested")[1]
+    assert garbage.data == b"{not json" and garbage.headers["Afasa-Deliveries"] == "1"
+
+
+def test_the_worker_recovers_after_nats_restarts(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "restart")
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
+    )
+    w = start_worker(workers, cfg, tmp_path)
+    before = reports.request_report(engine, tenant, START, END, "csv")
+    wait_for(lambda: status_of(pdb, before) == "ready", 60, "ready before restart")
+    nats_server.restart()
+    after = [reports.request_report(engine, tenant, START, END, "csv") for _ in range(3)]
+    for rid in after:
+        wait_for(lambda rid=rid: status_of(pdb, rid) == "ready", 90, "ready after restart")
+    assert w.proc is not None and w.proc.poll() is None
+    # Ready events go through the outbox: all four arrive, none twice.
+    wait_for(lambda: len(subject_messages(nats_server.url, events.REPORT_READY)) >= 4, 30, "events")
+    assert len(subject_messages(nats_server.url, events.REPORT_READY)) == 4
+    assert w.wait_healthy()["nats_connected"] is True
+
+
+def test_sigterm_finishes_the_job_in_flight_and_exits_0(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "sigterm")
+    seed_tenant_data(pdb.admin_dsn, tenant, 20_000, START + timedelta(days=3))
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml",
+        pdb,
+        nats_server.url,
+        storage_url=f"file://{storage_dir}",
+        workers={"grace_s": 120.0},
+    )
+    w = start_worker(workers, cfg, tmp_path)
+    rid = reports.request_report(engine, tenant, START, END, "xlsx")
+    wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
+    code = w.terminate(timeout_s=150)
+    assert code == 0, w.logs()[-3000:]
+    assert status_of(pdb, rid) == "ready", w.logs()[-3000:]
+    assert "stopping: SIGTERM" in w.logs()
+    assert '"event_id": "' in w.logs() and str(tenant) in w.logs()  # structured job logs

@@ -1,0 +1,63 @@
+"""A fresh database migrated with the project's own migrator, and a private NOBYPASSRLS
+application role to reach it through (so row-level security is really enforced)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from tests.support.services import PG_ADMIN_DSN, dsn_for, fresh_database
+
+
+@dataclass(frozen=True)
+class PlatformDb:
+    admin_dsn: str
+    app_dsn: str
+    app_role: str
+
+
+def _with_user(dsn: str, user: str) -> str:
+    scheme, rest = dsn.split("://", 1)
+    hostpart = rest.split("@", 1)[1] if "@" in rest else rest
+    return f"{scheme}://{user}@{hostpart}"
+
+
+@contextmanager
+def platform_database() -> Iterator[PlatformDb]:
+    import psycopg
+
+    from afasa_ops.infra.postgres import Postgres
+    from afasa_ops.schema.migrator import migrate
+    from afasa_ops.schema.settings import SchemaSettings
+
+    role = f"afasa_app_t{uuid.uuid4().hex[:8]}"
+    with fresh_database("afasa_wk") as admin:
+        pg = Postgres(admin)
+        try:
+            migrate(pg, SchemaSettings(admin_dsn=admin, app_role=role, vector="off"))
+        finally:
+            pg.close()
+        try:
+            yield PlatformDb(admin, _with_user(admin, role), role)
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE usename = %s AND pid <> pg_backend_pid()",
+                    (role,),
+                )
+    with psycopg.connect(dsn_for("postgres", PG_ADMIN_DSN), autocommit=True) as conn:
+        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def add_tenant(admin_dsn: str, name: str) -> uuid.UUID:
+    import psycopg
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO tenants (name) VALUES (%s) RETURNING id", (name,)
+        ).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row[0]))
