@@ -44,6 +44,16 @@ def compose_of(ctx: Context) -> ComposeCli:
     return compose
 
 
+INSPECT_FORMAT = (
+    '{"Id":{{json .Id}},'
+    '"State":{"Status":{{json .State.Status}},"ExitCode":{{json .State.ExitCode}},'
+    '"StartedAt":{{json .State.StartedAt}},'
+    '"Health":{{with index .State "Health"}}{"Status":{{json .Status}}}{{else}}null{{end}}},'
+    '"Config":{"Labels":{{json .Config.Labels}}},'
+    '"NetworkSettings":{"Networks":{{json .NetworkSettings.Networks}}}}'
+)
+
+
 def _docker_env(settings: Settings) -> dict[str, str]:
     return {"DOCKER_HOST": settings.docker.host} if settings.docker.host else {}
 
@@ -327,14 +337,23 @@ class HealthProbe:
     def _inspect(self, ids: list[str]) -> list[dict[str, Any]]:
         if not ids:
             return []
+        # Only the fields read here, one compact JSON object per line: a whole stack's full
+        # `docker inspect` (10 containers: > 64 KiB) outgrows the output a Shell record keeps,
+        # and a truncated document would read as "no container" for every service.
         record = self.quiet.run(
-            ["docker", "inspect", *ids], env=_docker_env(self.settings), timeout_s=60
+            ["docker", "inspect", "--format", INSPECT_FORMAT, *ids],
+            env=_docker_env(self.settings),
+            timeout_s=60,
         )
-        try:
-            data = json.loads(record.stdout or "[]")
-        except ValueError:
-            return []
-        return [item for item in data if isinstance(item, dict)]
+        out = []
+        for line in record.stdout.splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict):
+                out.append(item)
+        return out
 
     def _health(self, name: str, container: dict[str, Any] | None) -> Health:
         if container is None:
