@@ -143,6 +143,12 @@ def main() -> int:
             print(f"  bare {name:<23} {secs:8.2f} s")
         print(f"{'sum of bare probes':<28} {bare_s:8.2f} s")
         print(f"{'ratio':<28} {run_s / bare_s:8.2f}   (target <= 2)")
+        # Where a converged run's time goes: the slowest steps and their slowest commands.
+        print("slowest steps of the converged run:")
+        for step in sorted(doc["steps"], key=lambda s: -float(s["duration_s"] or 0))[:6]:
+            slow = sorted(step["commands"], key=lambda c: -float(c["duration_s"] or 0))[:2]
+            cmds = "; ".join(f"{' '.join(c['argv'][:5])} {c['duration_s']:.1f}s" for c in slow)
+            print(f"  {float(step['duration_s'] or 0):6.2f} s  {step['id']:<28} {cmds}")
     return 0
 
 
