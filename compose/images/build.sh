@@ -174,7 +174,10 @@ add_busybox() {
 	deb="$(find "$CACHE/debs" -maxdepth 1 -name 'busybox-static_*.deb' | head -n1)"
 	if [ -z "$deb" ]; then
 		note "downloading busybox-static (apt) for healthchecks in the scratch images"
+		# A fresh machine may have no package lists yet: update once and retry.
 		(cd "$CACHE/debs" && apt-get download busybox-static >"$WORK/busybox.log" 2>&1) ||
+			{ apt-get update -qq >"$WORK/apt.log" 2>&1 &&
+				(cd "$CACHE/debs" && apt-get download busybox-static >"$WORK/busybox.log" 2>&1); } ||
 			die "apt-get download busybox-static failed: $(tail -n 1 "$WORK/busybox.log")"
 		deb="$(find "$CACHE/debs" -maxdepth 1 -name 'busybox-static_*.deb' | head -n1)"
 	fi
