@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
 bash scripts/ci-docker.sh
-exec .venv/bin/python -m pytest "$@"
+# --durations: the slowest tests (the e2e ones) are named with their times in every run.
+exec .venv/bin/python -m pytest --durations=12 "$@"
