@@ -73,11 +73,10 @@ def bare_probes(box: sandbox_mod.Sandbox, doc: dict[str, Any]) -> dict[str, floa
         "docker version": timed(run, ["docker", "version"]),
         "compose ps": timed(run, [*binary, "ps"], box.repo),
         f"SQL x{len(db_checks)}": sum(timed(sql) for _ in db_checks),
-        f"HTTP routes x{len(routes) + 1}": timed(
-            lambda: (
-                [http(box.url("http") + r) for r in routes]
-                + [http(box.url("api") + "/api/http/routers")]
-            )
+        f"HTTP routes x{len(routes) + 1}": sum(
+            timed(http, url)
+            for url in [box.url("http") + r for r in routes]
+            + [box.url("api") + "/api/http/routers"]
         ),
         f"HTTP checks x{len(checks)}": sum(
             timed(http, box.url("http") + "/api/devices") for _ in checks

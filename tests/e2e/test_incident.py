@@ -41,9 +41,9 @@ def test_phase1_repairs_the_docker_29_incident(make_stack: Callable[..., Stack])
 
     code, doc = stack.ops_json("run", "phase1", "--yes")
     assert code == 0, (doc["message"], [(s["id"], s["status"], s["summary"]) for s in doc["steps"]])
-    status = {s["id"]: s["status"] for s in doc["steps"]}
-    assert status["phase1.traefik.pin"] == "changed"
-    assert status["phase1.traefik.recreate"] == "changed"
+    steps = {s["id"]: s["status"] for s in doc["steps"]}
+    assert steps["phase1.traefik.pin"] == "changed"
+    assert steps["phase1.traefik.recreate"] == "changed"
 
     # The compose file: pinned, hack gone, the project's real network; committed.
     compose = (stack.repo / "docker-compose.yml").read_text()
