@@ -13,5 +13,7 @@ if str(ROOT) not in sys.path:
 
 def ratio_line(label: str, ours: float, baseline: float, unit: str, limit: float | None) -> str:
     ratio = ours / baseline if baseline else float("inf")
-    verdict = "" if limit is None else ("  OK" if ratio <= limit else f"  OVER the limit of {limit}")
+    verdict = (
+        "" if limit is None else ("  OK" if ratio <= limit else f"  OVER the limit of {limit}")
+    )
     return f"{label}: ours {ours:.3f} {unit}  baseline {baseline:.3f} {unit}  ratio {ratio:.2f}{verdict}"

@@ -52,7 +52,9 @@ def main() -> None:
         with psycopg.connect(db.admin_dsn, autocommit=True) as conn:
             conn.execute("ANALYZE detections")
         engine = make_engine(db.app_dsn)
-        rid = reports.request_report(engine, tenant, start_at, start_at + timedelta(days=365), "csv")
+        rid = reports.request_report(
+            engine, tenant, start_at, start_at + timedelta(days=365), "csv"
+        )
         report = reports.claim(engine, tenant, rid)
         assert report is not None
         storage = FileStorage(Path(tmp) / "storage")
@@ -77,8 +79,12 @@ def main() -> None:
         size = (storage.root / key).stat().st_size
         engine.dispose()
 
-    print(f"csv report over {rows:,} detection rows: {size / 1e6:.1f} MB written, COPY baseline {copied / 1e6:.1f} MB")
-    print(f"peak RSS growth: {growth_mb:.1f} MB (limit 150 MB){'  OK' if growth_mb < 150 else '  OVER'}")
+    print(
+        f"csv report over {rows:,} detection rows: {size / 1e6:.1f} MB written, COPY baseline {copied / 1e6:.1f} MB"
+    )
+    print(
+        f"peak RSS growth: {growth_mb:.1f} MB (limit 150 MB){'  OK' if growth_mb < 150 else '  OVER'}"
+    )
     print(ratio_line("time", ours_s, copy_s, "s", 3.0))
 
 

@@ -27,7 +27,9 @@ async def raw_loop(url: str, n: int) -> float:
     await js.add_stream(name="BENCH", subjects=["bench.>"])
     for i in range(n):
         await js.publish("bench.msg", f'{{"i":{i}}}'.encode())
-    await js.add_consumer("BENCH", ConsumerConfig(durable_name="raw", ack_policy=AckPolicy.EXPLICIT))
+    await js.add_consumer(
+        "BENCH", ConsumerConfig(durable_name="raw", ack_policy=AckPolicy.EXPLICIT)
+    )
     sub = await js.pull_subscribe_bind(durable="raw", stream="BENCH")
     done = 0
     start = time.perf_counter()
@@ -40,7 +42,9 @@ async def raw_loop(url: str, n: int) -> float:
     return elapsed
 
 
-async def ours(url: str, app_dsn: str, admin_dsn: str, n: int, concurrency: int, work: Path) -> float:
+async def ours(
+    url: str, app_dsn: str, admin_dsn: str, n: int, concurrency: int, work: Path
+) -> float:
     import psycopg
 
     from afasa_ops.platform import reports
@@ -56,8 +60,12 @@ async def ours(url: str, app_dsn: str, admin_dsn: str, n: int, concurrency: int,
     seed_tenant_data(admin_dsn, tenant, 100, start_at)
     engine = make_engine(app_dsn, pool_size=concurrency + 4)
     opts = RuntimeOptions(
-        nats_url=url, concurrency=concurrency, relay_interval_s=0.02, metrics_port=None,
-        ack_wait_s=30, max_deliver=3,
+        nats_url=url,
+        concurrency=concurrency,
+        relay_interval_s=0.02,
+        metrics_port=None,
+        ack_wait_s=30,
+        max_deliver=3,
     )
     runtime = report.build(opts, engine, FileStorage(work / "storage"), work)
     task = asyncio.create_task(runtime.run())
@@ -103,15 +111,21 @@ def main() -> None:
         server.start()
         try:
             raw_s = asyncio.run(raw_loop(server.url, n))
-            ours_s = asyncio.run(ours(server.url, db.app_dsn, db.admin_dsn, n, args.concurrency, work))
+            ours_s = asyncio.run(
+                ours(server.url, db.app_dsn, db.admin_dsn, n, args.concurrency, work)
+            )
         finally:
             server.stop()
     ours_rate, raw_rate = n / ours_s, n / raw_s
-    print(f"{n} csv reports end to end: {ours_s:.2f} s = {ours_rate:.1f} reports/s "
-          f"(concurrency {args.concurrency})")
+    print(
+        f"{n} csv reports end to end: {ours_s:.2f} s = {ours_rate:.1f} reports/s "
+        f"(concurrency {args.concurrency})"
+    )
     print(f"{n} raw JetStream consume+ack: {raw_s:.3f} s = {raw_rate:.1f} msgs/s")
-    print(f"rates side by side: ours {ours_rate:.1f}/s  raw {raw_rate:.1f}/s  "
-          f"ratio raw/ours {raw_rate / ours_rate:.1f}x")
+    print(
+        f"rates side by side: ours {ours_rate:.1f}/s  raw {raw_rate:.1f}/s  "
+        f"ratio raw/ours {raw_rate / ours_rate:.1f}x"
+    )
 
 
 if __name__ == "__main__":

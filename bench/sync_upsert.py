@@ -64,7 +64,12 @@ def main() -> None:
             assert counts.inserted == len(channels), counts
             metas = [json.dumps(c.metadata, sort_keys=True, default=str) for c in channels]
             for tenant, sql, m, sink in (
-                (t_raw, RAW_SQL.replace("METAS", "string_to_array(%(m)s, chr(30))"), "\x1e".join(metas), raw),
+                (
+                    t_raw,
+                    RAW_SQL.replace("METAS", "string_to_array(%(m)s, chr(30))"),
+                    "\x1e".join(metas),
+                    raw,
+                ),
                 (t_arr, RAW_SQL.replace("METAS", "%(m)s::text[]"), metas, raw_array),
             ):
                 params = {
@@ -80,7 +85,9 @@ def main() -> None:
                     conn.execute(sql, params)  # type: ignore[arg-type]
                     conn.commit()
                     sink.append(time.perf_counter() - start)
-        print(f"raw with text[] metadata: {min(raw_array):.3f} s; raw with one joined string: {min(raw):.3f} s")
+        print(
+            f"raw with text[] metadata: {min(raw_array):.3f} s; raw with one joined string: {min(raw):.3f} s"
+        )
         print(ratio_line("insert 10k", min(ours), min(min(raw), min(raw_array)), "s", 2.0))
         # The steady state: a second sync where nothing changed.
         t = add_tenant(db.admin_dsn, "bench-again")
@@ -100,7 +107,9 @@ def main() -> None:
                 t = add_tenant(db.admin_dsn, "bench-http")
                 start = time.perf_counter()
                 counts = sync_ubibot(engine, t, base_url=ubi.base_url, account_key="bench-key")
-                print(f"full sync over HTTP (fetch+parse+upsert+event): {time.perf_counter() - start:.3f} s {counts}")
+                print(
+                    f"full sync over HTTP (fetch+parse+upsert+event): {time.perf_counter() - start:.3f} s {counts}"
+                )
         engine.dispose()
 
 

@@ -350,7 +350,7 @@ def _render_pdf(conn: Connection, report: ReportView, out: Path) -> None:
     from reportlab.pdfgen.canvas import Canvas
 
     canvas = Canvas(str(out), pagesize=A4)
-    width, height = A4
+    _width, height = A4
     y = height - 50
 
     def line(text: str, size: int = 8) -> None:

@@ -11,6 +11,7 @@ The same process relays the transactional outbox to JetStream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -174,10 +175,9 @@ class Runtime:
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            # Not available off the main thread (embedded runtimes): they call request_stop.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop, sig.name)
-            except (NotImplementedError, RuntimeError):  # not the main thread
-                pass
 
     def request_stop(self, why: str = "requested") -> None:
         if not self.stopping.is_set():
@@ -217,10 +217,9 @@ class Runtime:
         assert self.conn is not None and self.spec is not None
         js = self.conn.js
         if self._psub is not None:
-            try:
+            # The old subscription may already be gone with the connection.
+            with contextlib.suppress(Exception):
                 await self._psub.unsubscribe()
-            except Exception:  # the old subscription may already be gone with the connection
-                pass
             self._psub = None
         await natsdrv.ensure_stream(
             js, natsdrv.stream_config(self.opts.stream, STREAM_SUBJECTS), update=False
@@ -297,10 +296,8 @@ class Runtime:
         self.metrics.inflight.labels(self.name).set(len(self._inflight))
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _bind_until_ok(self) -> None:
         delay = 0.2
@@ -447,10 +444,8 @@ class Runtime:
 
     async def close(self) -> None:
         if self._psub is not None:
-            try:
+            with contextlib.suppress(Exception):
                 await self._psub.unsubscribe()
-            except Exception:
-                pass
         if self.conn is not None:
             await self.conn.close()
         if self._health is not None:
