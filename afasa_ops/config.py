@@ -115,6 +115,23 @@ class DockerSection(Section):
     )
 
 
+class TraefikSection(Section):
+    api_url: str = Field(
+        default="http://127.0.0.1:8081",
+        description="Traefik API base URL (the dashboard port; --api.insecure=true).",
+    )
+    entrypoint_url: str = Field(
+        default="http://127.0.0.1:80", description="Traefik's web entrypoint, for route checks."
+    )
+    target_image: str = Field(
+        default="traefik:v3.6.7",
+        description="Image Traefik is pinned to when unpinned or incompatible.",
+    )
+    wait_s: float = Field(
+        default=60.0, description="How long to wait for the provider and routers after a recreate."
+    )
+
+
 class DatabaseSection(Section):
     dsn_keys = ("admin_dsn", "app_dsn")
     secret_keys = ("app_password",)
@@ -217,6 +234,23 @@ class WorkersSection(Section):
     )
 
 
+class PatchSection(Section):
+    bundle: str | None = Field(
+        default=None,
+        description="The operators' patch bundle (zip or folder), relative to the config file.",
+    )
+    max_entry_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="Largest file a bundle may hold."
+    )
+    max_total_bytes: int = Field(
+        default=256 * 1024 * 1024, gt=0, description="Largest total size of a bundle."
+    )
+    max_entries: int = Field(default=20_000, gt=0, description="Most files a bundle may hold.")
+    max_ratio: float = Field(
+        default=100.0, gt=1, description="Largest zip compression ratio (zip bomb guard)."
+    )
+
+
 class ServiceEntry(Section):
     name: str = Field(description="Compose service name.")
     routes: list[str] = Field(default_factory=list, description="Path prefixes routed by Traefik.")
@@ -230,6 +264,7 @@ class Settings(BaseModel):
     runbook: RunbookSection = Field(default_factory=RunbookSection)
     compose: ComposeSection = Field(default_factory=ComposeSection)
     docker: DockerSection = Field(default_factory=DockerSection)
+    traefik: TraefikSection = Field(default_factory=TraefikSection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     nats: NatsSection = Field(default_factory=NatsSection)
     storage: StorageSection = Field(default_factory=StorageSection)
@@ -237,6 +272,7 @@ class Settings(BaseModel):
     thingsboard: ThingsboardSection = Field(default_factory=ThingsboardSection)
     workers: WorkersSection = Field(default_factory=WorkersSection)
     services: list[ServiceEntry] = Field(default_factory=list)
+    patch: PatchSection = Field(default_factory=PatchSection)
 
     # Where the settings came from; not a key.
     source: Path | None = Field(default=None, exclude=True)

@@ -19,6 +19,13 @@ AREAS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("tools.git", "shell.check", {"argv": ["git", "--version"]}),
         ("tools.docker", "shell.check", {"argv": ["docker", "--version"]}),
     ],
+    "docker": [("docker.engine", "docker.engine", {})],
+    "traefik": [
+        ("traefik.compose", "traefik.compose", {}),
+        ("traefik.container", "traefik.recreate", {}),
+        ("traefik.provider", "traefik.provider", {"settle_s": 0}),
+        ("traefik.routing", "traefik.routing", {}),
+    ],
 }
 
 

@@ -52,6 +52,9 @@ class Redactor:
         for inner in _url_passwords(value):
             self.add(inner)
 
+    def values(self) -> list[str]:
+        return sorted(self._values)
+
     def add_many(self, values: Iterable[str | None]) -> None:
         for value in values:
             self.add(value)

@@ -74,8 +74,10 @@ class Application:
         return load_runbook(settings.runbook_path())
 
     def context(self, options: Options | None = None) -> Context:
+        from afasa_ops.commands import learn_secrets
         from afasa_ops.runbook.context import Context, Options
 
+        learn_secrets(self.settings())
         opts = options or Options()
         opts.interactive = self.interactive
         return Context(

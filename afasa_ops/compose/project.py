@@ -228,3 +228,15 @@ __all__ = [
     "route_prefixes",
     "router_names",
 ]
+
+
+def secret_values(project: ComposeProject) -> list[str]:
+    """Values the redactor must hide: secret-named variables in .env and service environments,
+    and passwords inside URLs there."""
+    from afasa_ops.redact import Redactor
+
+    collector = Redactor()
+    collector.learn_mapping(read_env_file(project.directory / ".env"))
+    for spec in project.services.values():
+        collector.learn_mapping(environment_of(spec))
+    return collector.values()

@@ -18,10 +18,14 @@ def _translated(action: str) -> Iterator[None]:
     try:
         yield
     except git.GitCommandError as exc:
-        detail = (exc.stderr or exc.stdout or str(exc)).strip().splitlines()
-        raise DriverError(
-            f"git {action} failed: {redactor.redact(detail[-1] if detail else str(exc))}"
-        ) from exc
+        detail = [
+            ln.strip().removeprefix("stderr:").removeprefix("stdout:").strip().strip("'").strip()
+            for ln in (exc.stderr or exc.stdout or str(exc)).strip().splitlines()
+        ]
+        # git's own reason is the `fatal:`/`error:` line; later lines are advice.
+        reason = next((ln for ln in detail if ln.startswith(("fatal:", "error:"))), None)
+        shown = reason or (detail[-1] if detail else str(exc))
+        raise DriverError(f"git {action} failed: {redactor.redact(shown)}") from exc
     except git.InvalidGitRepositoryError as exc:
         raise BlockedError(
             f"{exc}: not a git work tree", hint="run afasa-ops on a git checkout"
@@ -105,3 +109,69 @@ class GitRepo:
         with _translated(f"diff --name-only {base}"):
             out = self.repo.git.diff("--name-only", base)
         return [line for line in out.splitlines() if line]
+
+    # -- added for phase 0 and rollback ------------------------------------------------------
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        import git
+
+        try:
+            self.repo.git.merge_base("--is-ancestor", ancestor, descendant)
+            return True
+        except git.GitCommandError:
+            return False
+
+    def tags_matching(self, pattern: str) -> list[tuple[str, str]]:
+        """(tag, commit) for tags matching a glob, newest tag first (creation date)."""
+        with _translated(f"tag --list {pattern}"):
+            out = self.repo.git.tag(
+                "--list",
+                pattern,
+                "--sort=-creatordate",
+                "--format=%(refname:short)",
+            )
+        found = []
+        for name in out.splitlines():
+            commit = self.tag_commit(name)
+            if commit:
+                found.append((name, commit))
+        return found
+
+    def remote_tag_commit(self, remote: str, tag: str, timeout_s: float = 60) -> str | None:
+        """The commit a remote's tag points at (peeled), or None when the remote lacks it."""
+        with _translated(f"ls-remote {remote}"):
+            out = str(
+                self.repo.git.ls_remote(
+                    "--tags",
+                    remote,
+                    f"refs/tags/{tag}",
+                    f"refs/tags/{tag}^{{}}",
+                    kill_after_timeout=timeout_s,
+                )
+            )
+        refs: dict[str, str] = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            refs[ref] = sha
+        return refs.get(f"refs/tags/{tag}^{{}}") or refs.get(f"refs/tags/{tag}")
+
+    def push_tag(self, remote: str, tag: str, timeout_s: float = 120) -> str:
+        with _translated(f"push {remote} {tag}"):
+            return str(self.repo.git.push(remote, f"refs/tags/{tag}", kill_after_timeout=timeout_s))
+
+    def restore_tree(self, source: str) -> None:
+        """Make the index and work tree match `source` (tracked files only; untracked stay)."""
+        with _translated(f"restore --source={source}"):
+            self.repo.git.restore(f"--source={source}", "--staged", "--worktree", "--", ".")
+
+    def changed_between(self, a: str, b: str) -> list[str]:
+        with _translated(f"diff --name-only {a} {b}"):
+            out = self.repo.git.diff("--name-only", a, b)
+        return [line for line in out.splitlines() if line]
+
+    def show_file(self, commit: str, path: str) -> str | None:
+        import git
+
+        try:
+            return str(self.repo.git.show(f"{commit}:{path}"))
+        except git.GitCommandError:
+            return None

@@ -5,22 +5,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
 from afasa_ops.redact import redact
-from afasa_ops.runbook.model import RunResult, Status, StepResult
+from afasa_ops.runbook.model import RunResult, StepResult
+from afasa_ops.runbook.model import Status as StepStatus
 
 if TYPE_CHECKING:
     from afasa_ops.runbook.step import Step
 
 STYLE = {
-    Status.OK: "green",
-    Status.CHANGED: "cyan",
-    Status.PENDING: "yellow",
-    Status.SKIPPED: "dim",
-    Status.FAILED: "bold red",
-    Status.BLOCKED: "magenta",
+    StepStatus.OK: "green",
+    StepStatus.CHANGED: "cyan",
+    StepStatus.PENDING: "yellow",
+    StepStatus.SKIPPED: "dim",
+    StepStatus.FAILED: "bold red",
+    StepStatus.BLOCKED: "magenta",
 }
 
 
@@ -30,18 +32,18 @@ class ProgressReporter:
     def __init__(self, console: Console, verb: str) -> None:
         self.console = console
         self.verb = verb
-        self._status = None
+        self._status: Status | None = None
 
     def step_started(self, step: Step) -> None:
         if self.console.is_terminal:
             self._status = self.console.status(f"{self.verb} {step.id}: {step.title}")
-            self._status.start()  # type: ignore[attr-defined]
+            self._status.start()
         else:
             self.console.print(f"{self.verb} {step.id} ...", markup=False)
 
     def step_finished(self, result: StepResult) -> None:
         if self._status is not None:
-            self._status.stop()  # type: ignore[attr-defined]
+            self._status.stop()
             self._status = None
         line = Text(f"  {result.status.value:<8}", style=STYLE.get(result.status, ""))
         line.append(f" {result.id}  {redact(result.summary)}")
@@ -66,7 +68,7 @@ def render_run(result: RunResult, console: Console, show_diffs: bool = True) -> 
                 Text(f"  [{finding.severity}] {finding.code}: ", style="bold")
                 + Text(redact(finding.message))
             )
-        if show_diffs and step.diff and step.status in (Status.PENDING, Status.CHANGED):
+        if show_diffs and step.diff and step.status in (StepStatus.PENDING, StepStatus.CHANGED):
             console.print(Text(f"--- diff for {step.id}", style="bold"))
             console.print(Text(redact(step.diff)))
     console.print(

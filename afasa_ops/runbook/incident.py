@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from afasa_ops.config import Settings
+from afasa_ops.infra.compose import ComposeCli
 from afasa_ops.infra.shell import Shell
 from afasa_ops.redact import redactor
 from afasa_ops.runbook.journal import ensure_state_dir
@@ -59,7 +60,7 @@ class IncidentWriter:
             ("os-release.txt", self._os_release),
         ]
         for service in services:
-            collectors.append((f"logs/{service}.txt", lambda s=service: self._compose_logs(s)))
+            collectors.append((f"logs/{service}.txt", self._logs_collector(service)))
         for name, collect in collectors:
             try:
                 text = collect()
@@ -99,9 +100,8 @@ class IncidentWriter:
             f"collector could not run: no lsb_release, no /etc/os-release ({platform.platform()})\n"
         )
 
-    def _compose(self):  # type: ignore[no-untyped-def]
+    def _compose(self) -> ComposeCli:
         from afasa_ops.compose.project import load_project
-        from afasa_ops.infra.compose import ComposeCli
 
         compose = self.settings.compose
         name = compose.project_name or load_project(self.settings.repo_path, compose.files).name
@@ -117,8 +117,8 @@ class IncidentWriter:
     def _compose_ps(self) -> str:
         return format_command(self._compose().ps())
 
-    def _compose_logs(self, service: str) -> str:
-        return format_command(self._compose().logs(service, tail=200))
+    def _logs_collector(self, service: str) -> Callable[[], str]:
+        return lambda: format_command(self._compose().logs(service, tail=200))
 
     def _readme(self, step: StepResult, services: list[str], next_steps: str) -> str:
         findings = "\n".join(f"  - [{f.severity}] {f.code}: {f.message}" for f in step.findings)

@@ -24,15 +24,18 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_BaseParams = Params
+
+
 class Step:
     kind: ClassVar[str] = ""
-    Params: ClassVar[type[Params]] = Params
+    Params: ClassVar[type[_BaseParams]] = _BaseParams
     # Host-level or destructive work: needs --yes or an interactive confirmation.
     needs_confirmation: ClassVar[bool] = False
     # Verification steps are listed in the JUnit report.
     verification: ClassVar[bool] = False
 
-    def __init__(self, step_id: str, phase: str, title: str, params: Params) -> None:
+    def __init__(self, step_id: str, phase: str, title: str, params: _BaseParams) -> None:
         self.id = step_id
         self.phase = phase
         self.title = title
@@ -67,6 +70,16 @@ BUILTIN_KIND_MODULES: dict[str, str] = {
     "file.content": "afasa_ops.steps.generic",
     "doctor.config": "afasa_ops.steps.doctor",
     "doctor.repo": "afasa_ops.steps.doctor",
+    "patch.apply": "afasa_ops.steps.patch",
+    "git.clean": "afasa_ops.steps.git",
+    "git.tag": "afasa_ops.steps.git",
+    "git.branch": "afasa_ops.steps.git",
+    "git.push_tag": "afasa_ops.steps.git",
+    "docker.engine": "afasa_ops.steps.traefik",
+    "traefik.compose": "afasa_ops.steps.traefik",
+    "traefik.recreate": "afasa_ops.steps.traefik",
+    "traefik.provider": "afasa_ops.steps.traefik",
+    "traefik.routing": "afasa_ops.steps.traefik",
 }
 
 _REGISTRY: dict[str, type[Step]] = {}

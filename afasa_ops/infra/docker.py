@@ -1,0 +1,188 @@
+"""The Docker engine driver (docker SDK 7.x): engine facts, Compose containers, their logs.
+
+The SDK is imported inside methods so `afasa-ops --help` never loads it. Every engine error is
+translated here into a one-line BlockedError (no engine, socket missing, permission denied)
+or DriverError.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from afasa_ops.errors import BlockedError, DriverError
+from afasa_ops.redact import redactor
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    host: str
+    version: str
+    api_version: str
+    min_api_version: str
+    os: str
+    arch: str
+    kernel: str
+    operating_system: str
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+    @property
+    def major(self) -> int:
+        head = self.version.split(".", 1)[0]
+        return int(head) if head.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    image: str
+    status: str
+    started_at: str
+    env: dict[str, str]
+    cmd: list[str]
+    config_hash: str | None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+def resolve_host(configured: str | None, environ: dict[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    return configured or env.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+class DockerEngine:
+    def __init__(self, host: str | None = None, timeout_s: float = 30.0) -> None:
+        self.host = resolve_host(host)
+        self.timeout_s = timeout_s
+        self._client: Any = None
+
+    # -- connection --------------------------------------------------------------------------
+    def _socket_problem(self) -> str | None:
+        if not self.host.startswith("unix://"):
+            return None
+        path = self.host[len("unix://") :]
+        if not os.path.exists(path):
+            return f"socket {path} is missing (is dockerd running?)"
+        if not os.access(path, os.R_OK | os.W_OK):
+            return f"permission denied on {path} (add the user to the docker group, or run as root)"
+        return None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            problem = self._socket_problem()
+            if problem:
+                raise BlockedError(f"Docker engine at {self.host}: {problem}")
+            import docker
+
+            with self._translated("connect"):
+                self._client = docker.DockerClient(base_url=self.host, timeout=int(self.timeout_s))
+        return self._client
+
+    @contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        import docker.errors
+        import requests
+
+        try:
+            yield
+        except docker.errors.NotFound as exc:
+            raise DriverError(f"docker {action}: not found: {_explain(exc)}") from exc
+        except docker.errors.APIError as exc:
+            raise DriverError(f"docker {action}: {_explain(exc)}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise BlockedError(f"Docker engine at {self.host}: {_reason(exc)}") from exc
+        except PermissionError as exc:
+            raise BlockedError(f"Docker engine at {self.host}: permission denied") from exc
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- facts -------------------------------------------------------------------------------
+    def facts(self) -> EngineFacts:
+        with self._translated("version"):
+            data = self.client.version()
+        with self._translated("info"):
+            info = self.client.info()
+        return EngineFacts(
+            host=self.host,
+            version=str(data.get("Version", "")),
+            api_version=str(data.get("ApiVersion", "")),
+            min_api_version=str(data.get("MinAPIVersion", "")),
+            os=str(data.get("Os", "")),
+            arch=str(data.get("Arch", "")),
+            kernel=str(data.get("KernelVersion", "")),
+            operating_system=str(info.get("OperatingSystem", "")),
+        )
+
+    # -- compose containers ---------------------------------------------------------------------
+    def service_container(self, project: str, service: str) -> ContainerInfo | None:
+        """The newest container Compose (v1 or v2) created for this project's service."""
+        filters = {
+            "label": [
+                f"com.docker.compose.project={project}",
+                f"com.docker.compose.service={service}",
+            ]
+        }
+        with self._translated("ps"):
+            found = self.client.containers.list(all=True, filters=filters)
+        if not found:
+            return None
+        newest = max(found, key=lambda c: c.attrs.get("Created", ""))
+        return _info(newest.attrs)
+
+    def logs_since(self, container_id: str, since: datetime) -> str:
+        with self._translated("logs"):
+            container = self.client.containers.get(container_id)
+            raw = container.logs(stdout=True, stderr=True, since=since, timestamps=False)
+        return redactor.redact(raw.decode(errors="replace"))
+
+
+def _info(attrs: dict[str, Any]) -> ContainerInfo:
+    config = attrs.get("Config") or {}
+    state = attrs.get("State") or {}
+    env = {}
+    for item in config.get("Env") or []:
+        key, _, value = str(item).partition("=")
+        env[key] = value
+    labels = config.get("Labels") or {}
+    return ContainerInfo(
+        id=str(attrs.get("Id", "")),
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        image=str(config.get("Image", "")),
+        status=str(state.get("Status", "")),
+        started_at=str(state.get("StartedAt", "")),
+        env=env,
+        cmd=[str(c) for c in config.get("Cmd") or []],
+        config_hash=labels.get("com.docker.compose.config-hash"),
+    )
+
+
+def _explain(exc: Any) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return redactor.redact(str(text).strip().splitlines()[0] if str(text).strip() else repr(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    if "FileNotFoundError" in text or "No such file" in text:
+        return "socket missing (is dockerd running?)"
+    if "PermissionError" in text or "Permission denied" in text:
+        return "permission denied on the socket (docker group, or root)"
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return "connection refused (is dockerd running?)"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return "no engine answering: " + redactor.redact(first)[:300]

@@ -1,0 +1,252 @@
+"""Applying a patch plan: per commit group, show the diff, ask (unless --yes), write, commit on
+the current (fix) branch, then verify every applied path byte for byte."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from afasa_ops.errors import BlockedError, DriverError, UsageError
+from afasa_ops.infra.git import GitRepo
+from afasa_ops.patch import gitinfo
+from afasa_ops.patch.bundle import Limits, read_bundle
+from afasa_ops.patch.groups import Grouper
+from afasa_ops.patch.plan import ADDED, MODIFIED, ONLY_IN_REPO, FileChange, PatchPlan, make_plan
+from afasa_ops.runbook.context import Context
+
+DEFAULT_TAG_PATTERN = "pre-audit-{date}"
+
+
+@dataclass
+class GroupResult:
+    message: str
+    paths: list[str]
+    commit: str | None = None  # None: staged only (--no-commit) or declined
+    status: str = "committed"  # committed | staged | declined
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "paths": self.paths,
+            "commit": self.commit,
+            "status": self.status,
+        }
+
+
+@dataclass
+class ApplyResult:
+    plan: PatchPlan
+    branch: str
+    groups: list[GroupResult] = field(default_factory=list)
+    conflicts_skipped: list[FileChange] = field(default_factory=list)
+    kept_only_in_repo: list[str] = field(default_factory=list)
+    verified: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(g.status != "declined" for g in self.groups)
+
+    @property
+    def declined(self) -> list[GroupResult]:
+        return [g for g in self.groups if g.status == "declined"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "changed": self.changed,
+            "groups": [g.to_json() for g in self.groups],
+            "conflicts_skipped": [
+                {"path": c.path, "reason": c.conflict} for c in self.conflicts_skipped
+            ],
+            "kept_only_in_repo": self.kept_only_in_repo,
+            "verified": self.verified,
+            "plan": self.plan.to_json(),
+        }
+
+
+def resolve_tag(repo: GitRepo, explicit: str | None, pattern: str) -> str | None:
+    """The tag given, or the newest one matching the runbook's tag pattern (pre-audit-*)."""
+    if explicit:
+        if repo.tag_commit(explicit) is None and not _is_revision(repo, explicit):
+            raise UsageError(
+                f"--since {explicit}: no such tag or commit in {repo.path}",
+                hint="see `git tag -l 'pre-audit-*'`",
+            )
+        return explicit
+    return gitinfo.newest_tag(repo, gitinfo.tag_glob(pattern))
+
+
+def _is_revision(repo: GitRepo, rev: str) -> bool:
+    try:
+        repo.repo.commit(rev)
+    except Exception:  # gitdb/GitPython raise several types for an unknown name
+        return False
+    return True
+
+
+def build_plan(
+    repo: Path,
+    bundle_path: Path,
+    grouper: Grouper,
+    *,
+    since: str | None = None,
+    tag_pattern: str = DEFAULT_TAG_PATTERN,
+    limits: Limits | None = None,
+) -> PatchPlan:
+    """Read and validate the bundle (all of it, first), then compare it with the repo."""
+    bundle = read_bundle(bundle_path, limits)
+    git = GitRepo(repo)
+    return make_plan(repo, bundle, grouper, resolve_tag(git, since, tag_pattern))
+
+
+def check_work_tree(git: GitRepo, plan: PatchPlan, *, allow_dirty: bool, no_commit: bool) -> None:
+    """Refuse a dirty tree as Phase 0 does; --allow-dirty still never mixes in the bundle's paths.
+
+    Under --no-commit, earlier steps leave their changes staged on purpose: those are allowed.
+    """
+    if git.current_branch() is None:
+        raise BlockedError(
+            f"{plan.repo}: HEAD is detached; commits would be lost",
+            hint="check out the fix branch first (afasa-ops run phase0)",
+        )
+    staged = gitinfo.staged_files(git)
+    dirty = git.dirty_files()
+    if no_commit:
+        dirty = [p for p in dirty if p not in staged]
+        staged = []
+    if dirty and not allow_dirty:
+        raise BlockedError(
+            f"{plan.repo}: the work tree has uncommitted changes: {', '.join(dirty[:20])}"
+            + (f" and {len(dirty) - 20} more" if len(dirty) > 20 else ""),
+            hint="commit or stash them first, or pass --allow-dirty",
+        )
+    overlap = sorted({c.path for c in plan.changes}.intersection(dirty))
+    if overlap:
+        raise BlockedError(
+            f"{plan.repo}: bundle paths have uncommitted changes: {', '.join(overlap)}",
+            hint="commit or stash them first",
+        )
+    if staged:
+        raise BlockedError(
+            f"{plan.repo}: staged changes would join the patch commits: {', '.join(staged)}",
+            hint="commit or unstage them first",
+        )
+
+
+def apply_plan(
+    ctx: Context, plan: PatchPlan, *, delete: bool = False, force: bool = False
+) -> ApplyResult:
+    git: GitRepo = ctx.driver("git", lambda: GitRepo(ctx.repo))
+    check_work_tree(git, plan, allow_dirty=ctx.options.allow_dirty, no_commit=ctx.options.no_commit)
+    ask = not ctx.options.yes
+    if ask and not ctx.options.interactive and any(plan.groups()):
+        raise BlockedError(
+            "patch apply asks before each group's commit and there is no terminal to ask on",
+            hint="review `afasa-ops patch plan` and pass --yes",
+        )
+    result = ApplyResult(plan, git.current_branch() or "")
+    for message, members in plan.groups():
+        chosen: list[FileChange] = []
+        for change in members:
+            if change.status == ONLY_IN_REPO and not delete:
+                result.kept_only_in_repo.append(change.path)
+            elif change.conflict and not force:
+                result.conflicts_skipped.append(change)
+            else:
+                chosen.append(change)
+        if not chosen:
+            continue
+        result.groups.append(_apply_group(ctx, git, plan, message, chosen, ask))
+    result.verified = verify_applied(plan, result)
+    return result
+
+
+def _apply_group(
+    ctx: Context,
+    git: GitRepo,
+    plan: PatchPlan,
+    message: str,
+    chosen: list[FileChange],
+    ask: bool,
+) -> GroupResult:
+    paths = [c.path for c in chosen]
+    ctx.say(
+        f"group `{message}`: {len(chosen)} file(s)\n" + "".join(c.diff for c in chosen).rstrip()
+    )
+    if ask and not ctx.confirm(f"apply and commit `{message}` ({len(chosen)} file(s))?"):
+        return GroupResult(message, paths, None, "declined")
+    for change in chosen:
+        target = plan.repo / change.path
+        if ctx.journal is not None and target.exists():
+            ctx.journal.keep_original(target)
+        if change.status == ONLY_IN_REPO:
+            target.unlink()
+        else:
+            entry = plan.bundle.files[change.path]
+            write_bytes_atomic(target, entry.data, entry.executable)
+    git.stage(paths)
+    diff = git.staged_diff(paths)
+    if ctx.journal is not None:
+        ctx.journal.write("diff_shown", message=message, paths=paths, diff=diff)
+    if ctx.options.no_commit:
+        if ctx.journal is not None:
+            ctx.journal.write("change_staged", message=message, paths=paths)
+        return GroupResult(message, paths, None, "staged")
+    sha = git.commit(message)
+    if ctx.journal is not None:
+        ctx.journal.write("change_committed", message=message, paths=paths, commit=sha)
+    return GroupResult(message, paths, sha, "committed")
+
+
+def write_bytes_atomic(path: Path, data: bytes, executable: bool) -> None:
+    """Temp file beside the target, fsync, rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new_mode = 0o755 if executable else 0o644
+    mode = path.stat().st_mode & 0o7777 if path.exists() else new_mode
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".afasa-ops.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def verify_applied(plan: PatchPlan, result: ApplyResult) -> list[str]:
+    """Every applied path now matches the bundle byte for byte (or is gone, if deleted)."""
+    verified: list[str] = []
+    wrong: list[str] = []
+    for group in result.groups:
+        if group.status == "declined":
+            continue
+        for path in group.paths:
+            target = plan.repo / path
+            entry = plan.bundle.files.get(path)
+            if entry is None:
+                ok = not target.exists()
+            else:
+                ok = target.is_file() and target.read_bytes() == entry.data
+            (verified if ok else wrong).append(path)
+    if wrong:
+        raise DriverError(
+            f"after apply these paths do not match the bundle: {', '.join(wrong)}",
+            hint="see the journal; the group commits made so far are on the branch",
+        )
+    return verified
+
+
+def pending_writes(plan: PatchPlan, *, delete: bool, force: bool) -> list[FileChange]:
+    """What an apply with these options would change."""
+    return [
+        c
+        for c in plan.changes
+        if (c.status in (ADDED, MODIFIED) or (delete and c.status == ONLY_IN_REPO))
+        and (force or not c.conflict)
+    ]

@@ -1,0 +1,159 @@
+"""Step kind `patch.apply`: the operators' patch bundle, as reviewed, grouped commits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from afasa_ops.patch.groups import CATCH_ALL_MESSAGE, GroupSpec, default_groups
+from afasa_ops.patch.plan import PatchPlan
+from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.step import Params, Step, register
+
+
+class PatchApplyParams(Params):
+    bundle: str | None = Field(
+        default=None,
+        description="Zip or folder; else the runbook parameter patch_bundle or [patch] bundle.",
+    )
+    groups: list[GroupSpec] = Field(
+        default_factory=default_groups,
+        description="Commit groups: [{globs: [...], message: ...}], the first match wins.",
+    )
+    catch_all: str = Field(
+        default=CATCH_ALL_MESSAGE,
+        description="Commit message for changed paths no group matches.",
+    )
+    since: str | None = Field(
+        default=None, description="Tag or commit for conflicts; newest pre-audit-* when unset."
+    )
+    delete: bool = Field(default=False, description="Delete repo files the bundle lacks.")
+    force: bool = Field(default=False, description="Overwrite conflicting files.")
+
+
+@register
+class PatchApply(Step):
+    """Applies the bundle's changes group by group; skipped when no bundle is configured."""
+
+    kind = "patch.apply"
+    Params = PatchApplyParams
+
+    def _params(self) -> PatchApplyParams:
+        assert isinstance(self.params, PatchApplyParams)
+        return self.params
+
+    def _bundle(self, ctx: Context) -> tuple[Path | None, str]:
+        from afasa_ops.patch.sources import configured_bundle
+
+        p = self._params()
+        return configured_bundle(ctx.settings, ctx.params, p.bundle)
+
+    def _plan(self, ctx: Context, bundle: Path) -> PatchPlan:
+        from afasa_ops.patch.apply import build_plan
+        from afasa_ops.patch.groups import Grouper
+        from afasa_ops.patch.sources import limits_of, tag_pattern_of
+
+        p = self._params()
+        return build_plan(
+            ctx.repo,
+            bundle,
+            Grouper(p.groups, p.catch_all),
+            since=p.since,
+            tag_pattern=tag_pattern_of(ctx.params),
+            limits=limits_of(ctx.settings),
+        )
+
+    def check(self, ctx: Context) -> Assessment:
+        from afasa_ops.infra.git import GitRepo
+        from afasa_ops.patch.apply import check_work_tree, pending_writes
+
+        p = self._params()
+        bundle, origin = self._bundle(ctx)
+        if bundle is None:
+            return Assessment.skipped(
+                "no patch bundle configured (set [patch] bundle, or run with "
+                "--param patch_bundle=PATH)"
+            )
+        plan = self._plan(ctx, bundle)
+        findings = [
+            Finding.warning("patch.conflict", f"{c.path}: {c.conflict}", path=c.path)
+            for c in plan.conflicts
+            if c.status != "only-in-repo" or p.delete
+        ]
+        todo = pending_writes(plan, delete=p.delete, force=p.force)
+        if findings and not p.force:
+            return Assessment.blocked(
+                f"{len(findings)} conflict(s) with {plan.tag}: "
+                + ", ".join(f.data["path"] for f in findings)
+                + " (resolve them, or set force: true)",
+                findings,
+            )
+        if not todo:
+            counts = plan.counts()
+            return Assessment.ok(
+                f"the bundle from {origin} is applied ({counts['unchanged']} files match)",
+                findings,
+            )
+        check_work_tree(
+            GitRepo(ctx.repo),
+            plan,
+            allow_dirty=ctx.options.allow_dirty,
+            no_commit=ctx.options.no_commit,
+        )
+        wanted = {c.path for c in todo}
+        for message, members in plan.groups():
+            paths = [c.path for c in members if c.path in wanted]
+            if paths:
+                findings.append(
+                    Finding.info(
+                        "patch.group",
+                        f"{message}: {', '.join(paths)}",
+                        group=message,
+                        paths=paths,
+                    )
+                )
+        return Assessment.pending(
+            f"{len(todo)} file(s) to apply from {bundle.name} in "
+            f"{sum(1 for f in findings if f.code == 'patch.group')} commit(s)",
+            findings,
+            "".join(c.diff for c in todo),
+        )
+
+    def apply(self, ctx: Context) -> Outcome:
+        from afasa_ops.patch.apply import apply_plan
+
+        p = self._params()
+        bundle, _ = self._bundle(ctx)
+        if bundle is None:
+            return Outcome(False, "no patch bundle configured")
+        result = apply_plan(ctx, self._plan(ctx, bundle), delete=p.delete, force=p.force)
+        commits = [g.to_json() for g in result.groups]
+        done = [g for g in result.groups if g.status != "declined"]
+        findings = [
+            Finding.warning("patch.declined", f"declined by the operator: {g.message}")
+            for g in result.declined
+        ]
+        return Outcome(
+            bool(done),
+            f"applied {sum(len(g.paths) for g in done)} file(s) in {len(done)} group(s) "
+            f"on {result.branch}",
+            findings,
+            artifacts={"commits": commits, "verified": result.verified},
+        )
+
+    def verify(self, ctx: Context) -> Assessment:
+        from afasa_ops.patch.apply import pending_writes
+
+        p = self._params()
+        bundle, _ = self._bundle(ctx)
+        if bundle is None:
+            return Assessment.skipped("no patch bundle configured")
+        plan = self._plan(ctx, bundle)
+        left = pending_writes(plan, delete=p.delete, force=p.force)
+        if left:
+            return Assessment.pending(
+                "paths still differ from the bundle: " + ", ".join(c.path for c in left)
+            )
+        return Assessment.ok("every applied path matches the bundle byte for byte")

@@ -1,0 +1,522 @@
+"""Phase 1 step kinds: engine facts, the compose fix, recreating Traefik, its provider's
+health (with the two fallbacks), and routing verified through the API and the entrypoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from pydantic import Field
+
+from afasa_ops.compose.project import ComposeProject, environment_of, load_project
+from afasa_ops.errors import BlockedError, DriverError
+from afasa_ops.infra.compose import ComposeCli
+from afasa_ops.infra.docker import ContainerInfo, DockerEngine, EngineFacts
+from afasa_ops.runbook.commits import commit_change
+from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.files import atomic_write, replace_file
+from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.step import Params, Step, register
+from afasa_ops.traefik.analysis import Analysis, EngineApi, analyse, command_args
+from afasa_ops.traefik.fallback import (
+    PACKAGES,
+    PIN_FILE,
+    PIN_TEXT,
+    DowngradePlan,
+    daemon_config_text,
+    downgrade_plan,
+    read_os_release,
+)
+from afasa_ops.traefik.fix import compose_changes
+from afasa_ops.traefik.logs import LogScan, scan
+from afasa_ops.traefik.routing import RoutingReport, check_routing, expected_routing
+
+FIX_MESSAGE = "chore(compose): pin traefik + fix network discovery"
+ENGINE_FACT = "docker.engine"
+RECREATED_FACT = "traefik.recreated_at"
+RECREATE_PENDING_FACT = "traefik.recreate_pending"
+COMPOSE_PENDING_FACT = "traefik.compose_pending"
+
+
+# -- shared helpers -----------------------------------------------------------------------
+
+
+def engine(ctx: Context) -> DockerEngine:
+    drv: DockerEngine = ctx.driver("docker", lambda: DockerEngine(ctx.settings.docker.host))
+    return drv
+
+
+def engine_facts(ctx: Context) -> EngineFacts:
+    if ENGINE_FACT not in ctx.facts:
+        ctx.facts[ENGINE_FACT] = engine(ctx).facts()
+    facts: EngineFacts = ctx.facts[ENGINE_FACT]
+    return facts
+
+
+def project(ctx: Context) -> ComposeProject:
+    compose = ctx.settings.compose
+    return load_project(ctx.repo, compose.files, project_name=compose.project_name)
+
+
+def compose_cli(ctx: Context, proj: ComposeProject) -> ComposeCli:
+    settings = ctx.settings
+    cli: ComposeCli = ctx.driver(
+        "compose",
+        lambda: ComposeCli(
+            ctx.shell,
+            ctx.repo,
+            list(settings.compose.files),
+            proj.name,
+            settings.compose.command,
+            settings.docker.host,
+        ),
+    )
+    return cli
+
+
+def traefik_service(ctx: Context, proj: ComposeProject) -> str:
+    from afasa_ops.traefik.analysis import find_traefik_service
+
+    return find_traefik_service(proj, ctx.settings.compose.traefik_service)
+
+
+def recreate_traefik(ctx: Context, proj: ComposeProject, service: str) -> datetime:
+    """`up -d --force-recreate --no-deps <traefik>`; returns when it was started."""
+    # A second's margin: the engine's clock and `since` have one-second resolution.
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    compose_cli(ctx, proj).run(
+        "up", "-d", "--force-recreate", "--no-deps", service, timeout_s=300, check=True
+    )
+    ctx.facts[RECREATED_FACT] = started
+    return started
+
+
+class _Check(Step):
+    def apply(self, ctx: Context) -> Outcome:
+        return Outcome(False, "a check changes nothing")
+
+
+# -- 1. engine facts ----------------------------------------------------------------------
+
+
+@register
+class EngineStep(_Check):
+    """Engine version, API range and OS through the SDK; which Compose runs here."""
+
+    kind = "docker.engine"
+
+    def check(self, ctx: Context) -> Assessment:
+        try:
+            facts = engine_facts(ctx)
+        except BlockedError as exc:
+            return Assessment.blocked(
+                str(exc), [Finding.error("docker.unreachable", str(exc), host=engine(ctx).host)]
+            )
+        findings = [
+            Finding.info(
+                "docker.engine",
+                f"Docker Engine {facts.version} on {facts.operating_system or facts.os} "
+                f"({facts.arch}), API {facts.min_api_version}..{facts.api_version}",
+                **facts.to_json(),
+            )
+        ]
+        try:
+            proj = project(ctx)
+            cli = compose_cli(ctx, proj)
+            flavour = "docker-compose (v1)" if cli.is_v1 else "docker compose (v2 plugin)"
+            findings.append(
+                Finding.info("docker.compose", f"{flavour} {cli.version()}", command=cli.binary())
+            )
+        except BlockedError as exc:
+            findings.append(Finding.warning("docker.compose_missing", str(exc)))
+        return Assessment.ok(
+            f"engine {facts.version}, API min {facts.min_api_version} max {facts.api_version}",
+            findings,
+        )
+
+
+# -- 2. the compose fix -------------------------------------------------------------------
+
+
+class ComposeFixParams(Params):
+    target_image: str | None = Field(
+        default=None, description="Pin target; [traefik] target_image when unset."
+    )
+    message: str = Field(default=FIX_MESSAGE, description="Conventional commit message.")
+
+
+@register
+class ComposeFix(Step):
+    """Pin Traefik, drop DOCKER_API_VERSION, point the provider at the real network."""
+
+    kind = "traefik.compose"
+    Params = ComposeFixParams
+
+    def _analyse(self, ctx: Context) -> tuple[Analysis, list[Finding]]:
+        p = cast(ComposeFixParams, self.params)
+        notes: list[Finding] = []
+        api: EngineApi | None = None
+        try:
+            facts = engine_facts(ctx)
+            api = EngineApi(facts.version, facts.api_version, facts.min_api_version)
+        except BlockedError as exc:
+            notes.append(
+                Finding.info(
+                    "traefik.engine_unknown",
+                    f"compatibility with the engine not judged: {exc}",
+                )
+            )
+        proj = project(ctx)
+        analysis = analyse(
+            proj,
+            target_image=p.target_image or ctx.settings.traefik.target_image,
+            traefik_service=ctx.settings.compose.traefik_service,
+            engine=api,
+        )
+        return analysis, notes
+
+    def check(self, ctx: Context) -> Assessment:
+        analysis, notes = self._analyse(ctx)
+        findings = analysis.findings + notes
+        if analysis.unfixable:
+            return Assessment.blocked("; ".join(f.message for f in analysis.unfixable), findings)
+        changes = compose_changes(analysis, ctx.repo)
+        ctx.facts[COMPOSE_PENDING_FACT] = bool(changes)
+        if not changes:
+            return Assessment.ok(
+                f"{analysis.service} runs {analysis.image}; nothing to fix", findings
+            )
+        diff = "".join(c.diff for c in changes)
+        fixing = sorted({f.code for f in analysis.findings if f.severity == "error"})
+        return Assessment.pending(
+            f"edit {', '.join(c.rel for c in changes)} to fix {', '.join(fixing)}",
+            findings,
+            diff,
+        )
+
+    def apply(self, ctx: Context) -> Outcome:
+        p = cast(ComposeFixParams, self.params)
+        analysis, _ = self._analyse(ctx)
+        changes = compose_changes(analysis, ctx.repo)
+        for change in changes:
+            replace_file(ctx, change.path, change.new)
+        record = commit_change(ctx, [c.rel for c in changes], p.message)
+        where = f"committed {record.commit[:12]}" if record.commit else "staged (--no-commit)"
+        return Outcome(
+            True,
+            f"edited {', '.join(c.rel for c in changes)}; {where}",
+            artifacts={"commit": record.commit, "files": [c.rel for c in changes]},
+        )
+
+
+# -- 3. recreate Traefik ------------------------------------------------------------------
+
+
+def container_drift(spec: dict[str, Any], service: str, info: ContainerInfo | None) -> list[str]:
+    """How the running container differs from its compose definition (empty: in line)."""
+    if info is None:
+        return ["no container"]
+    drift = []
+    if not info.running:
+        drift.append(f"container {info.name} is {info.status}")
+    if spec.get("image") and info.image != str(spec["image"]):
+        drift.append(f"runs {info.image}, compose says {spec['image']}")
+    wanted_env = environment_of(spec)
+    for key in ("DOCKER_API_VERSION",):
+        if (key in info.env) != (key in wanted_env):
+            drift.append(f"{key} {'set' if key in info.env else 'unset'} in the container")
+    args = command_args(spec, service)
+    if args and info.cmd != args:
+        drift.append("its command differs from the compose file")
+    return drift
+
+
+class RecreateParams(Params):
+    services: list[str] = Field(default_factory=list, description="Services for the incident.")
+
+
+@register
+class Recreate(Step):
+    """Recreate only Traefik when its container does not match the compose file."""
+
+    kind = "traefik.recreate"
+    Params = RecreateParams
+    needs_confirmation = True
+
+    def services(self, ctx: Context) -> list[str]:
+        return [traefik_service(ctx, project(ctx))]
+
+    def check(self, ctx: Context) -> Assessment:
+        proj = project(ctx)
+        service = traefik_service(ctx, proj)
+        info = engine(ctx).service_container(proj.name, service)
+        drift = container_drift(proj.services[service], service, info)
+        ctx.facts[RECREATE_PENDING_FACT] = bool(drift)
+        if drift:
+            return Assessment.pending(
+                f"recreate {service} (project {proj.name}): " + "; ".join(drift),
+                [Finding.info("traefik.container_drift", "; ".join(drift), service=service)],
+            )
+        assert info is not None
+        return Assessment.ok(f"{info.name} runs {info.image} as the compose file says")
+
+    def apply(self, ctx: Context) -> Outcome:
+        proj = project(ctx)
+        service = traefik_service(ctx, proj)
+        recreate_traefik(ctx, proj, service)
+        return Outcome(True, f"recreated {service} (project {proj.name})")
+
+
+# -- 4. the provider's health, with the fallbacks -----------------------------------------
+
+
+class ProviderParams(Params):
+    settle_s: float = Field(
+        default=8.0, description="How long Traefik must run before its logs are judged."
+    )
+    os_release: str = Field(default="/etc/os-release", description="Distribution facts.")
+    daemon_json: str = Field(default="/etc/docker/daemon.json", description="dockerd config.")
+    min_api_version: str = Field(
+        default="1.24", description="API floor set by the daemon-config fallback."
+    )
+
+
+@register
+class ProviderHealth(Step):
+    """Traefik's docker provider connected: no API-version failure in its logs since the
+    recreate. When the pin alone does not clear it, the fallbacks are offered (blocked) and
+    run only with --allow-daemon-config or --allow-engine-downgrade plus --yes."""
+
+    kind = "traefik.provider"
+    Params = ProviderParams
+    needs_confirmation = True
+
+    def services(self, ctx: Context) -> list[str]:
+        return [traefik_service(ctx, project(ctx))]
+
+    def _scan(self, ctx: Context) -> tuple[ContainerInfo | None, LogScan]:
+        p = cast(ProviderParams, self.params)
+        proj = project(ctx)
+        service = traefik_service(ctx, proj)
+        drv = engine(ctx)
+        info = drv.service_container(proj.name, service)
+        if info is None or not info.running:
+            return info, LogScan()
+        since = ctx.facts.get(RECREATED_FACT) or _parse_started(info.started_at)
+        # Let the provider try to connect before judging (a deadline, not a measurement).
+        deadline = since + timedelta(seconds=p.settle_s + 1)
+        while True:
+            result = scan(drv.logs_since(info.id, since))
+            if result.broken or datetime.now(UTC) >= deadline:
+                return info, result
+            time.sleep(0.5)
+
+    def check(self, ctx: Context) -> Assessment:
+        p = cast(ProviderParams, self.params)
+        info, result = self._scan(ctx)
+        if info is None or not info.running:
+            return Assessment.pending(
+                "Traefik is not running yet; its logs are judged after the recreate",
+                [Finding.info("traefik.not_running", "no running Traefik container")],
+            )
+        findings = [
+            Finding.warning("traefik.network_not_found", line) for line in result.network_warnings
+        ]
+        if not result.broken:
+            started = " (docker provider started)" if result.started else ""
+            return Assessment.ok(f"no provider errors in {info.name}'s logs{started}", findings)
+        findings += [Finding.error("traefik.provider_error", line) for line in result.failures[:5]]
+        if ctx.facts.get(RECREATE_PENDING_FACT) or ctx.facts.get(COMPOSE_PENDING_FACT):
+            return Assessment.pending(
+                "the docker provider fails now; judged again after the fix and the recreate",
+                findings,
+            )
+        if not result.api_version_failure:
+            return Assessment.blocked(
+                f"Traefik's docker provider fails: {result.failures[0]}", findings
+            )
+        remedies = self._remedies(ctx, p)
+        findings += remedies
+        opts = ctx.options
+        if opts.allow_daemon_config or opts.allow_engine_downgrade:
+            chosen = "daemon-config" if opts.allow_daemon_config else "engine-downgrade"
+            return Assessment.pending(
+                f"the pin did not clear the API-version failure; fallback {chosen} will run",
+                findings,
+                diff=self._fallback_text(ctx, p),
+            )
+        return Assessment.blocked(
+            "the pin did not clear the API-version failure "
+            f"({result.failures[0][:160]}); remedies: (a) lower the daemon's API floor "
+            "(--allow-daemon-config), (b) Docker Engine 28.5.2 (--allow-engine-downgrade); "
+            "either with --yes",
+            findings,
+        )
+
+    def _remedies(self, ctx: Context, p: ProviderParams) -> list[Finding]:
+        out = [
+            Finding.info(
+                "docker.remedy_daemon_config",
+                "(a) " + daemon_config_text(p.min_api_version, Path(p.daemon_json)),
+            )
+        ]
+        try:
+            plan = self._downgrade(ctx, p)
+            out.append(
+                Finding.info(
+                    "docker.remedy_engine_downgrade",
+                    f"(b) Docker Engine 28.5.2 for {plan.os.label}:\n{plan.shell_text()}",
+                    commands=plan.shell_text().splitlines(),
+                )
+            )
+        except BlockedError as exc:
+            out.append(Finding.info("docker.remedy_engine_downgrade", f"(b) {exc}"))
+        return out
+
+    def _downgrade(self, ctx: Context, p: ProviderParams) -> DowngradePlan:
+        others: dict[str, str | None] = {}
+        for name in PACKAGES[2:]:
+            rec = ctx.shell.run(["dpkg-query", "-W", "-f=${Version}", name], timeout_s=30)
+            others[name] = rec.stdout.strip() if rec.exit_code == 0 and rec.stdout.strip() else None
+        return downgrade_plan(read_os_release(Path(p.os_release)), others)
+
+    def _fallback_text(self, ctx: Context, p: ProviderParams) -> str:
+        if ctx.options.allow_daemon_config:
+            return daemon_config_text(p.min_api_version, Path(p.daemon_json)) + "\n"
+        return self._downgrade(ctx, p).shell_text() + "\n"
+
+    def apply(self, ctx: Context) -> Outcome:
+        p = cast(ProviderParams, self.params)
+        if ctx.options.allow_daemon_config:
+            outcome = self._lower_floor(ctx, p)
+        else:
+            outcome = self._engine_downgrade(ctx, p)
+        if ctx.journal is not None:
+            ctx.journal.write(
+                "fallback_applied", summary=outcome.summary, packages=outcome.packages
+            )
+        proj = project(ctx)
+        engine(ctx).close()
+        ctx.facts.pop(ENGINE_FACT, None)
+        recreate_traefik(ctx, proj, traefik_service(ctx, proj))
+        return outcome
+
+    def _lower_floor(self, ctx: Context, p: ProviderParams) -> Outcome:
+        facts = engine_facts(ctx)
+        if facts.major < 29:
+            raise BlockedError(
+                f"min-api-version in daemon.json needs Docker 29+; this engine is {facts.version}"
+            )
+        path = Path(p.daemon_json)
+        current: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        if path.exists():
+            shutil.copy2(path, path.with_name(path.name + ".afasa-ops.bak"))
+        current["min-api-version"] = p.min_api_version
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(current, indent=2) + "\n")
+        _restart_docker(ctx)
+        return Outcome(
+            True,
+            f'set "min-api-version": "{p.min_api_version}" in {path} and restarted dockerd',
+            artifacts={"daemon_json": str(path)},
+        )
+
+    def _engine_downgrade(self, ctx: Context, p: ProviderParams) -> Outcome:
+        plan = self._downgrade(ctx, p)
+        update, madison, install, hold = plan.commands()
+        ctx.shell.run(update, timeout_s=600, check=True)
+        listed = ctx.shell.run(madison, timeout_s=60, check=True)
+        if plan.version not in listed.stdout:
+            raise DriverError(
+                f"docker-ce {plan.version} is not offered by the configured apt sources",
+                hint="add the download.docker.com repository for this distribution",
+            )
+        ctx.shell.run(install, timeout_s=1800, check=True)
+        ctx.shell.run(hold, timeout_s=60, check=True)
+        atomic_write(Path(PIN_FILE), PIN_TEXT)
+        _restart_docker(ctx)
+        installed = ctx.shell.run(
+            ["dpkg-query", "-W", "-f=${Package}=${Version}\\n", *PACKAGES], timeout_s=30
+        )
+        packages = [ln for ln in installed.stdout.splitlines() if ln.strip()]
+        packages.append(" ".join(hold))
+        packages.append(f"{PIN_FILE}: Pin: version 5:28.5.2-1*")
+        return Outcome(
+            True, f"Docker Engine 28.5.2 installed and held on {plan.os.label}", packages=packages
+        )
+
+
+def _restart_docker(ctx: Context) -> None:
+    if Path("/run/systemd/system").is_dir():
+        ctx.shell.run(["systemctl", "restart", "docker"], timeout_s=300, check=True)
+    else:
+        ctx.shell.run(["service", "docker", "restart"], timeout_s=300, check=True)
+
+
+def _parse_started(text: str) -> datetime:
+    # Docker reports nanoseconds (2026-11-28T22:01:02.123456789Z); seconds are enough.
+    try:
+        return datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.now(UTC) - timedelta(minutes=5)
+
+
+# -- 5. routing ---------------------------------------------------------------------------
+
+
+class RoutingParams(Params):
+    routes: list[str] = Field(default_factory=list, description="Extra path prefixes to request.")
+    wait_s: float | None = Field(default=None, description="[traefik] wait_s when unset.")
+
+
+@register
+class Routing(Step):
+    """The Traefik API lists the expected @docker routers; each route answers from its service."""
+
+    kind = "traefik.routing"
+    Params = RoutingParams
+    verification = True
+
+    def services(self, ctx: Context) -> list[str]:
+        return [traefik_service(ctx, project(ctx))]
+
+    def _report(self, ctx: Context) -> RoutingReport:
+        p = cast(RoutingParams, self.params)
+        proj = project(ctx)
+        configured = [r for s in ctx.settings.services for r in s.routes]
+        expected = expected_routing(proj, [*configured, *p.routes])
+        t = ctx.settings.traefik
+        return check_routing(t.api_url, t.entrypoint_url, expected)
+
+    def _assess(self, report: RoutingReport) -> Assessment:
+        if report.ok:
+            shown = ", ".join(f"{p.path} {p.status}" for p in report.probes)
+            return Assessment.ok(
+                f"{len(report.expected.routers)} @docker routers enabled; {shown}",
+                [Finding.info("traefik.routers", ", ".join(sorted(report.routers)))],
+            )
+        findings = [Finding.error("traefik.routing", problem) for problem in report.problems()]
+        return Assessment.pending(
+            "routing is not working: " + "; ".join(report.problems()), findings
+        )
+
+    def check(self, ctx: Context) -> Assessment:
+        return self._assess(self._report(ctx))
+
+    def apply(self, ctx: Context) -> Outcome:
+        """Wait (up to wait_s) for the routers to appear; verify() then judges."""
+        p = cast(RoutingParams, self.params)
+        deadline = time.monotonic() + (p.wait_s or ctx.settings.traefik.wait_s)
+        while time.monotonic() < deadline:
+            if self._report(ctx).ok:
+                break
+            time.sleep(1.0)
+        return Outcome(False, "waited for the routers")
+
+    def verify(self, ctx: Context) -> Assessment:
+        # Anything but ok after the wait fails the step (and writes the incident bundle).
+        return self._assess(self._report(ctx))

@@ -1,0 +1,1 @@
+"""Traefik on Docker: the compatibility table, compose analysis, log scanning, routing checks."""

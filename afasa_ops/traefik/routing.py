@@ -1,0 +1,118 @@
+"""Prove routing: the Traefik API lists the expected `@docker` routers, and a request through
+the entrypoint to each route gets an answer from the service, not Traefik's 404 or a 502/504."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from afasa_ops.compose.project import ComposeProject, labels_of, route_prefixes, router_names
+
+TRAEFIK_404 = "404 page not found"
+
+
+@dataclass(frozen=True)
+class Expected:
+    routers: list[str]  # names as the API shows them: report@docker
+    routes: list[str]  # path prefixes to request through the entrypoint
+
+
+def expected_routing(project: ComposeProject, extra_routes: list[str] | None = None) -> Expected:
+    routers: list[str] = []
+    routes: list[str] = []
+    for spec in project.services.values():
+        labels = labels_of(spec) if isinstance(spec, dict) else {}
+        if labels.get("traefik.enable", "").lower() != "true":
+            continue
+        routers += [f"{name}@docker" for name in router_names(labels)]
+        routes += route_prefixes(labels)
+    for route in extra_routes or []:
+        if route not in routes:
+            routes.append(route)
+    return Expected(sorted(set(routers)), routes)
+
+
+@dataclass
+class Probe:
+    path: str
+    status: int | None
+    ok: bool
+    detail: str
+
+
+@dataclass
+class RoutingReport:
+    expected: Expected
+    routers: dict[str, str] = field(default_factory=dict)  # name -> status
+    probes: list[Probe] = field(default_factory=list)
+    api_error: str | None = None
+
+    @property
+    def missing(self) -> list[str]:
+        return [r for r in self.expected.routers if r not in self.routers]
+
+    @property
+    def not_enabled(self) -> list[str]:
+        return [r for r, s in self.routers.items() if r in self.expected.routers and s != "enabled"]
+
+    @property
+    def failed_probes(self) -> list[Probe]:
+        return [p for p in self.probes if not p.ok]
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.api_error is None
+            and not self.missing
+            and not self.not_enabled
+            and not self.failed_probes
+        )
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.api_error:
+            out.append(self.api_error)
+        if self.missing:
+            out.append("routers missing from the Traefik API: " + ", ".join(self.missing))
+        if self.not_enabled:
+            out.append("routers not enabled: " + ", ".join(self.not_enabled))
+        out += [f"GET {p.path}: {p.detail}" for p in self.failed_probes]
+        return out
+
+
+def check_routing(
+    api_url: str, entrypoint_url: str, expected: Expected, timeout_s: float = 5.0
+) -> RoutingReport:
+    import httpx
+
+    report = RoutingReport(expected)
+    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+        try:
+            response = client.get(
+                api_url.rstrip("/") + "/api/http/routers", params={"search": "@docker"}
+            )
+            response.raise_for_status()
+            data: Any = response.json()
+            report.routers = {
+                str(r.get("name")): str(r.get("status")) for r in data if isinstance(r, dict)
+            }
+        except (httpx.HTTPError, ValueError) as exc:
+            report.api_error = f"Traefik API at {api_url}: {type(exc).__name__}: {exc}"
+        for path in expected.routes:
+            report.probes.append(_probe(client, entrypoint_url.rstrip("/") + path, path))
+    return report
+
+
+def _probe(client: Any, url: str, path: str) -> Probe:
+    import httpx
+
+    try:
+        response = client.get(url)
+    except httpx.HTTPError as exc:
+        return Probe(path, None, False, f"no answer from the entrypoint ({type(exc).__name__})")
+    body = response.text[:200]
+    if response.status_code == 404 and body.strip() == TRAEFIK_404:
+        return Probe(path, 404, False, "Traefik's own 404: no router matched")
+    if response.status_code in (502, 503, 504):
+        return Probe(path, response.status_code, False, f"{response.status_code} from Traefik")
+    return Probe(path, response.status_code, True, f"{response.status_code} from the service")

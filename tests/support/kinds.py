@@ -1,0 +1,110 @@
+"""Step kinds for engine tests, loaded through `[runbook] plugins = ["tests.support.kinds"]`.
+
+They act on plain files in the target repo so every effect can be observed from outside.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.files import unified_diff
+from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.step import Params, Step, register
+
+
+def _count(ctx: Context, name: str) -> None:
+    """Append to applies.log so tests can see which applies really ran."""
+    with (ctx.repo / "applies.log").open("a") as fh:
+        fh.write(name + "\n")
+
+
+class MarkerParams(Params):
+    path: str
+    content: str = "done\n"
+    slow_s: float = 0.0
+
+
+@register
+class Marker(Step):
+    """A file with wanted content; apply counts itself; rollback removes the file."""
+
+    kind = "test.marker"
+    Params = MarkerParams
+    verification = True
+
+    def check(self, ctx: Context) -> Assessment:
+        p: MarkerParams = self.params  # type: ignore[assignment]
+        path = ctx.repo / p.path
+        current = path.read_text() if path.exists() else ""
+        if current == p.content:
+            return Assessment.ok(f"{p.path} present")
+        return Assessment.pending(
+            f"{p.path} missing",
+            [Finding.warning("test.marker_missing", f"{p.path} is missing")],
+            unified_diff(current, p.content, p.path),
+        )
+
+    def apply(self, ctx: Context) -> Outcome:
+        p: MarkerParams = self.params  # type: ignore[assignment]
+        _count(ctx, self.id)
+        started = ctx.repo / "slow-started"
+        if p.slow_s and not started.exists():
+            # Slow only the first time, so a resumed run finishes quickly.
+            started.write_text("1")
+            time.sleep(p.slow_s)
+        (ctx.repo / p.path).write_text(p.content)
+        return Outcome(True, f"wrote {p.path}")
+
+    def rollback(self, ctx: Context) -> None:
+        p: MarkerParams = self.params  # type: ignore[assignment]
+        (ctx.repo / p.path).unlink(missing_ok=True)
+        _count(ctx, f"rollback {self.id}")
+
+
+class FailingParams(Params):
+    message: str = "boom"
+    argv: list[str] | None = None
+    services: list[str] = []
+
+
+@register
+class Failing(Step):
+    """Always pending; apply runs a command (which may print secrets) and then fails."""
+
+    kind = "test.failing"
+    Params = FailingParams
+    verification = True
+
+    def check(self, ctx: Context) -> Assessment:
+        return Assessment.pending("will fail")
+
+    def apply(self, ctx: Context) -> Outcome:
+        p: FailingParams = self.params  # type: ignore[assignment]
+        _count(ctx, self.id)
+        if p.argv:
+            ctx.shell.run(p.argv)
+        raise RuntimeError(p.message)
+
+
+@register
+class Blocked(Step):
+    kind = "test.blocked"
+
+    def check(self, ctx: Context) -> Assessment:
+        return Assessment.blocked("a precondition fails", [Finding.error("test.blocked", "no")])
+
+    def apply(self, ctx: Context) -> Outcome:  # pragma: no cover - never reached
+        raise AssertionError("apply on a blocked step")
+
+
+@register
+class Destructive(Marker):
+    kind = "test.destructive"
+    needs_confirmation = True
+
+
+def main() -> None:  # pragma: no cover - used by a subprocess test
+    print(Path(sys.argv[1]).read_text())

@@ -1,0 +1,77 @@
+"""Every command has help and is documented; --help stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import typer.main
+
+from afasa_ops.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("docker", "sqlalchemy", "nats", "fastapi", "reportlab", "psycopg", "uvicorn", "minio")
+
+
+def all_commands() -> list[list[str]]:
+    root = typer.main.get_command(app)
+    found: list[list[str]] = []
+
+    def walk(cmd: click.Command, path: list[str]) -> None:
+        found.append(path)
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+
+    walk(root, [])
+    return found
+
+
+def test_every_command_has_help_and_is_documented() -> None:
+    docs = (ROOT / "docs" / "commands.md").read_text() + (ROOT / "README.md").read_text()
+    commands = all_commands()
+    assert ["run"] in commands and ["report"] in commands
+    for path in commands:
+        proc = subprocess.run(
+            [sys.executable, "-m", "afasa_ops", *path, "--help"],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
+        )
+        assert proc.returncode == 0, (path, proc.stderr)
+        assert "Usage:" in proc.stdout
+        if path:
+            assert f"afasa-ops {' '.join(path)}" in docs, (
+                f"`afasa-ops {' '.join(path)}` is not in docs/commands.md"
+            )
+
+
+def test_help_imports_no_heavy_library() -> None:
+    code = (
+        "import sys\n"
+        "sys.argv = ['afasa-ops', '--help']\n"
+        "from afasa_ops.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage:" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "HEAVY=", "--help imported heavy libraries"
+
+
+def test_version() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "afasa_ops", "--version"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout.startswith("afasa-ops ")
