@@ -301,3 +301,59 @@ def test_heartbeats_keep_a_job_longer_than_ack_wait_from_being_redelivered(
     # The job outlived ack_wait several times over, yet was delivered once.
     assert took > timedelta(seconds=2), "job too short to prove anything; seed more rows"
     assert attempts == 1
+
+
+def test_nats_restarting_while_a_job_runs_still_ends_ready_once(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "restart-mid-job")
+    seed_tenant_data(pdb.admin_dsn, tenant, 20_000, START + timedelta(days=5))
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
+    )
+    start_worker(workers, cfg, tmp_path)
+    rid = reports.request_report(engine, tenant, START, END, "xlsx")
+    wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
+    nats_server.restart()  # heartbeats and the ack of this job meet a restarting server
+    wait_for(lambda: status_of(pdb, rid) == "ready", 120, "ready")
+    wait_for(lambda: subject_messages(nats_server.url, events.REPORT_READY), 30, "ready event")
+    later = reports.request_report(engine, tenant, START, START + timedelta(days=1), "csv")
+    wait_for(lambda: status_of(pdb, later) == "ready", 60, "a later job after the restart")
+    wait_for(lambda: len(subject_messages(nats_server.url, events.REPORT_READY)) >= 2, 30, "events")
+    ready = [
+        json.loads(m.data)["data"]["report_id"]
+        for m in subject_messages(nats_server.url, events.REPORT_READY)
+    ]
+    assert sorted(ready) == sorted([str(rid), str(later)])
+    assert len(objects(storage_dir, tenant)) == 2
+
+
+def test_concurrency_runs_that_many_jobs_at_once(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "concurrency")
+    seed_tenant_data(pdb.admin_dsn, tenant, 15_000, START + timedelta(days=6))
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
+    )
+    w = WorkerProcess(cfg, "report", tmp_path / "conc.log", ["--concurrency", "3"]).start()
+    workers.append(w)
+    w.wait_healthy()
+    ids = [reports.request_report(engine, tenant, START, END, "xlsx") for _ in range(4)]
+    in_flight = lambda: admin_scalar(  # noqa: E731
+        pdb.admin_dsn,
+        "SELECT count(*) FROM reports WHERE tenant_id = %s AND status = 'processing'",
+        (tenant,),
+    )
+    wait_for(lambda: in_flight() == 3, 60, "three jobs processing at once")
+    for rid in ids:
+        wait_for(lambda rid=rid: status_of(pdb, rid) == "ready", 180, "ready")
+    assert (
+        max(
+            admin_scalar(
+                pdb.admin_dsn, "SELECT max(attempts) FROM reports WHERE tenant_id = %s", (tenant,)
+            ),
+            0,
+        )
+        == 1
+    )
