@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import time
@@ -144,6 +145,7 @@ class Runtime:
         self.stopping = asyncio.Event()
         self.conn: natsdrv.NatsConnection | None = None
         self._psub: Any = None
+        self._advisory_sub: Any = None
         self._rebind = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._executor = ThreadPoolExecutor(max_workers=max(options.concurrency, 1) + 2)
@@ -263,6 +265,7 @@ class Runtime:
         from nats.errors import TimeoutError as NatsTimeout
 
         await self._bind_until_ok()
+        await self._watch_exhausted()
         idle_since = time.monotonic()
         while not self.stopping.is_set():
             if self._rebind:
@@ -403,29 +406,66 @@ class Runtime:
         await self._dead_letter(msg, job, error, job.deliveries)
 
     async def _dead_letter(self, msg: Any, job: Job | None, error: str, deliveries: int) -> None:
+        seq = int(msg.metadata.sequence.stream)
+        if await self._publish_dlq(msg.subject, msg.data, seq, error, deliveries, job):
+            await self._quiet(msg.term())
+
+    async def _publish_dlq(
+        self, subject: str, data: bytes, seq: int, error: str, deliveries: int, job: Job | None
+    ) -> bool:
         assert self.conn is not None
-        seq = msg.metadata.sequence.stream
-        extra = job.log_extra if job else {"worker": self.name, "subject": msg.subject}
+        extra = job.log_extra if job else {"worker": self.name, "subject": subject}
         try:
             await natsdrv.publish(
                 self.conn.js,
-                dlq_subject(msg.subject),
-                msg.data,
+                dlq_subject(subject),
+                data,
+                # One dead letter per stream message, however many workers report it.
                 msg_id=f"dlq:{self.opts.stream}:{seq}",
                 headers={
                     "Afasa-Error": error[:1000].replace("\n", " "),
                     "Afasa-Deliveries": str(deliveries),
-                    "Afasa-Original-Subject": msg.subject,
+                    "Afasa-Original-Subject": subject,
                     "Afasa-Stream-Seq": str(seq),
                 },
             )
         except Exception as exc:
             log.error("dead-letter publish failed: %s", exc, extra=extra)
             self.metrics.job("dlq_failed")
-            return
-        await self._quiet(msg.term())
+            return False
         self.metrics.job("dead_lettered")
-        log.error("dead-lettered to %s", dlq_subject(msg.subject), extra=extra)
+        log.error("dead-lettered to %s", dlq_subject(subject), extra=extra)
+        return True
+
+    async def _watch_exhausted(self) -> None:
+        """The server gives up on its own when the last delivery was never acked (the worker
+        holding it died): it announces that as an advisory. Fail and dead-letter the job then,
+        so it never stays `processing` for ever."""
+        assert self.conn is not None
+        subject = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self.opts.stream}.{self.durable}"
+        self._advisory_sub = await self.conn.nc.subscribe(subject, cb=self._on_exhausted)
+
+    async def _on_exhausted(self, advisory: Any) -> None:
+        assert self.conn is not None and self.spec is not None
+        try:
+            doc = json.loads(advisory.data)
+            seq = int(doc["stream_seq"])
+            deliveries = int(doc.get("deliveries") or self.opts.max_deliver)
+            raw = await self.conn.js.get_msg(self.opts.stream, seq)
+        except Exception as exc:
+            log.warning("max-deliveries advisory not handled: %s", exc, extra={"worker": self.name})
+            return
+        error = f"no ack after {deliveries} deliveries (a worker was lost mid-job)"
+        job: Job | None = None
+        with contextlib.suppress(EnvelopeError):
+            envelope = Envelope.from_bytes(raw.data or b"")
+            job = Job(envelope, raw.subject or self.spec.subject, deliveries, True)
+        if job is not None and self.spec.on_dead is not None:
+            log.error("job failed for good: %s", error, extra=job.log_extra)
+            await self._quiet(self.spec.on_dead(job, error))
+        await self._publish_dlq(
+            raw.subject or self.spec.subject, raw.data or b"", seq, error, deliveries, job
+        )
 
     async def _drain_inflight(self) -> None:
         if not self._inflight:

@@ -357,3 +357,29 @@ def test_concurrency_runs_that_many_jobs_at_once(
         )
         == 1
     )
+
+
+def test_a_job_whose_last_delivery_died_is_failed_from_the_servers_advisory(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "exhausted")
+    seed_tenant_data(pdb.admin_dsn, tenant, 60_000, START + timedelta(days=7))
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml",
+        pdb,
+        nats_server.url,
+        storage_url=f"file://{storage_dir}",
+        workers={"max_deliver": 1, "ack_wait_s": 3.0},
+    )
+    first = start_worker(workers, cfg, tmp_path)
+    rid = reports.request_report(engine, tenant, START, END, "xlsx")
+    wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
+    first.kill9()  # the only delivery dies with its worker: the server will not redeliver
+    start_worker(workers, cfg, tmp_path)
+    wait_for(lambda: status_of(pdb, rid) == "failed", 60, "failed from the advisory")
+    error = admin_scalar(pdb.admin_dsn, "SELECT error FROM reports WHERE id = %s", (rid,))
+    assert "no ack after 1 deliveries" in error
+    dlq = wait_for(
+        lambda: subject_messages(nats_server.url, "afasa.dlq.report.requested"), 30, "dlq"
+    )
+    assert json.loads(dlq[0].data)["data"]["report_id"] == str(rid)
