@@ -12,7 +12,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -257,6 +257,94 @@ class ServiceEntry(Section):
     health: str | None = Field(default=None, description="Health endpoint path, e.g. /readyz.")
 
 
+class ApiSection(Section):
+    secret_keys = ("dev_hs256_secret",)
+    host: str = Field(default="127.0.0.1", description="Address `afasa-ops serve` listens on.")
+    port: int = Field(default=8000, description="Port `afasa-ops serve` listens on.")
+    oidc_issuer_url: str | None = Field(
+        default=None, description="OIDC issuer (Keycloak realm URL); tokens' iss must equal it."
+    )
+    audience: str = Field(default="afasa-api", description="Required aud claim of tokens.")
+    jwks_url: str | None = Field(
+        default=None,
+        description="JWKS URL; {oidc_issuer_url}/protocol/openid-connect/certs when unset.",
+    )
+    jwks_cache_s: float = Field(default=300.0, description="How long fetched JWKS keys are kept.")
+    dev_hs256_secret: SecretRef | None = Field(
+        default=None,
+        description="Development only: HS256 signing secret (a reference). Refused in production.",
+    )
+    environment: Literal["production", "development"] = Field(
+        default="production", description="production or development; HS256 needs development."
+    )
+    presign_expiry_s: int = Field(
+        default=900, description="Lifetime of presigned report download URLs (S3 storage)."
+    )
+
+
+class Phase3Section(Section):
+    timeout_s: float = Field(
+        default=300.0, description="How long to wait for all services to become healthy."
+    )
+    poll_initial_s: float = Field(default=1.0, description="First wait between health polls.")
+    poll_max_s: float = Field(default=10.0, description="Longest wait between health polls.")
+    backoff: float = Field(default=1.5, description="Factor the poll wait grows by each round.")
+    http_timeout_s: float = Field(default=5.0, description="Timeout of one /readyz request.")
+    readyz_port: int = Field(
+        default=8000, description="Container port of /readyz for services without a healthcheck."
+    )
+    pull_timeout_s: float = Field(default=900.0, description="Timeout of `compose pull`.")
+    up_timeout_s: float = Field(default=1800.0, description="Timeout of `compose up -d --build`.")
+
+
+class ChecksSection(Section):
+    secret_keys = ("token", "token_signing_key")
+    base_url: str = Field(
+        default="http://127.0.0.1", description="Base URL of the deployment (Traefik's :80)."
+    )
+    tenant_id: str = Field(
+        default="00000000-0000-0000-0000-000000000001", description="Tenant the checks act as."
+    )
+    token: SecretRef | None = Field(
+        default=None, description="A ready bearer token for the checks (a reference)."
+    )
+    token_signing_key: SecretRef | None = Field(
+        default=None,
+        description="Key to mint a token: an HS256 secret or an RS256 PEM private key (a ref).",
+    )
+    token_kid: str | None = Field(default=None, description="kid header of minted RS256 tokens.")
+    token_issuer: str | None = Field(
+        default=None, description="iss of minted tokens; [api] oidc_issuer_url when unset."
+    )
+    token_audience: str | None = Field(
+        default=None, description="aud of minted tokens; [api] audience when unset."
+    )
+    token_subject: str = Field(default="afasa-ops-checks", description="sub of minted tokens.")
+    token_roles: list[str] = Field(
+        default_factory=lambda: ["tenant_admin"], description="realm roles of minted tokens."
+    )
+    sync_route: str = Field(
+        default="/api/tb/integrations/ubibot/sync", description="Route of the UbiBot sync."
+    )
+    devices_route: str = Field(default="/api/devices", description="Route listing devices.")
+    disable_route: str = Field(
+        default="/api/tb/devices/{device_id}/disable", description="Route disabling a device."
+    )
+    enable_route: str = Field(
+        default="/api/tb/devices/{device_id}/enable",
+        description="Route enabling a device (restores what a check disabled).",
+    )
+    generate_route: str = Field(
+        default="/api/report/generate", description="Route requesting a report."
+    )
+    report_route: str = Field(
+        default="/api/report/reports/{report_id}", description="Route of one report's status."
+    )
+    timeout_s: float = Field(default=120.0, description="Deadline of a polling check.")
+    poll_interval_s: float = Field(default=1.0, description="Wait between polls of a check.")
+    http_timeout_s: float = Field(default=15.0, description="Timeout of one check request.")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -272,6 +360,9 @@ class Settings(BaseModel):
     thingsboard: ThingsboardSection = Field(default_factory=ThingsboardSection)
     workers: WorkersSection = Field(default_factory=WorkersSection)
     services: list[ServiceEntry] = Field(default_factory=list)
+    api: ApiSection = Field(default_factory=ApiSection)
+    phase3: Phase3Section = Field(default_factory=Phase3Section)
+    checks: ChecksSection = Field(default_factory=ChecksSection)
     patch: PatchSection = Field(default_factory=PatchSection)
 
     # Where the settings came from; not a key.

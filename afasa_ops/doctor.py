@@ -15,6 +15,12 @@ from afasa_ops.runbook.step import resolve_kind
 AREAS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "config": [("config.secrets", "doctor.config", {})],
     "repo": [("repo.layout", "doctor.repo", {})],
+    "db": [
+        ("db.preflight", "schema.preflight", {}),
+        ("db.migrations", "schema.migrate", {}),
+        ("db.app_role", "schema.app_role", {}),
+        ("db.rls", "schema.rls_audit", {}),
+    ],
     "tools": [
         ("tools.git", "shell.check", {"argv": ["git", "--version"]}),
         ("tools.docker", "shell.check", {"argv": ["docker", "--version"]}),
@@ -26,6 +32,8 @@ AREAS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("traefik.provider", "traefik.provider", {"settle_s": 0}),
         ("traefik.routing", "traefik.routing", {}),
     ],
+    "api": [("api.config", "api.config", {})],
+    "services": [("services.healthy", "compose.wait", {})],
 }
 
 

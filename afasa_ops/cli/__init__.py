@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from afasa_ops import __version__
-from afasa_ops.cli import doctor, init, plan, report, run, status
+from afasa_ops.cli import doctor, init, plan, report, run, serve, status, worker
 from afasa_ops.cli import patch as patch_cli
 from afasa_ops.cli import rollback as rollback_cmd
-from afasa_ops.cli import worker as worker_cli
+from afasa_ops.cli import schema as schema_cli
 from afasa_ops.cli.application import Application
 from afasa_ops.errors import AfasaOpsError, ExitCode
 
@@ -58,9 +58,11 @@ app.command("plan")(plan.command)
 app.command("run")(run.command)
 app.command("status")(status.command)
 app.command("report")(report.command)
+app.command("serve")(serve.command)
+app.add_typer(schema_cli.app, name="schema")
 app.add_typer(patch_cli.app, name="patch")
 app.command("rollback")(rollback_cmd.command)
-app.add_typer(worker_cli.app, name="worker")
+app.add_typer(worker.app, name="worker")
 
 
 def main() -> None:

@@ -105,6 +105,11 @@ def translate(exc: BaseException, dsn: str, doing: str) -> AfasaOpsError:
             hint="another session holds it; retry when it is done or raise "
             "[database] lock_timeout_s",
         )
+    if state == "57014":  # query_canceled: statement_timeout
+        return DriverError(
+            f"PostgreSQL at {where}: a statement ran past statement_timeout while {doing}",
+            hint="raise [database] statement_timeout_s or find what blocks it",
+        )
     return DriverError(f"PostgreSQL at {where} failed while {doing}: {text}")
 
 

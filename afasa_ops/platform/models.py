@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    REAL,
     Boolean,
     CheckConstraint,
     DateTime,
-    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -114,7 +114,7 @@ class Detection(Base):
         UUID(as_uuid=True), ForeignKey("snapshots.id")
     )
     label: Mapped[str] = mapped_column(Text, nullable=False)
-    confidence: Mapped[float | None] = mapped_column(Float(precision=24))
+    confidence: Mapped[float | None] = mapped_column(REAL)
     detected_at: Mapped[datetime] = _now()
 
 
@@ -202,7 +202,7 @@ class AuditLog(Base):
     target_type: Mapped[str | None] = mapped_column(Text)
     target_id: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
-    confidence: Mapped[float | None] = mapped_column(Float(precision=24))
+    confidence: Mapped[float | None] = mapped_column(REAL)
     before: Mapped[Any | None] = mapped_column(JSONB)
     after: Mapped[Any | None] = mapped_column(JSONB)
     occurred_at: Mapped[datetime] = _now()

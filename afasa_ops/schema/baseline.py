@@ -51,9 +51,9 @@ def expected_shape(pg: Postgres, baseline: Migration) -> Shape:
     conn = pg.conn()
     doing = f"reading the expected shape from {baseline.path.name}"
     with translated(pg.dsn, doing), conn.transaction(force_rollback=True):
-        conn.execute(f"CREATE SCHEMA {SCRATCH}")  # type: ignore[arg-type]
-        conn.execute(f"SET LOCAL search_path = {SCRATCH}, public")  # type: ignore[arg-type]
-        conn.execute(baseline.body)  # type: ignore[arg-type]
+        conn.execute(f"CREATE SCHEMA {SCRATCH}")
+        conn.execute(f"SET LOCAL search_path = {SCRATCH}, public")
+        conn.execute(baseline.body)
         return _shape(pg, SCRATCH)
 
 
@@ -119,7 +119,7 @@ def record(pg: Postgres, cfg: SchemaSettings) -> BaselineReport:
             )
         conn = pg.conn()
         with translated(pg.dsn, "recording the baseline"), conn.transaction():
-            conn.execute(LEDGER_DDL)  # type: ignore[arg-type]
-            conn.execute(ledger_insert(report.migration))  # type: ignore[arg-type]
+            conn.execute(LEDGER_DDL)
+            conn.execute(ledger_insert(report.migration))
         report.recorded = True
     return report

@@ -164,18 +164,21 @@ def ledger_insert(m: Migration) -> str:
     )
 
 
-def render(plan: MigrationPlan) -> str:
-    """Exactly the SQL `migrate` runs for this plan, as a script."""
-    if not plan.pending:
-        return "-- nothing to apply: every migration is in the ledger\n"
-    done: set[str] = set()
+def render(plan: MigrationPlan, role_sql: list[str] | None = None) -> str:
+    """Exactly the SQL `migrate` runs for this plan, as a script (passwords masked)."""
     parts = [f"-- database {plan.inspection.database}: {len(plan.pending)} migration(s)"]
-    parts.append(LEDGER_DDL + ";")
+    if plan.pending:
+        parts.append(LEDGER_DDL + ";")
+    done: set[str] = set()
     for m in plan.pending:
         parts.append(f"-- {m.path.name} (sha256 {m.checksum})\nBEGIN;")
         parts += extension_sql(m, plan, done)
         parts.append(m.body.strip())
         parts.append(ledger_insert(m))
+        parts.append("COMMIT;")
+    if role_sql:
+        parts.append("-- the application role, re-applied after every migrate\nBEGIN;")
+        parts += role_sql
         parts.append("COMMIT;")
     return "\n".join(parts) + "\n"
 
@@ -228,9 +231,9 @@ def apply_one(pg: Postgres, m: Migration, plan: MigrationPlan, done: set[str]) -
     try:
         with conn.transaction():
             for stmt in extension_sql(m, plan, done):
-                conn.execute(stmt)  # type: ignore[arg-type]
-            conn.execute(m.body)  # type: ignore[arg-type]
-            cur = conn.execute(ledger_insert(m))  # type: ignore[arg-type]
+                conn.execute(stmt)
+            conn.execute(m.body)
+            cur = conn.execute(ledger_insert(m))
             if cur.rowcount != 1:
                 raise MigrationFailed(
                     f"{m.path.name}: the ledger already has version {m.version:04d}; "
@@ -261,7 +264,7 @@ def migrate(pg: Postgres, cfg: SchemaSettings, *, ensure_role: bool = True) -> M
         if reason:
             raise BlockedError(reason)
         with translated(pg.dsn, "creating the ledger"):
-            pg.conn().execute(LEDGER_DDL)  # type: ignore[arg-type]
+            pg.conn().execute(LEDGER_DDL)
         done: set[str] = set()
         for m in plan.pending:
             apply_one(pg, m, plan, done)
@@ -283,7 +286,7 @@ def verify(pg: Postgres, cfg: SchemaSettings) -> list[Finding]:
         try:
             doing = f"running the verify query of {m.path.name}"
             with translated(pg.dsn, doing), conn.transaction(force_rollback=True):
-                row = conn.execute(m.verify).fetchone()  # type: ignore[arg-type]
+                row = conn.execute(m.verify).fetchone()
             ok = bool(row and row[0] is True)
             detail = "returned " + (repr(row[0]) if row else "no row")
         except AfasaOpsError as exc:

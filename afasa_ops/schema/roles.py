@@ -31,7 +31,7 @@ class RoleState:
     owned_tables: tuple[str, ...] = ()
 
 
-def role_state(pg: Postgres, role: str) -> RoleState:
+def role_state(pg: Postgres, role: str, *, owned: bool = True) -> RoleState:
     with translated(pg.dsn, f"reading role {role}"):
         row = (
             pg.conn()
@@ -43,7 +43,9 @@ def role_state(pg: Postgres, role: str) -> RoleState:
         )
         if row is None:
             return RoleState(False)
-        owned = tuple(
+        if not owned:
+            return RoleState(True, bool(row[0]), bool(row[1]), bool(row[2]))
+        tables = tuple(
             r[0]
             for r in pg.conn().execute(
                 "SELECT relname FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles"
@@ -52,7 +54,7 @@ def role_state(pg: Postgres, role: str) -> RoleState:
                 (role,),
             )
         )
-    return RoleState(True, bool(row[0]), bool(row[1]), bool(row[2]), owned)
+    return RoleState(True, bool(row[0]), bool(row[1]), bool(row[2]), tables)
 
 
 def tenant_tables(pg: Postgres) -> list[str]:
@@ -60,51 +62,42 @@ def tenant_tables(pg: Postgres) -> list[str]:
         return sorted(r[0] for r in pg.conn().execute(TENANT_TABLES_SQL))
 
 
-def role_statements(
-    role: str, password: str | None, tables: list[str], owned: tuple[str, ...], *, render: bool
-) -> list[str]:
-    """The SQL that converges the role; with render=True the password is shown masked."""
+def role_statements(role: str, password: str | None, *, render: bool) -> list[str]:
+    """The SQL that converges the role. Grants loop over the catalog, so the same statements
+    are right before and after any migration; with render=True the password is masked."""
     r = quote_ident(role)
-    stmts = [
-        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-        f"{quote_literal(role)}) THEN CREATE ROLE {r} LOGIN; END IF; END $$",
-    ]
+    lit = quote_literal(role)
     attrs = f"ALTER ROLE {r} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
     if password:
         attrs += " PASSWORD " + ("'***'" if render else quote_literal(password))
-    stmts.append(attrs)
-    # A role that owns a table escapes FORCE-less RLS and can disable it: give it back.
-    stmts += [f"ALTER TABLE {quote_ident(t)} OWNER TO CURRENT_USER" for t in owned]
-    stmts.append(f"GRANT USAGE ON SCHEMA public TO {r}")
-    stmts.append(f"GRANT SELECT ON tenants TO {r}")
-    stmts += [f"GRANT SELECT, INSERT, UPDATE, DELETE ON {quote_ident(t)} TO {r}" for t in tables]
-    stmts.append(f"REVOKE ALL ON {LEDGER} FROM {r}")
-    return stmts
+    return [
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {lit}) THEN "
+        f"CREATE ROLE {r} LOGIN; END IF; END $$;",
+        attrs + ";",
+        # A role that owns a table escapes RLS (or can disable it): give ownership back.
+        "DO $$ DECLARE t record; BEGIN FOR t IN SELECT relname FROM pg_class"
+        f" WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = {lit})"
+        " AND relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p') LOOP"
+        " EXECUTE format('ALTER TABLE %I OWNER TO %I', t.relname, current_user);"
+        " END LOOP; END $$;",
+        f"GRANT USAGE ON SCHEMA public TO {r};",
+        "DO $$ BEGIN IF to_regclass('tenants') IS NOT NULL THEN"
+        f" EXECUTE format('GRANT SELECT ON tenants TO %I', {lit}); END IF; END $$;",
+        f"DO $$ DECLARE t record; BEGIN FOR t IN {' '.join(TENANT_TABLES_SQL.split())} LOOP"
+        " EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO %I',"
+        f" t.relname, {lit}); END LOOP; END $$;",
+        f"DO $$ BEGIN IF to_regclass('{LEDGER}') IS NOT NULL THEN"
+        f" EXECUTE format('REVOKE ALL ON {LEDGER} FROM %I', {lit}); END IF; END $$;",
+    ]
 
 
 def ensure_app_role(pg: Postgres, role: str, password: str | None) -> list[str]:
     """Create or correct the role and its grants; returns the statements run (masked)."""
-    state = role_state(pg, role)
-    tables = tenant_tables(pg)
-    run = role_statements(role, password, tables, state.owned_tables, render=False)
-    shown = role_statements(role, password, tables, state.owned_tables, render=True)
     conn = pg.conn()
     with translated(pg.dsn, f"ensuring role {role}"), conn.transaction():
-        if LEDGER not in _tables(pg):
-            run = [s for s in run if LEDGER not in s]
-            shown = [s for s in shown if LEDGER not in s]
-        for stmt in run:
-            conn.execute(stmt)  # type: ignore[arg-type]
-    return shown
-
-
-def _tables(pg: Postgres) -> set[str]:
-    return {
-        r[0]
-        for r in pg.conn().execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-        )
-    }
+        for stmt in role_statements(role, password, render=False):
+            conn.execute(stmt)
+    return role_statements(role, password, render=True)
 
 
 def missing_grants(pg: Postgres, role: str) -> list[str]:
@@ -119,4 +112,4 @@ def missing_grants(pg: Postgres, role: str) -> list[str]:
       AND NOT has_table_privilege(%(r)s, 'tenants', 'SELECT')
     """
     with translated(pg.dsn, f"reading grants of {role}"):
-        return [r[0] for r in pg.conn().execute(sql, {"r": role})]  # type: ignore[arg-type]
+        return [r[0] for r in pg.conn().execute(sql, {"r": role})]

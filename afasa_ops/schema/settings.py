@@ -34,17 +34,32 @@ class SchemaSettings:
                 "[database] admin_dsn is not set",
                 hint="give the DSN migrations run with, e.g. postgresql://postgres@127.0.0.1/afasa",
             )
-        mig_dir = None
-        if db.migrations_dir:
-            mig_dir = Path(db.migrations_dir)
-            if not mig_dir.is_absolute():
-                mig_dir = settings.base_dir / mig_dir
         return cls(
             admin_dsn=admin,
             app_role=db.app_role,
             app_password=db.app_password.get() if db.app_password else None,
             app_dsn=secret_value(db.app_dsn),
             timeouts=Timeouts(lock_s=db.lock_timeout_s, statement_s=db.statement_timeout_s),
-            migrations_dir=mig_dir,
+            migrations_dir=migrations_dir(settings),
             vector=db.vector,
         )
+
+
+def migrations_dir(settings: Settings) -> Path | None:
+    """[database] migrations_dir resolved against the config file (None: the project's)."""
+    configured = settings.database.migrations_dir
+    if not configured:
+        return None
+    path = Path(configured)
+    return path if path.is_absolute() else settings.base_dir / path
+
+
+def admin_dsn_missing(settings: Settings) -> str | None:
+    """Why there is no admin DSN to use, or None when there is one."""
+    from afasa_ops.config import SecretRef, secret_value
+
+    ref = settings.database.admin_dsn
+    if secret_value(ref):
+        return None
+    where = f" ({ref.describe()} is empty)" if isinstance(ref, SecretRef) else ""
+    return f"[database] admin_dsn is not set{where}: database steps skipped"

@@ -1,0 +1,39 @@
+"""Download URLs of ready reports: presigned for S3, a served path for file storage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from afasa_ops.api.health import minio_client
+from afasa_ops.config import Settings
+
+
+def download_url(settings: Settings, view: Any) -> str:
+    parts = urlsplit(settings.storage.url)
+    if parts.scheme == "s3":
+        client = minio_client(settings)
+        url: str = client.presigned_get_object(
+            parts.netloc,
+            str(view.s3_key),
+            expires=timedelta(seconds=settings.api.presign_expiry_s),
+        )
+        return url
+    # A path, not an absolute URL: behind Traefik the host the client used is what counts.
+    return f"/api/report/reports/{view.id}/download"
+
+
+def local_file(settings: Settings, key: str) -> Path | None:
+    """The file of a key under file:// storage; None for S3 or a key that is not plain."""
+    from afasa_ops.errors import DriverError
+    from afasa_ops.platform.storage import FileStorage, open_storage
+
+    storage = open_storage(settings.storage, settings.base_dir)
+    if not isinstance(storage, FileStorage):
+        return None
+    try:
+        return storage.root / key if storage.exists(key) else None
+    except DriverError:  # "../" and friends
+        return None

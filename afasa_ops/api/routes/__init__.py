@@ -1,0 +1,1 @@
+"""Route modules of the reference service: health, devices, reports."""

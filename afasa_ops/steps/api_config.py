@@ -1,0 +1,48 @@
+"""doctor api: would `afasa-ops serve` start, and can the phase 4 checks authenticate?"""
+
+from __future__ import annotations
+
+from afasa_ops.config import secret_value
+from afasa_ops.errors import ConfigError
+from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.step import Params, Step, register
+
+
+@register
+class ApiConfig(Step):
+    """Read-only: the [api] auth settings are coherent and the service has an app DSN."""
+
+    kind = "api.config"
+    Params = Params
+
+    def check(self, ctx: Context) -> Assessment:
+        from afasa_ops.api.auth import check_auth_config
+
+        settings = ctx.settings
+        try:
+            check_auth_config(settings.api)
+        except ConfigError as exc:
+            return Assessment.blocked(str(exc), [Finding.error("api.auth_config", exc.message)])
+        if not secret_value(settings.database.app_dsn):
+            return Assessment.blocked(
+                "[database] app_dsn is not set: `afasa-ops serve` connects as the app role",
+                [Finding.error("api.no_app_dsn", "[database] app_dsn is not set")],
+            )
+        findings = []
+        checks = settings.checks
+        has_key = secret_value(checks.token) or secret_value(checks.token_signing_key)
+        if not has_key and settings.api.dev_hs256_secret is None:
+            findings.append(
+                Finding.warning(
+                    "checks.no_credentials",
+                    "[checks] has no token or token_signing_key: phase 4 cannot authenticate",
+                )
+            )
+        mode = "HS256 development" if settings.api.dev_hs256_secret else "OIDC RS256"
+        return Assessment.ok(
+            f"serve would start ({mode} tokens, {settings.api.environment})", findings
+        )
+
+    def apply(self, ctx: Context) -> Outcome:
+        return Outcome(False, "a read-only check changes nothing")

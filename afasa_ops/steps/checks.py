@@ -1,0 +1,432 @@
+"""Phase 4: functional checks written as data in the runbook.
+
+A check is a list of actions run in order. Each action is an HTTP request (through the
+deployment's base URL, usually Traefik), an SQL assertion (as the admin or the app role with
+the tenant set), or a storage assertion (an object exists). An action may capture values from
+a JSON response or a row, which later actions use as `{name}` in paths, bodies and queries;
+routes and the tenant come from [checks] as `{sync_route}`, `{tenant_id}`... An action with
+`poll: true` is retried until it passes or its deadline passes.
+
+Checks change the deployment (a sync inserts devices), so check() only says what would run:
+`plan` stays read-only. The evidence (each request, a response excerpt, each SQL and its
+result) is in the step's findings, and so in the report and the JUnit output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from afasa_ops.config import Settings, secret_value
+from afasa_ops.errors import ConfigError
+from afasa_ops.redact import redactor
+from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.step import Params, Step, register
+
+EXCERPT_CHARS = 400
+
+
+class RequestSpec(Params):
+    method: str = "GET"
+    path: str = Field(description="Path relative to [checks] base_url; templated.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth: Literal["token", "none"] = "token"
+    body: Any = Field(default=None, description="JSON body; strings inside are templated.")
+    expect_status: list[int] = Field(default_factory=lambda: [200])
+    expect_json: dict[str, Any] = Field(
+        default_factory=dict, description="JSON path -> expected value."
+    )
+    capture: dict[str, str] = Field(default_factory=dict, description="name -> JSON path.")
+    fail_json: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON path -> value that fails at once, without polling (status: failed).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("expect_status"), int):
+            data = {**data, "expect_status": [data["expect_status"]]}
+        return data
+
+
+class SqlSpec(Params):
+    query: str = Field(description="SQL with :name bind parameters taken from captures.")
+    role: Literal["admin", "app"] = "app"
+    expect: Literal["rows", "no_rows", "value"] = "rows"
+    value: Any = Field(default=None, description="Expected first column of the first row.")
+    capture: dict[str, str] = Field(
+        default_factory=dict, description="name -> column of the first row."
+    )
+
+
+class StorageSpec(Params):
+    key: str = Field(description="Object key in [storage]; templated.")
+
+
+class Action(Params):
+    name: str
+    request: RequestSpec | None = None
+    sql: SqlSpec | None = None
+    storage: StorageSpec | None = None
+    poll: bool = False
+    timeout_s: float | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Action:
+        kinds = [k for k in ("request", "sql", "storage") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"action {self.name!r}: give exactly one of request, sql, storage")
+        return self
+
+
+class CheckParams(Params):
+    actions: list[Action] = Field(min_length=1)
+    timeout_s: float | None = Field(default=None, description="Default deadline of polling.")
+
+
+class CheckFailed(Exception):
+    def __init__(self, message: str, evidence: str = "", *, final: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.evidence = evidence
+        # A final failure is not polled again (the report already failed).
+        self.final = final
+
+
+@dataclass
+class Evidence:
+    findings: list[Finding] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, code: str, message: str, **data: Any) -> None:
+        self.findings.append(Finding.info(code, redactor.redact(message), **data))
+        self.records.append(redactor.redact_obj({"code": code, "message": message, **data}))
+
+
+@register
+class FunctionalCheck(Step):
+    """HTTP requests, SQL and storage assertions with polling: one functional check."""
+
+    kind = "check.functional"
+    Params = CheckParams
+    verification = True
+
+    def check(self, ctx: Context) -> Assessment:
+        p: CheckParams = self.params  # type: ignore[assignment]
+        steps = ", ".join(_describe(a) for a in p.actions)
+        return Assessment.pending(f"will run: {steps}")
+
+    def apply(self, ctx: Context) -> Outcome:
+        runner = CheckRunner(ctx.settings, ctx.say)
+        self._error: str | None = None
+        try:
+            runner.run(self.params)  # type: ignore[arg-type]
+        except CheckFailed as exc:
+            self._error = exc.message
+            runner.evidence.findings.append(
+                Finding.error("check.failed", redactor.redact(exc.message))
+            )
+        finally:
+            runner.close()
+        summary = self._error or f"passed: {len(runner.evidence.records)} assertions"
+        return Outcome(
+            changed=False,
+            summary=redactor.redact(summary),
+            findings=runner.evidence.findings,
+            artifacts={"evidence": runner.evidence.records, "captures": runner.safe_vars()},
+        )
+
+    def verify(self, ctx: Context) -> Assessment:
+        error = getattr(self, "_error", "the check did not run")
+        if error:
+            return Assessment.blocked(redactor.redact(error))
+        return Assessment.ok("passed")
+
+
+def _describe(action: Action) -> str:
+    if action.request is not None:
+        return f"{action.request.method} {action.request.path}"
+    if action.sql is not None:
+        return f"SQL as {action.sql.role}"
+    return "storage object"
+
+
+class CheckRunner:
+    """Runs one check's actions with a shared variable scope."""
+
+    def __init__(self, settings: Settings, say: Any = None) -> None:
+        import httpx
+
+        self.settings = settings
+        self.say = say or (lambda message: None)
+        self.evidence = Evidence()
+        cfg = settings.checks
+        self.vars: dict[str, Any] = {
+            k: v for k, v in cfg.model_dump().items() if isinstance(v, (str, int, float))
+        }
+        self.http = httpx.Client(base_url=cfg.base_url.rstrip("/"), timeout=cfg.http_timeout_s)
+        self._token: str | None = None
+        self._engines: dict[str, Any] = {}
+
+    def close(self) -> None:
+        self.http.close()
+        for engine in self._engines.values():
+            engine.dispose()
+
+    def safe_vars(self) -> dict[str, Any]:
+        safe: dict[str, Any] = redactor.redact_obj(dict(self.vars))
+        return safe
+
+    def run(self, params: CheckParams) -> None:
+        for action in params.actions:
+            deadline_s = action.timeout_s or params.timeout_s or self.settings.checks.timeout_s
+            self._run_action(action, deadline_s)
+
+    def _run_action(self, action: Action, deadline_s: float) -> None:
+        deadline = time.monotonic() + deadline_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                message = self._once(action)
+            except CheckFailed as exc:
+                if not action.poll or exc.final or time.monotonic() >= deadline:
+                    suffix = (
+                        f" (after {attempt} attempts, {deadline_s:.0f}s)" if action.poll else ""
+                    )
+                    if exc.evidence:
+                        self.evidence.add(f"check.{action.name}", exc.evidence)
+                    raise CheckFailed(f"{action.name}: {exc.message}{suffix}") from None
+                self.say(f"  {action.name}: not yet ({exc.message}); polling")
+                time.sleep(self.settings.checks.poll_interval_s)
+                continue
+            self.evidence.add(f"check.{action.name}", message, attempts=attempt)
+            return
+
+    def _once(self, action: Action) -> str:
+        if action.request is not None:
+            return self._request(action.request)
+        if action.sql is not None:
+            return self._sql(action.sql)
+        assert action.storage is not None
+        return self._storage(action.storage)
+
+    # -- HTTP -------------------------------------------------------------------------------
+    def _request(self, spec: RequestSpec) -> str:
+        import httpx
+
+        path = self.fill(spec.path)
+        headers = {k: self.fill(v) for k, v in spec.headers.items()}
+        if spec.auth == "token":
+            headers["Authorization"] = f"Bearer {self.token()}"
+        body = self.fill_obj(spec.body) if spec.body is not None else None
+        shown = f"{spec.method} {path}" + (f" {json.dumps(body)}" if body is not None else "")
+        try:
+            response = self.http.request(spec.method, path, headers=headers, json=body)
+        except httpx.HTTPError as exc:
+            raise CheckFailed(f"{shown}: {type(exc).__name__}: {exc}", shown) from exc
+        excerpt = _excerpt(response.text)
+        seen = f"{shown} -> {response.status_code} {excerpt}"
+        if response.status_code not in spec.expect_status:
+            raise CheckFailed(
+                f"{shown} answered {response.status_code}, expected "
+                f"{' or '.join(map(str, spec.expect_status))}: {excerpt}",
+                seen,
+            )
+        data: Any = None
+        if spec.expect_json or spec.capture or spec.fail_json:
+            try:
+                data = response.json()
+            except ValueError as exc:
+                raise CheckFailed(f"{shown}: response is not JSON: {excerpt}", seen) from exc
+        for path_expr, bad in spec.fail_json.items():
+            got = json_path(data, path_expr)
+            if _same(got, self.fill_obj(bad)):
+                raise CheckFailed(f"{shown}: {path_expr} is {got!r}: {excerpt}", seen, final=True)
+        for path_expr, wanted in spec.expect_json.items():
+            got = json_path(data, path_expr)
+            if not _same(got, self.fill_obj(wanted)):
+                raise CheckFailed(f"{shown}: {path_expr} is {got!r}, expected {wanted!r}", seen)
+        for name, path_expr in spec.capture.items():
+            value = json_path(data, path_expr)
+            if value is None:
+                raise CheckFailed(f"{shown}: nothing at {path_expr} to capture as {name}", seen)
+            self.vars[name] = value
+        return seen
+
+    def token(self) -> str:
+        if self._token is None:
+            self._token = resolve_token(self.settings)
+        return self._token
+
+    # -- SQL --------------------------------------------------------------------------------
+    def _sql(self, spec: SqlSpec) -> str:
+        from sqlalchemy import text
+
+        engine = self._engine(spec.role)
+        tenant = str(self.vars["tenant_id"])
+        names = set(re.findall(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)", spec.query))
+        binds = {n: self.vars[n] for n in names if n in self.vars}
+        missing = sorted(names - set(binds))
+        if missing:
+            raise CheckFailed(f"SQL needs {', '.join(missing)}, not captured before")
+        where = f"as {spec.role}" + (f", tenant {tenant}" if spec.role == "app" else "")
+        shown = f"SQL ({where}): {' '.join(spec.query.split())} {binds or ''}".strip()
+        with engine.connect() as conn, conn.begin() as tx:
+            if spec.role == "app":
+                conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant})
+            result = conn.execute(text(spec.query), binds)
+            columns = list(result.keys())
+            rows = [dict(zip(columns, row, strict=True)) for row in result.fetchmany(20)]
+            tx.rollback()  # an assertion never writes
+        seen = f"{shown} -> {_excerpt(json.dumps(rows, default=str))}"
+        if spec.expect == "rows" and not rows:
+            raise CheckFailed(f"{shown} returned no rows", seen)
+        if spec.expect == "no_rows" and rows:
+            raise CheckFailed(f"{shown} returned rows: {_excerpt(str(rows))}", seen)
+        if spec.expect == "value":
+            got = next(iter(rows[0].values())) if rows else None
+            if not _same(got, self.fill_obj(spec.value)):
+                raise CheckFailed(f"{shown} gave {got!r}, expected {spec.value!r}", seen)
+        for name, column in spec.capture.items():
+            if not rows or column not in rows[0]:
+                raise CheckFailed(f"{shown}: no column {column!r} to capture as {name}", seen)
+            self.vars[name] = _plain(rows[0][column])
+        return seen
+
+    def _engine(self, role: str) -> Any:
+        if role not in self._engines:
+            from sqlalchemy import create_engine
+            from sqlalchemy.pool import NullPool
+
+            db = self.settings.database
+            dsn = secret_value(db.admin_dsn if role == "admin" else db.app_dsn)
+            if not dsn:
+                key = "admin_dsn" if role == "admin" else "app_dsn"
+                raise ConfigError(f"[database] {key} is not set; a check runs SQL as {role}")
+            if dsn.startswith("postgresql://"):
+                dsn = "postgresql+psycopg://" + dsn[len("postgresql://") :]
+            self._engines[role] = create_engine(dsn, poolclass=NullPool)
+        return self._engines[role]
+
+    # -- storage ----------------------------------------------------------------------------
+    def _storage(self, spec: StorageSpec) -> str:
+        from afasa_ops.errors import DriverError
+        from afasa_ops.platform.storage import open_storage
+
+        key = self.fill(spec.key)
+        storage = open_storage(self.settings.storage, self.settings.base_dir)
+        try:
+            found = storage.exists(key)
+        except DriverError as exc:
+            raise CheckFailed(f"object {key} in {storage.url}: {exc}") from exc
+        if not found:
+            raise CheckFailed(f"object {key} not found in {storage.url}")
+        return f"object {key} exists in {storage.url}"
+
+    # -- templating -------------------------------------------------------------------------
+    def fill(self, text: str) -> str:
+        # Routes from config hold placeholders themselves ({device_id}): a few passes.
+        for _ in range(3):
+            new = re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", self._var, text)
+            if new == text:
+                break
+            text = new
+        return text
+
+    def _var(self, match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in self.vars:
+            raise CheckFailed(f"{{{name}}} is neither a [checks] key nor captured before")
+        return str(self.vars[name])
+
+    def fill_obj(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.fill(value)
+        if isinstance(value, list):
+            return [self.fill_obj(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.fill_obj(v) for k, v in value.items()}
+        return value
+
+
+def resolve_token(settings: Settings) -> str:
+    """The [checks] token as given, else one minted from [checks] token_signing_key, else
+    from [api] dev_hs256_secret (development deployments)."""
+    from afasa_ops.api.auth import DEV_ISSUER
+    from afasa_ops.api.tokens import mint_token
+
+    cfg = settings.checks
+    given = secret_value(cfg.token)
+    if given:
+        return given
+    key = secret_value(cfg.token_signing_key) or secret_value(settings.api.dev_hs256_secret)
+    if not key:
+        raise ConfigError(
+            "[checks] has no token and no token_signing_key: the checks cannot authenticate",
+            hint='set [checks] token = { env = "NAME" } or token_signing_key',
+        )
+    rs256 = key.lstrip().startswith("-----BEGIN")
+    issuer = cfg.token_issuer or settings.api.oidc_issuer_url or (None if rs256 else DEV_ISSUER)
+    if issuer is None:
+        raise ConfigError("[checks] token_issuer (or [api] oidc_issuer_url) is needed to mint")
+    return mint_token(
+        key,
+        issuer=issuer.rstrip("/"),
+        audience=cfg.token_audience or settings.api.audience,
+        subject=cfg.token_subject,
+        tenant_id=cfg.tenant_id,
+        roles=list(cfg.token_roles),
+        kid=cfg.token_kid,
+    )
+
+
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
+
+
+def json_path(data: Any, expr: str) -> Any:
+    """A small JSONPath subset: $.a.b[0].c; None when any part is missing."""
+    if not expr.startswith("$"):
+        raise ConfigError(f"JSON path {expr!r} must start with $")
+    rest = expr[1:]
+    current = data
+    pos = 0
+    while pos < len(rest):
+        match = _PATH_PART.match(rest, pos)
+        if match is None:
+            raise ConfigError(f"JSON path {expr!r}: cannot read {rest[pos:]!r}")
+        key, index = match.groups()
+        if key is not None:
+            current = current.get(key) if isinstance(current, dict) else None
+        else:
+            i = int(index)
+            current = current[i] if isinstance(current, list) and i < len(current) else None
+        if current is None:
+            return None
+        pos = match.end()
+    return current
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _same(got: Any, wanted: Any) -> bool:
+    got = _plain(got)
+    if isinstance(wanted, bool) or isinstance(got, bool):
+        return got is wanted or str(got).lower() == str(wanted).lower()
+    return got == wanted or str(got) == str(wanted)
+
+
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."

@@ -1,0 +1,322 @@
+"""Phase 2 step kinds: preflight, baseline, migrate, app role, RLS audit, init SQL for fresh volumes.
+
+Migrations run over the admin DSN: init SQL only runs on an empty data volume, so on a running
+system the tool applies changes over a connection (and writes the same DDL into the AFASA
+repo's infra/postgres/init/ so an empty volume ends up with the same schema).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from afasa_ops.infra.postgres import Postgres
+from afasa_ops.runbook.commits import commit_change
+from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.files import atomic_write, replace_file, unified_diff
+from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.step import Params, Step, register
+from afasa_ops.schema.settings import SchemaSettings, migrations_dir
+
+INIT_COMMIT_MESSAGE = "feat(db): add devices registry + RLS"
+INIT_MARKER = "-- afasa-ops: schema for fresh volumes"
+
+
+def schema_settings(ctx: Context) -> SchemaSettings:
+    return SchemaSettings.from_settings(ctx.settings)
+
+
+def admin(ctx: Context) -> Postgres:
+    cfg = schema_settings(ctx)
+    drv: Postgres = ctx.driver("postgres", lambda: Postgres(cfg.admin_dsn, cfg.timeouts))
+    return drv
+
+
+class _SchemaStep(Step):
+    """Schema steps read [database] once per call; driver errors surface as blocked/failed.
+    Without an admin DSN (a checkout not yet wired to its database) they are skipped, with
+    the reason shown, like a patch step without a bundle."""
+
+    def cfg(self, ctx: Context) -> SchemaSettings:
+        return schema_settings(ctx)
+
+    def unconfigured(self, ctx: Context) -> Assessment | None:
+        from afasa_ops.schema.settings import admin_dsn_missing
+
+        reason = admin_dsn_missing(ctx.settings)
+        return Assessment.skipped(reason) if reason else None
+
+
+@register
+class Preflight(_SchemaStep):
+    """Required extensions are available, no applied file changed, the database is AFASA's."""
+
+    kind = "schema.preflight"
+
+    def check(self, ctx: Context) -> Assessment:
+        if skipped := self.unconfigured(ctx):
+            return skipped
+        from afasa_ops.schema.migrator import make_plan
+
+        plan = make_plan(admin(ctx), self.cfg(ctx))
+        reason = plan.blocked_reason
+        if reason and plan.inspection.state != "unbaselined":
+            return Assessment.blocked(reason, plan.findings())
+        insp = plan.inspection
+        return Assessment.ok(
+            f"database {insp.database} ({insp.state}, PostgreSQL {insp.server_major}): "
+            f"extensions available, {len(insp.applied)} migration(s) recorded",
+            [
+                f
+                for f in plan.findings()
+                if f.code not in ("db.migration_pending", "db.not_baselined")
+            ],
+        )
+
+    def apply(self, ctx: Context) -> Outcome:
+        return Outcome(False, "a preflight changes nothing")
+
+
+@register
+class Baseline(_SchemaStep):
+    """A database made by the AFASA init SQL (no ledger) is checked and recorded as baseline."""
+
+    kind = "schema.baseline"
+    needs_confirmation = True
+
+    def check(self, ctx: Context) -> Assessment:
+        if skipped := self.unconfigured(ctx):
+            return skipped
+        from afasa_ops.schema import baseline
+        from afasa_ops.schema.inspect import inspect
+
+        pg = admin(ctx)
+        state = inspect(pg).state
+        if state == "managed":
+            return Assessment.ok("the ledger exists: baseline recorded earlier")
+        if state == "fresh":
+            return Assessment.skipped("empty database: migrate creates the schema")
+        report = baseline.check(pg, self.cfg(ctx))
+        if report.blocking:
+            return Assessment.blocked(
+                f"the database differs from {report.migration.path.name}: "
+                f"{report.blocking[0].message}",
+                report.findings,
+            )
+        return Assessment.pending(
+            f"AFASA init-SQL database without a ledger: record {report.migration.path.name} "
+            "as the baseline",
+            report.findings,
+        )
+
+    def apply(self, ctx: Context) -> Outcome:
+        from afasa_ops.schema import baseline
+
+        report = baseline.record(admin(ctx), self.cfg(ctx))
+        return Outcome(report.recorded, f"recorded {report.migration.path.name} as the baseline")
+
+
+@register
+class Migrate(_SchemaStep):
+    """Pending migrations applied, each with its ledger row in one transaction."""
+
+    kind = "schema.migrate"
+
+    def check(self, ctx: Context) -> Assessment:
+        if skipped := self.unconfigured(ctx):
+            return skipped
+        from afasa_ops.schema.migrator import make_plan, render
+
+        plan = make_plan(admin(ctx), self.cfg(ctx))
+        state = plan.inspection.state
+        reason = plan.blocked_reason
+        if reason and state != "unbaselined":
+            return Assessment.blocked(reason, plan.findings())
+        if not plan.pending:
+            return Assessment.ok(f"all {len(plan.migrations)} migrations applied")
+        names = ", ".join(m.path.name for m in plan.pending)
+        if state == "unbaselined":
+            return Assessment.pending(f"after the baseline: {names}", plan.findings())
+        return Assessment.pending(f"to apply: {names}", plan.findings(), diff=render(plan))
+
+    def apply(self, ctx: Context) -> Outcome:
+        from afasa_ops.schema.migrator import migrate
+
+        result = migrate(admin(ctx), self.cfg(ctx))
+        return Outcome(
+            bool(result.applied),
+            f"applied {', '.join(result.applied) or 'nothing'}; app role grants re-applied",
+            artifacts={"applied": result.applied, "extensions": result.extensions},
+        )
+
+    def verify(self, ctx: Context) -> Assessment:
+        from afasa_ops.schema.migrator import verify
+
+        findings = verify(admin(ctx), self.cfg(ctx))
+        errors = [f for f in findings if f.severity == "error" or f.code == "db.migration_pending"]
+        if errors:
+            return Assessment.blocked(errors[0].message, findings)
+        return Assessment.ok("every migration applied, unchanged and verified", findings)
+
+
+@register
+class AppRole(_SchemaStep):
+    """The services' role: LOGIN NOSUPERUSER NOBYPASSRLS, owning nothing, with its grants."""
+
+    kind = "schema.app_role"
+
+    def check(self, ctx: Context) -> Assessment:
+        if skipped := self.unconfigured(ctx):
+            return skipped
+        from afasa_ops.schema.rls import role_findings
+        from afasa_ops.schema.roles import missing_grants, role_state
+
+        cfg = self.cfg(ctx)
+        pg = admin(ctx)
+        state = role_state(pg, cfg.app_role)
+        findings = role_findings(cfg.app_role, state, f"[database] app_role {cfg.app_role}")
+        if state.exists and not state.login:
+            findings.append(Finding.error("db.app_role_nologin", f"{cfg.app_role} cannot log in"))
+        missing = missing_grants(pg, cfg.app_role) if state.exists else []
+        if missing:
+            findings.append(
+                Finding.warning(
+                    "db.app_role_grants", f"{cfg.app_role} lacks grants on {', '.join(missing)}"
+                )
+            )
+        if findings:
+            return Assessment.pending(f"role {cfg.app_role} needs converging", findings)
+        return Assessment.ok(f"role {cfg.app_role} is LOGIN NOSUPERUSER NOBYPASSRLS with grants")
+
+    def apply(self, ctx: Context) -> Outcome:
+        from afasa_ops.schema.roles import ensure_app_role
+
+        cfg = self.cfg(ctx)
+        ensure_app_role(admin(ctx), cfg.app_role, cfg.app_password)
+        return Outcome(True, f"role {cfg.app_role} ensured")
+
+
+@register
+class RlsAudit(_SchemaStep):
+    """Every tenant table: RLS enabled and forced, a policy with USING and WITH CHECK, the
+    services' role not bypassing it; then a live isolation probe as that role."""
+
+    kind = "schema.rls_audit"
+    verification = True
+
+    def check(self, ctx: Context) -> Assessment:
+        if skipped := self.unconfigured(ctx):
+            return skipped
+        from afasa_ops.schema.migrator import make_plan
+
+        findings, role = self._audit(ctx)
+        if not findings:
+            return Assessment.ok(f"RLS enforced on every tenant table; the probe as {role} passed")
+        plan = make_plan(admin(ctx), self.cfg(ctx))
+        if (plan.pending and not plan.blocked_reason) or plan.inspection.state == "unbaselined":
+            # The migrate step of this phase fixes RLS; the audit runs again as verify.
+            return Assessment.pending(
+                f"{len(findings)} isolation finding(s); re-audited after the pending migrations",
+                findings,
+            )
+        return Assessment.blocked(
+            f"tenant isolation does not hold: {findings[0].message}", findings
+        )
+
+    def _audit(self, ctx: Context) -> tuple[list[Finding], str]:
+        from afasa_ops.schema.rls import audit, leak_probe, probe, services_role
+
+        cfg = self.cfg(ctx)
+        pg = admin(ctx)
+        findings = audit(pg, cfg.app_dsn, cfg.app_role)
+        role, _ = services_role(pg, cfg.app_dsn, cfg.app_role)
+        if not any(f.code == "db.app_role_missing" for f in findings):
+            findings += probe(pg, role)
+        if cfg.app_dsn:
+            findings += leak_probe(cfg.app_dsn, cfg.timeouts)
+        return findings, role
+
+    def apply(self, ctx: Context) -> Outcome:
+        return Outcome(False, "an audit changes nothing; verify audits again")
+
+    def verify(self, ctx: Context) -> Assessment:
+        findings, role = self._audit(ctx)
+        if findings:
+            return Assessment.blocked(
+                f"tenant isolation does not hold: {findings[0].message}", findings
+            )
+        return Assessment.ok(f"RLS enforced on every tenant table; the probe as {role} passed")
+
+
+class InitSqlParams(Params):
+    directory: str = "infra/postgres/init"
+
+
+def init_sql_text(mig_dir: Path | None) -> str:
+    """The DDL after the AFASA baseline, plus the ledger rows, for an empty data volume."""
+    from afasa_ops.schema import migrations as mig_files
+    from afasa_ops.schema.migrator import LEDGER_DDL, ledger_insert
+
+    migs = mig_files.load(mig_dir)
+    parts = [
+        INIT_MARKER,
+        "-- Written by afasa-ops from its schema/ migrations: the same DDL `afasa-ops schema",
+        "-- migrate` applies over a connection, recorded in the same ledger.",
+        "",
+    ]
+    for m in migs[1:]:
+        parts += [f"-- {m.path.name}", m.body.strip(), ""]
+    parts.append(LEDGER_DDL + ";")
+    parts += [ledger_insert(m) for m in migs]
+    return "\n".join(parts) + "\n"
+
+
+@register
+class InitSql(_SchemaStep):
+    """The AFASA repo's init directory holds the new DDL as its next numbered file."""
+
+    kind = "schema.init_sql"
+    Params = InitSqlParams
+
+    def _target(self, ctx: Context) -> tuple[Path, str | None]:
+        p: InitSqlParams = self.params  # type: ignore[assignment]
+        directory = ctx.repo / p.directory
+        files = sorted(directory.glob("*.sql")) if directory.is_dir() else []
+        for f in files:
+            if f.read_text().startswith(INIT_MARKER):
+                return f, f.read_text()
+        prefixes = [m[1] for f in files if (m := re.match(r"(\d+)_", f.name))]
+        numbers = [int(n) for n in prefixes]
+        # Keep the directory's numbering width (001_init.sql -> 003_...).
+        width = max((len(n) for n in prefixes), default=3)
+        nxt = (max(numbers) + 1) if numbers else 1
+        return directory / f"{nxt:0{width}d}_afasa_ops_schema.sql", None
+
+    def check(self, ctx: Context) -> Assessment:
+        path, current = self._target(ctx)
+        wanted = init_sql_text(migrations_dir(ctx.settings))
+        rel = str(path.relative_to(ctx.repo))
+        if current == wanted:
+            return Assessment.ok(f"{rel} holds the schema for fresh volumes")
+        return Assessment.pending(
+            f"write {rel} so an empty volume gets the same schema",
+            diff=unified_diff(current or "", wanted, rel),
+        )
+
+    def apply(self, ctx: Context) -> Outcome:
+        path, current = self._target(ctx)
+        self._written = (path, current)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(ctx, path, init_sql_text(migrations_dir(ctx.settings)))
+        rel = str(path.relative_to(ctx.repo))
+        record = commit_change(ctx, [rel], INIT_COMMIT_MESSAGE)
+        return Outcome(True, f"wrote {rel}", artifacts={"commit": record.commit, "path": rel})
+
+    def rollback(self, ctx: Context) -> None:
+        path, previous = getattr(self, "_written", (None, None))
+        if path is None:
+            return
+        if previous is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write(path, previous)

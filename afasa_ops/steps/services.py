@@ -1,0 +1,375 @@
+"""Phase 3: rebuild and boot. `compose pull` (images only), `compose up -d --build`, then wait
+until every service is healthy: its compose healthcheck where it has one, else its configured
+/readyz over HTTP, else simply running. A service still unhealthy at the deadline fails the
+step and is named by services(), so its logs go into the incident bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+
+from afasa_ops.compose.project import ComposeProject, load_project
+from afasa_ops.config import Settings
+from afasa_ops.errors import DriverError
+from afasa_ops.infra.compose import ComposeCli
+from afasa_ops.infra.shell import Shell, last_line
+from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.step import Params, Step, register
+
+
+def project_of(ctx: Context) -> ComposeProject:
+    compose = ctx.settings.compose
+    return load_project(ctx.repo, compose.files, project_name=compose.project_name)
+
+
+def compose_of(ctx: Context) -> ComposeCli:
+    def build() -> ComposeCli:
+        settings = ctx.settings
+        return ComposeCli(
+            ctx.shell,
+            ctx.repo,
+            settings.compose.files,
+            project_of(ctx).name,
+            settings.compose.command,
+            settings.docker.host,
+        )
+
+    compose: ComposeCli = ctx.driver("compose", build)
+    return compose
+
+
+def _docker_env(settings: Settings) -> dict[str, str]:
+    return {"DOCKER_HOST": settings.docker.host} if settings.docker.host else {}
+
+
+class ServicesParams(Params):
+    services: list[str] = Field(
+        default_factory=list, description="Compose services; all of the project when empty."
+    )
+
+
+def _selected(project: ComposeProject, wanted: list[str]) -> list[str]:
+    unknown = [s for s in wanted if s not in project.services]
+    if unknown:
+        raise DriverError(
+            f"services {', '.join(unknown)} are not in the compose project "
+            f"(it has {', '.join(project.services)})"
+        )
+    return wanted or list(project.services)
+
+
+# -- pull --------------------------------------------------------------------------------------
+@register
+class ComposePull(Step):
+    """Pull the images of services that are not built locally; ok when all are present."""
+
+    kind = "compose.pull"
+    Params = ServicesParams
+
+    def _images(self, ctx: Context) -> dict[str, str]:
+        p: ServicesParams = self.params  # type: ignore[assignment]
+        project = project_of(ctx)
+        out = {}
+        for name in _selected(project, p.services):
+            spec = project.services[name] or {}
+            # Build-only services (and built ones that also name an image) are never pulled.
+            if spec.get("build") or not spec.get("image"):
+                continue
+            out[name] = str(spec["image"])
+        return out
+
+    def check(self, ctx: Context) -> Assessment:
+        images = self._images(ctx)
+        if not images:
+            return Assessment.skipped("every selected service is built locally: nothing to pull")
+        env = _docker_env(ctx.settings)
+        missing = [
+            f"{svc} ({image})"
+            for svc, image in images.items()
+            if ctx.shell.run(["docker", "image", "inspect", image], env=env, timeout_s=60).exit_code
+            != 0
+        ]
+        if not missing:
+            return Assessment.ok(f"{len(images)} images present: {', '.join(images.values())}")
+        return Assessment.pending(
+            f"images to pull: {', '.join(missing)}",
+            [Finding.info("compose.image_missing", m) for m in missing],
+        )
+
+    def apply(self, ctx: Context) -> Outcome:
+        images = self._images(ctx)
+        ctx.say(f"pulling {len(images)} images: {', '.join(images.values())}")
+        record = compose_of(ctx).run("pull", *images, timeout_s=ctx.settings.phase3.pull_timeout_s)
+        if record.exit_code != 0:
+            raise DriverError(
+                f"compose pull exited {record.exit_code}: {last_line(record.stderr or record.stdout)}"
+            )
+        return Outcome(True, f"pulled {', '.join(images.values())}")
+
+    def services(self, ctx: Context) -> list[str]:
+        return []
+
+
+# -- up ----------------------------------------------------------------------------------------
+class UpParams(ServicesParams):
+    build: bool = Field(default=True, description="Pass --build: rebuild local images.")
+
+
+@register
+class ComposeUp(Step):
+    """`compose up -d --build`: always run (Compose itself keeps unchanged services as they
+    are); the step reports `changed` only when Compose built, created or started something."""
+
+    kind = "compose.up"
+    Params = UpParams
+    # Recreating a production stack's containers: --yes or an interactive confirmation.
+    needs_confirmation = True
+
+    def check(self, ctx: Context) -> Assessment:
+        p: UpParams = self.params  # type: ignore[assignment]
+        project = project_of(ctx)
+        names = _selected(project, p.services)
+        flags = "-d --build" if p.build else "-d"
+        return Assessment.pending(f"will run `compose up {flags}` for {len(names)} services")
+
+    def apply(self, ctx: Context) -> Outcome:
+        p: UpParams = self.params  # type: ignore[assignment]
+        compose = compose_of(ctx)
+        names = _selected(project_of(ctx), p.services)
+        probe = HealthProbe(ctx)
+        before = probe.snapshot(names)
+        args = ["up", "-d"] + (["--build"] if p.build else []) + list(p.services)
+        ctx.say(f"running compose {' '.join(args)} (project {compose.project_name})")
+        record = compose.run(*args, timeout_s=ctx.settings.phase3.up_timeout_s)
+        if record.exit_code != 0:
+            raise DriverError(
+                f"compose up exited {record.exit_code}: {last_line(record.stderr or record.stdout)}"
+            )
+        # Changed when a container was created, recreated or (re)started; `--build` prints
+        # "Building" even when every layer is cached, so the output says nothing.
+        after = probe.snapshot(names)
+        moved = sorted(n for n in names if before.get(n) != after.get(n))
+        if not moved:
+            return Outcome(False, f"all {len(names)} services up to date")
+        return Outcome(True, f"created or restarted: {', '.join(moved)}")
+
+    def verify(self, ctx: Context) -> Assessment:
+        return Assessment.ok("compose up finished; health is the next step's job")
+
+
+# -- wait --------------------------------------------------------------------------------------
+@dataclass
+class Health:
+    service: str
+    ok: bool
+    state: str  # healthy | running | completed | starting | unhealthy | readyz 503 | missing ...
+    how: str  # healthcheck | readyz | running
+
+
+class WaitParams(ServicesParams):
+    timeout_s: float | None = Field(default=None, description="Overrides [phase3] timeout_s.")
+
+
+@register
+class ComposeWait(Step):
+    """Wait for each service to be healthy, with backoff, until the deadline."""
+
+    kind = "compose.wait"
+    Params = WaitParams
+    verification = True
+
+    def check(self, ctx: Context) -> Assessment:
+        results = HealthProbe(ctx).round(self._names(ctx))
+        waiting = [h for h in results if not h.ok]
+        if not waiting:
+            # Already converged: the ps summary and the states still go into the report.
+            return Assessment.ok(
+                f"all {len(results)} services healthy: {_states(results)}",
+                _evidence(compose_of(ctx).ps().stdout, results),
+            )
+        return Assessment.pending(f"not healthy yet: {_states(waiting)}")
+
+    def _names(self, ctx: Context) -> list[str]:
+        p: WaitParams = self.params  # type: ignore[assignment]
+        return _selected(project_of(ctx), p.services)
+
+    def apply(self, ctx: Context) -> Outcome:
+        p: WaitParams = self.params  # type: ignore[assignment]
+        cfg = ctx.settings.phase3
+        timeout_s = p.timeout_s or cfg.timeout_s
+        probe = HealthProbe(ctx)
+        names = self._names(ctx)
+        started = time.monotonic()
+        delay = cfg.poll_initial_s
+        while True:
+            results = probe.round(names)
+            waiting = [h for h in results if not h.ok]
+            elapsed = time.monotonic() - started
+            if not waiting or elapsed >= timeout_s:
+                break
+            ctx.say(f"waiting {elapsed:.0f}s/{timeout_s:.0f}s: {_states(waiting)}")
+            time.sleep(min(delay, max(0.0, timeout_s - elapsed)))
+            delay = min(delay * cfg.backoff, cfg.poll_max_s)
+        self._unhealthy = [h.service for h in waiting]
+        ps = compose_of(ctx).ps()
+        findings = _evidence(ps.stdout or ps.stderr, results)
+        findings += [
+            Finding.error(
+                "compose.unhealthy",
+                f"{h.service} still {h.state} after {timeout_s:.0f}s ({h.how})",
+                service=h.service,
+            )
+            for h in waiting
+        ]
+        summary = (
+            f"all {len(results)} services healthy after {elapsed:.0f}s: {_states(results)}"
+            if not waiting
+            else f"still unhealthy after {timeout_s:.0f}s: {_states(waiting)}"
+        )
+        return Outcome(
+            changed=False,
+            summary=summary,
+            findings=findings,
+            artifacts={
+                "compose_ps": ps.stdout,
+                "health": {h.service: f"{h.state} ({h.how})" for h in results},
+            },
+        )
+
+    def verify(self, ctx: Context) -> Assessment:
+        unhealthy = getattr(self, "_unhealthy", None)
+        if unhealthy is None:
+            return self.check(ctx)
+        if unhealthy:
+            return Assessment.blocked(f"unhealthy at the deadline: {', '.join(unhealthy)}")
+        return Assessment.ok("all services healthy")
+
+    def services(self, ctx: Context) -> list[str]:
+        unhealthy = getattr(self, "_unhealthy", None)
+        if unhealthy:
+            return list(unhealthy)
+        try:
+            return self._names(ctx)
+        except Exception:
+            return []
+
+
+def _evidence(ps_output: str, results: list[Health]) -> list[Finding]:
+    return [
+        Finding.info("compose.ps", ps_output.strip()),
+        Finding.info(
+            "compose.health",
+            _states(results),
+            health={h.service: f"{h.state} ({h.how})" for h in results},
+        ),
+    ]
+
+
+def _states(results: list[Health]) -> str:
+    return ", ".join(f"{h.service} {h.state}" for h in results)
+
+
+class HealthProbe:
+    """One round: `compose ps -q` finds the containers, `docker inspect` reads their state,
+    and services without a healthcheck get a GET of their configured /readyz."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        # Polling is not worth journaling command by command: a private, unrecorded shell.
+        self.quiet = Shell()
+        self.readyz = {s.name: s.health for s in self.settings.services if s.health}
+
+    def round(self, names: list[str]) -> list[Health]:
+        containers = self._containers()
+        return [self._health(name, containers.get(name)) for name in names]
+
+    def snapshot(self, names: list[str]) -> dict[str, str]:
+        """service -> container id and start time: what `up` changes when it does anything."""
+        containers = self._containers()
+        out = {}
+        for name in names:
+            found = containers.get(name)
+            state = (found or {}).get("State") or {}
+            out[name] = f"{found.get('Id')}@{state.get('StartedAt')}" if found else "none"
+        return out
+
+    def _containers(self) -> dict[str, dict[str, Any]]:
+        """service -> its container's `docker inspect`, from one `compose ps -q` (v1 Compose
+        takes a second per invocation, so never one call per service)."""
+        compose = compose_of(self.ctx)
+        quiet = ComposeCli(
+            self.quiet,
+            compose.directory,
+            compose.files,
+            compose.project_name,
+            " ".join(compose.binary()),
+            compose.docker_host,
+        )
+        # v2 lists only running containers unless -a; v1 lists all.
+        args = ("ps", "-q") if quiet.is_v1 else ("ps", "-a", "-q")
+        record = quiet.run(*args, timeout_s=60)
+        ids = [ln.strip() for ln in record.stdout.splitlines() if ln.strip()]
+        out: dict[str, dict[str, Any]] = {}
+        for item in self._inspect(ids):
+            labels = (item.get("Config") or {}).get("Labels") or {}
+            service = labels.get("com.docker.compose.service")
+            if service:
+                out[str(service)] = item
+        return out
+
+    def _inspect(self, ids: list[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        record = self.quiet.run(
+            ["docker", "inspect", *ids], env=_docker_env(self.settings), timeout_s=60
+        )
+        try:
+            data = json.loads(record.stdout or "[]")
+        except ValueError:
+            return []
+        return [item for item in data if isinstance(item, dict)]
+
+    def _health(self, name: str, container: dict[str, Any] | None) -> Health:
+        if container is None:
+            return Health(name, False, "no container", "running")
+        state = container.get("State") or {}
+        status = str(state.get("Status", "unknown"))
+        health = state.get("Health")
+        if status == "exited" and state.get("ExitCode") == 0 and not health:
+            return Health(name, True, "completed", "running")
+        if status != "running":
+            return Health(name, False, f"{status} (exit {state.get('ExitCode')})", "running")
+        if health:
+            current = str(health.get("Status", "unknown"))
+            return Health(name, current == "healthy", current, "healthcheck")
+        if name in self.readyz:
+            return self._readyz(name, container, str(self.readyz[name]))
+        return Health(name, True, "running", "running")
+
+    def _readyz(self, name: str, container: dict[str, Any], path: str) -> Health:
+        import httpx
+
+        url = path if "://" in path else self._container_url(container, path)
+        if url is None:
+            return Health(name, False, "no container address", "readyz")
+        try:
+            response = httpx.get(url, timeout=self.settings.phase3.http_timeout_s)
+        except httpx.HTTPError as exc:
+            return Health(name, False, f"readyz {type(exc).__name__}", "readyz")
+        return Health(name, response.status_code == 200, f"readyz {response.status_code}", "readyz")
+
+    def _container_url(self, container: dict[str, Any], path: str) -> str | None:
+        networks = (container.get("NetworkSettings") or {}).get("Networks") or {}
+        for net in networks.values():
+            address = (net or {}).get("IPAddress")
+            if address:
+                port = self.settings.phase3.readyz_port
+                return f"http://{address}:{port}{path if path.startswith('/') else '/' + path}"
+        return None

@@ -1,0 +1,156 @@
+"""Phase 3 against the real Docker engine and Compose: a tiny project of local images."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from afasa_ops.config import load_settings
+from afasa_ops.runbook.context import Context, Options
+from afasa_ops.runbook.loader import load_runbook
+from afasa_ops.runbook.model import Status
+from afasa_ops.runbook.runner import Runner, Selection
+from tests.conftest import git
+from tests.support.services import unavailable
+
+IMAGE = "afasa-local/debian-python:bookworm"
+
+COMPOSE = f"""
+services:
+  web:
+    image: {IMAGE}
+    command: ["python3", "-m", "http.server", "8000"]
+    healthcheck:
+      test: ["CMD", "python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')"]
+      interval: 1s
+      timeout: 3s
+      retries: 60
+  api:
+    image: {IMAGE}
+    command: ["sh", "-c", "mkdir -p /srv && echo ok > /srv/readyz && cd /srv && sleep 2 && exec python3 -m http.server 8000"]
+  built:
+    build: {{context: ., dockerfile: Dockerfile}}
+    command: ["sleep", "infinity"]
+"""
+
+SICK = f"""
+  sick:
+    image: {IMAGE}
+    command: ["sleep", "infinity"]
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 1s
+      timeout: 2s
+      retries: 1
+"""
+
+RUNBOOK = """
+name: phase3-test
+phases:
+  - id: phase3
+    title: Rebuild and boot
+    steps:
+      - id: pull
+        kind: compose.pull
+        title: Pull images
+      - id: up
+        kind: compose.up
+        title: Build and start
+      - id: wait
+        kind: compose.wait
+        title: Wait until healthy
+        params:
+          timeout_s: 45
+"""
+
+
+def docker_ready() -> None:
+    if shutil.which("docker") is None or shutil.which("docker-compose") is None:
+        unavailable("docker and docker-compose are not installed")
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        unavailable("the Docker engine does not answer `docker info`")
+    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode:
+        unavailable(f"local image {IMAGE} missing: run compose/images/build.sh --only base")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    docker_ready()
+    repo = tmp_path / f"p3{uuid.uuid4().hex[:8]}"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text(f"FROM {IMAGE}\nLABEL afasa.test=phase3\n")
+    git(repo, "init", "-q", "-b", "main")
+    (tmp_path / "runbook.yaml").write_text(RUNBOOK)
+    yield repo
+    subprocess.run(
+        ["docker-compose", "down", "-v", "--rmi", "local", "-t", "1"],
+        cwd=repo,
+        capture_output=True,
+    )
+
+
+def _run(repo: Path, tmp_path: Path, compose: str) -> tuple[Runner, object]:
+    (repo / "docker-compose.yml").write_text(compose)
+    config = tmp_path / "afasa-ops.toml"
+    config.write_text(
+        f'[repo]\npath = "{repo}"\n[runbook]\npath = "{tmp_path / "runbook.yaml"}"\n'
+        '[compose]\ncommand = "docker-compose"\n'
+        "[phase3]\npoll_initial_s = 0.5\npoll_max_s = 2\n"
+        '[[services]]\nname = "api"\nhealth = "/readyz"\n'
+    )
+    settings = load_settings(config)
+    said: list[str] = []
+    ctx = Context(settings, Options(yes=True), say=said.append)
+    runner = Runner(load_runbook(settings.runbook_path()), ctx)
+    result = runner.run(Selection(["phase3"]))
+    return runner, (result, said)
+
+
+def test_phase3_boots_and_waits_for_health(project: Path, tmp_path: Path) -> None:
+    _, (result, _said) = _run(project, tmp_path, COMPOSE)  # type: ignore[misc]
+    by_id = {s.id: s for s in result.steps}
+    assert result.status == "ok", result.message
+    # Only `web` and `api` have images to pull; both are local, so nothing is pulled.
+    assert by_id["phase3.pull"].status == Status.OK
+    assert "2 images present" in by_id["phase3.pull"].summary
+    assert by_id["phase3.up"].status == Status.CHANGED
+    wait = by_id["phase3.wait"]
+    assert wait.status == Status.OK
+    assert wait.verification
+    health = next(f.data["health"] for f in wait.findings if f.code == "compose.health")
+    assert health["web"] == "healthy (healthcheck)"
+    assert health["api"] == "readyz 200 (readyz)"
+    assert health["built"] == "running (running)"
+    ps = next(f.message for f in wait.findings if f.code == "compose.ps")
+    assert "_web_1" in ps  # v1 names: <project>_<service>_1
+    # A second run is quiet: Compose recreates nothing.
+    _, (again, _) = _run(project, tmp_path, COMPOSE)  # type: ignore[misc]
+    assert again.status == "ok"
+    assert {s.id: s.status for s in again.steps}["phase3.up"] == Status.OK
+
+
+def test_phase3_fails_naming_the_unhealthy_service(project: Path, tmp_path: Path) -> None:
+    compose = COMPOSE + SICK
+    runbook = (tmp_path / "runbook.yaml").read_text().replace("timeout_s: 45", "timeout_s: 8")
+    (tmp_path / "runbook.yaml").write_text(runbook)
+    _, (result, said) = _run(project, tmp_path, compose)  # type: ignore[misc]
+    assert result.status == "failed"
+    wait = next(s for s in result.steps if s.id == "phase3.wait")
+    assert wait.status == Status.FAILED
+    assert "sick" in wait.summary
+    codes = {(f.code, f.data.get("service")) for f in wait.findings}
+    assert ("compose.unhealthy", "sick") in codes
+    assert ("compose.unhealthy", "web") not in codes
+    assert any(f.code == "compose.ps" and "_sick_1" in f.message for f in wait.findings)
+    assert any("waiting" in line and "sick" in line for line in said)
+    # The incident bundle carries the unhealthy service's logs.
+    assert result.incident
+    with tarfile.open(result.incident) as tar:
+        names = tar.getnames()
+    assert any(n.endswith("logs/sick.txt") for n in names)

@@ -1,0 +1,183 @@
+"""Phase 4 as shipped in runbooks/afasa-repair.yaml, run by the real runner against
+`afasa-ops serve` (a subprocess on loopback) and the workers, over PostgreSQL and NATS."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from afasa_ops.config import Settings, load_settings
+from afasa_ops.render.junit import render_junit
+from afasa_ops.runbook.context import Context, Options
+from afasa_ops.runbook.loader import load_runbook
+from afasa_ops.runbook.model import RunResult, Status
+from afasa_ops.runbook.runner import Runner, Selection
+from tests.support.api_stack import (
+    MASTER_KEY,
+    ROOT,
+    ApiDb,
+    Process,
+    UbibotCloud,
+    add_tenant,
+    admin_rows,
+    create_stream,
+    migrated_database,
+    new_port,
+    serve_process,
+    ubibot_channel,
+    worker_process,
+    write_config,
+)
+from tests.support.oidc_issuer import OidcIssuer, running_issuer
+from tests.support.services import NatsServer, free_port
+
+DEFAULT_TENANT = uuid.UUID("00000000-0000-0000-0000-000000000001")
+
+
+@dataclass
+class Deployment:
+    db: ApiDb
+    settings: Settings
+    serve: Process
+    issuer: OidcIssuer
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    from afasa_ops.platform.db import make_engine
+    from afasa_ops.platform.secrets import master_key_from_env, store_secret
+
+    tmp = tmp_path_factory.mktemp("phase4")
+    nats_server = NatsServer(free_port(), tmp / "jetstream")
+    nats_server.start()
+    serve: Process | None = None
+    try:
+        with migrated_database() as db, running_issuer() as issuer, UbibotCloud() as ubibot:
+            create_stream(nats_server.url)
+            add_tenant(db.admin_dsn, "demo farm", DEFAULT_TENANT)
+            ubibot.channels["demo-key"] = [ubibot_channel(i) for i in range(4)]
+            engine = make_engine(db.app_dsn, pool_size=1)
+            key = master_key_from_env({"AFASA_MASTER_KEY_BASE64": MASTER_KEY})
+            store_secret(engine, DEFAULT_TENANT, "ubibot_api_key", "demo-key", key)
+            engine.dispose()
+            port = new_port()
+            (tmp / "issuer.pem").write_text(issuer.private_pem)
+            config = write_config(
+                tmp / "afasa-ops.toml",
+                db,
+                nats_url=nats_server.url,
+                storage_url=f"file://{tmp / 'storage'}",
+                issuer_url=issuer.url,
+                ubibot_url=ubibot.base_url,
+                port=port,
+                extra=(
+                    "[runbook]\n"
+                    f'path = "{ROOT / "runbooks" / "afasa-repair.yaml"}"\n'
+                    "[checks]\n"
+                    f'base_url = "http://127.0.0.1:{port}"\n'
+                    f'token_signing_key = {{ file = "{tmp / "issuer.pem"}" }}\n'
+                    f'token_kid = "{issuer.kid}"\n'
+                    "timeout_s = 30\n"
+                    "poll_interval_s = 0.3\n"
+                ),
+            )
+            settings = load_settings(config)
+            serve = serve_process(
+                config, port, tmp / "serve.log", {"AFASA_MASTER_KEY_BASE64": MASTER_KEY}
+            )
+            yield Deployment(db, settings, serve, issuer, tmp)
+    finally:
+        if serve is not None:
+            serve.stop()
+        nats_server.stop()
+
+
+def run_phase4(settings: Settings, only: str | None = None) -> RunResult:
+    ctx = Context(settings, Options(yes=True))
+    runner = Runner(load_runbook(settings.runbook_path()), ctx)
+    return runner.run(Selection(["phase4"], only_step=only))
+
+
+def _evidence(result: RunResult, step: str) -> list[str]:
+    found = next(s for s in result.steps if s.id == step)
+    return [f.message for f in found.findings]
+
+
+def test_phase4_checks_pass_against_serve_and_workers(deployment: Deployment) -> None:
+    config = deployment.settings.source
+    assert config is not None
+    env = {"AFASA_MASTER_KEY_BASE64": MASTER_KEY}
+    workers = [
+        worker_process(config, kind, deployment.tmp / f"worker-{kind}.log", env)
+        for kind in ("report", "commands")
+    ]
+    try:
+        result = run_phase4(deployment.settings)
+    finally:
+        for w in workers:
+            w.stop()
+    statuses = {s.id: (s.status, s.summary) for s in result.steps}
+    assert result.status == "ok", (statuses, deployment.serve.logs()[-2000:])
+    assert set(statuses) == {
+        "phase4.check.ubibot_sync",
+        "phase4.check.device_disable",
+        "phase4.check.report_async",
+    }
+    assert all(s.verification and s.status == Status.OK for s in result.steps)
+    # (A) the request, an excerpt of the answer and the SQL with its rows are all reported.
+    a = _evidence(result, "phase4.check.ubibot_sync")
+    assert any(m.startswith("POST /api/tb/integrations/ubibot/sync -> 200") for m in a)
+    assert any("devices_found" in m and '"inserted":4' in m for m in a)
+    assert any("FROM devices WHERE provider = 'ubibot'" in m and "300000" in m for m in a)
+    # (B) disabled, recorded, completed by the worker, then restored.
+    b = _evidence(result, "phase4.check.device_disable")
+    assert any("/disable -> 202" in m for m in b)
+    assert any("device_commands" in m and "completed" in m for m in b)
+    rows = admin_rows(
+        deployment.db.admin_dsn,
+        "SELECT command, status FROM device_commands WHERE tenant_id=%s ORDER BY requested_at",
+        (DEFAULT_TENANT,),
+    )
+    assert rows[0] == ("disable", "completed") and rows[-1][0] == "enable"
+    # (C) queued, ready before the deadline, and the object is in storage.
+    c = _evidence(result, "phase4.check.report_async")
+    assert any("/api/report/generate" in m and "-> 202" in m for m in c)
+    assert any(m.startswith("object tenant/") and "exists" in m for m in c)
+    stored = list((deployment.tmp / "storage").rglob("*.pdf"))
+    assert stored and stored[0].read_bytes().startswith(b"%PDF")
+    # All three are test cases in the JUnit output, with their evidence.
+    junit = render_junit(result)
+    assert junit.count("<testcase") == 3
+    assert "phase4.check.report_async" in junit and "/api/report/generate" in junit
+    # No token in the evidence.
+    assert "eyJ" not in junit
+
+
+def test_report_check_fails_at_its_deadline_without_the_report_worker(
+    deployment: Deployment,
+) -> None:
+    text = deployment.settings.source.read_text().replace("timeout_s = 30", "timeout_s = 3")  # type: ignore[union-attr]
+    config = deployment.tmp / "short.toml"
+    config.write_text(text)
+    result = run_phase4(load_settings(config), only="phase4.check.report_async")
+    step = result.steps[0]
+    assert result.status == "failed"
+    assert step.status == Status.FAILED
+    assert "ready" in step.summary and "attempts" in step.summary
+    assert any(f.code == "check.failed" for f in step.findings)
+    assert any("queued" in f.message for f in step.findings)
+
+
+def test_checks_refuse_to_run_without_credentials(deployment: Deployment, tmp_path: Path) -> None:
+    text = deployment.settings.source.read_text()  # type: ignore[union-attr]
+    text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("token_signing_key"))
+    config = tmp_path / "nocreds.toml"
+    config.write_text(text + "\n")
+    result = run_phase4(load_settings(config), only="phase4.check.ubibot_sync")
+    assert result.status in ("blocked", "failed")
+    assert "token" in result.steps[0].summary
