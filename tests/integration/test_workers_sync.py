@@ -22,6 +22,7 @@ from tests.support.workers import (
     WorkerProcess,
     admin_scalar,
     subject_messages,
+    wait_for,
     write_config,
 )
 
@@ -172,3 +173,34 @@ def test_worker_sync_once_reports_a_failing_tenant_and_syncs_the_others(
     synced = [json.loads(m.data) for m in subject_messages(nats_server.url, events.DEVICE_SYNCED)]
     mine = [e for e in synced if e["tenant_id"] in (str(good), str(bad))]
     assert [(e["tenant_id"], e["data"]["inserted"]) for e in mine] == [(str(good), 7)]
+
+
+def test_worker_sync_in_interval_mode_retries_a_rate_limited_tenant_and_stops_cleanly(
+    pdb: PlatformDb, engine, ubibot: UbibotDouble, nats_server: NatsServer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    master = os.urandom(32)
+    fine = add_tenant(pdb.admin_dsn, "interval-fine")
+    slow = add_tenant(pdb.admin_dsn, "interval-limited")
+    secrets.store_secret(engine, fine, devices.UBIBOT_SECRET_PURPOSE, "key-fine-1", master)
+    secrets.store_secret(engine, slow, devices.UBIBOT_SECRET_PURPOSE, "key-slow-1", master)
+    ubibot.set_channels("key-fine-1", make_channels(4, "f"))
+    ubibot.set_channels("key-slow-1", make_channels(2, "s"))
+    ubibot.fail("key-slow-1", "rate_limited")
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{tmp_path}/s",
+        workers={"backoff_s": [0.1]},
+        extra=f'[ubibot]\nbase_url = "{ubibot.base_url}"\ninterval_s = 0.5\njitter_s = 0.2',
+    )  # fmt: skip
+    env = {"AFASA_MASTER_KEY_BASE64": base64.b64encode(master).decode()}
+    w = WorkerProcess(cfg, "sync", tmp_path / "sync.log", [], env).start()
+    try:
+        w.wait_healthy()
+        # Within a pass the rate-limited tenant is retried (3 attempts), and passes repeat.
+        wait_for(lambda: ubibot.requests.count("key-slow-1") >= 6, 60, "two passes of retries")
+        assert device_count(pdb, fine) == 4 and device_count(pdb, slow) == 0
+        ubibot.set_channels("key-slow-1", make_channels(2, "s"))  # the limit lifts
+        wait_for(lambda: device_count(pdb, slow) == 2, 60, "the limited tenant synced later")
+        assert "request_too_fast" in w.logs() and str(slow) in w.logs()
+    finally:
+        code = w.terminate()
+    assert code == 0
