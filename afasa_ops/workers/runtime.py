@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from afasa_ops.errors import AfasaOpsError
 from afasa_ops.infra import nats as natsdrv
 from afasa_ops.platform import outbox
 from afasa_ops.platform.events import STREAM_SUBJECTS, Envelope, EnvelopeError, dlq_subject
@@ -194,18 +195,23 @@ class Runtime:
         async def disconnected() -> None:
             self.metrics.connected.labels(self.name).set(0)
 
-        self.conn = await natsdrv.connect(
+        conn = await natsdrv.connect(
             self.opts.nats_url,
             name=f"afasa-ops-{self.name}",
             on_reconnected=reconnected,
             on_disconnected=disconnected,
         )
+        try:
+            self.stream_report = await natsdrv.ensure_stream(
+                conn.js,
+                natsdrv.stream_config(self.opts.stream, STREAM_SUBJECTS),
+                update=self.opts.update_stream,
+            )
+        except Exception:
+            await conn.close()
+            raise
+        self.conn = conn
         self.metrics.connected.labels(self.name).set(1)
-        self.stream_report = await natsdrv.ensure_stream(
-            self.conn.js,
-            natsdrv.stream_config(self.opts.stream, STREAM_SUBJECTS),
-            update=self.opts.update_stream,
-        )
         if not self.stream_report.ok:
             log.warning(
                 "stream %s exists with another config (%s); left as is",
@@ -213,6 +219,28 @@ class Runtime:
                 self.stream_report.differences,
                 extra={"worker": self.name},
             )
+
+    async def _connect_until_ok(self) -> bool:
+        """NATS may start after the worker (compose, restarts): keep trying until stopped.
+        The attempt races the stop event, so SIGTERM is honoured while NATS is away."""
+        delay = 0.5
+        while not self.stopping.is_set():
+            attempt = asyncio.create_task(self.connect())
+            stop = asyncio.create_task(self.stopping.wait())
+            done, _ = await asyncio.wait({attempt, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if attempt not in done:
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+                return False
+            try:
+                attempt.result()
+                return True
+            except AfasaOpsError as exc:
+                log.warning("%s; retrying in %ss", exc, delay, extra={"worker": self.name})
+                await self._sleep(delay)
+                delay = min(delay * 2, 10.0)
+        return False
 
     async def bind(self) -> None:
         """Ensure the durable consumer (explicitly) and bind a fresh pull subscription."""
@@ -247,7 +275,9 @@ class Runtime:
         """Run until stopped; returns the process exit code (0 after a graceful stop)."""
         self._install_signals()
         self._start_health()
-        await self.connect()
+        if not await self._connect_until_ok():
+            await self.close()
+            return 0
         relay = asyncio.create_task(self.relay_loop())
         try:
             if self.spec is not None:

@@ -384,3 +384,25 @@ def test_a_job_whose_last_delivery_died_is_failed_from_the_servers_advisory(
         lambda: subject_messages(nats_server.url, "afasa.dlq.report.requested"), 30, "dlq"
     )
     assert json.loads(dlq[0].data)["data"]["report_id"] == str(rid)
+
+
+def test_a_worker_started_before_nats_waits_for_it(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "nats-late")
+    nats_server.stop()
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
+    )
+    w = WorkerProcess(cfg, "report", tmp_path / "late.log").start()
+    workers.append(w)
+    wait_for(lambda: "Connect call failed" in w.logs(), 30, "the worker to report NATS missing")
+    assert w.get("/healthz")[0] == 503  # not healthy without NATS, but alive
+    other = WorkerProcess(cfg, "commands", tmp_path / "late-commands.log").start()
+    workers.append(other)
+    wait_for(lambda: "Connect call failed" in other.logs(), 30, "the second worker waiting")
+    assert other.terminate(timeout_s=30) == 0  # a signal still stops a worker waiting for NATS
+    rid = reports.request_report(engine, tenant, START, END, "csv")
+    nats_server.start()
+    w.wait_healthy()
+    wait_for(lambda: status_of(pdb, rid) == "ready", 60, "ready once NATS is up")
