@@ -111,7 +111,13 @@ def test_reports_in_every_format_become_ready_with_the_tenants_data(
     assert "whitefly" not in text  # tenant B's rows never reach A's report
     assert any(r[0] == "task" for r in rows) and any(r[0] == "snapshot_count" for r in rows)
     assert (storage_dir / f"tenant/{a}/reports/{ids['pdf']}.pdf").read_bytes().startswith(b"%PDF")
-    assert (storage_dir / f"tenant/{a}/reports/{ids['xlsx']}.xlsx").read_bytes()[:2] == b"PK"
+    from openpyxl import load_workbook
+
+    wb = load_workbook(storage_dir / f"tenant/{a}/reports/{ids['xlsx']}.xlsx", read_only=True)
+    assert wb.sheetnames == [name for name, _ in reports.SECTIONS]
+    sheet = list(wb["detections"].iter_rows(values_only=True))
+    assert sheet[0] == tuple(reports.CSV_HEADER[1:]) and len(sheet) == 51
+    assert {r[2] for r in sheet[1:]} == {"aphid"}
     wait_for(lambda: len(ready_ids(nats_server.url, a)) >= 3, 30, "events")
     assert sorted(ready_ids(nats_server.url, a)) == sorted(str(i) for i in ids.values())
     status, metrics = w.get("/metrics")
