@@ -3,8 +3,6 @@ the current (fix) branch, then verify every applied path byte for byte."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,9 @@ from afasa_ops.patch import gitinfo
 from afasa_ops.patch.bundle import Limits, read_bundle
 from afasa_ops.patch.groups import Grouper
 from afasa_ops.patch.plan import ADDED, MODIFIED, ONLY_IN_REPO, FileChange, PatchPlan, make_plan
+from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.files import atomic_write_bytes
 
 DEFAULT_TAG_PATTERN = "pre-audit-{date}"
 
@@ -186,37 +186,9 @@ def _apply_group(
             target.unlink()
         else:
             entry = plan.bundle.files[change.path]
-            write_bytes_atomic(target, entry.data, entry.executable)
-    git.stage(paths)
-    diff = git.staged_diff(paths)
-    if ctx.journal is not None:
-        ctx.journal.write("diff_shown", message=message, paths=paths, diff=diff)
-    if ctx.options.no_commit:
-        if ctx.journal is not None:
-            ctx.journal.write("change_staged", message=message, paths=paths)
-        return GroupResult(message, paths, None, "staged")
-    sha = git.commit(message)
-    if ctx.journal is not None:
-        ctx.journal.write("change_committed", message=message, paths=paths, commit=sha)
-    return GroupResult(message, paths, sha, "committed")
-
-
-def write_bytes_atomic(path: Path, data: bytes, executable: bool) -> None:
-    """Temp file beside the target, fsync, rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new_mode = 0o755 if executable else 0o644
-    mode = path.stat().st_mode & 0o7777 if path.exists() else new_mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".afasa-ops.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            atomic_write_bytes(target, entry.data, 0o755 if entry.executable else 0o644)
+    record = commit_change(ctx, paths, message, show=False)
+    return GroupResult(message, paths, record.commit, "committed" if record.commit else "staged")
 
 
 def verify_applied(plan: PatchPlan, result: ApplyResult) -> list[str]:

@@ -18,14 +18,18 @@ class CommitRecord:
     diff: str
 
 
-def commit_change(ctx: Context, paths: list[str], message: str) -> CommitRecord:
-    """Stage `paths` (repo-relative), show and journal the diff, then commit or leave staged."""
+def commit_change(
+    ctx: Context, paths: list[str], message: str, *, show: bool = True
+) -> CommitRecord:
+    """Stage `paths` (repo-relative), show and journal the diff, then commit or leave staged.
+    `show=False` when the caller already showed the diff (e.g. before asking to apply it)."""
     repo = ctx.driver("git", lambda: GitRepo(ctx.repo))
     repo.stage(paths)
     diff = repo.staged_diff(paths)
     if not diff.strip():
         return CommitRecord(message, paths, None, "")
-    ctx.say(f"diff for `{message}`:\n{diff}")
+    if show:
+        ctx.say(f"diff for `{message}`:\n{diff}")
     if ctx.journal is not None:
         ctx.journal.write("diff_shown", message=message, paths=paths, diff=diff)
     if ctx.options.no_commit:

@@ -22,15 +22,21 @@ def unified_diff(old: str, new: str, rel_path: str) -> str:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write beside the target, fsync, then rename: a reader never sees half a file."""
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write beside the target, fsync, then rename: a reader never sees half a file.
+    An existing file keeps its permissions; a new one gets `mode` (default 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keep = path.stat().st_mode & 0o7777 if path.exists() else (mode or 0o644)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".afasa-ops.tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, keep)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

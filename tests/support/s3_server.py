@@ -67,6 +67,8 @@ class S3Server:
             f"-volume.port={ports['volume']}", f"-volume.port.grpc={grpc['volume']}",
             f"-filer.port={ports['filer']}", f"-filer.port.grpc={grpc['filer']}",
             "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={grpc['s3']}",
+            # The Iceberg and Lance listeners default to fixed ports: two servers would collide.
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
             f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=20",
             "-master.telemetry=false",
         ]  # fmt: skip
