@@ -333,15 +333,27 @@ def _cell(value: Any) -> Any:
     return value
 
 
+# Excel's sheet limit is 1,048,576 rows: a longer section continues on "<name> (2)", ...
+XLSX_MAX_ROWS = 1_048_576
+
+
 def _render_xlsx(conn: Connection, report: ReportView, out: Path) -> None:
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)  # rows go to disk as they are appended
     for name, sql in SECTIONS:
-        ws = wb.create_sheet(title=name)
-        ws.append(CSV_HEADER[1:])
+        part, used = 1, XLSX_MAX_ROWS  # forces a first sheet
+        ws = None
         for row in _rows(conn, sql, report):
+            if used >= XLSX_MAX_ROWS:
+                ws = wb.create_sheet(title=name if part == 1 else f"{name} ({part})")
+                ws.append(CSV_HEADER[1:])
+                part, used = part + 1, 1
+            assert ws is not None
             ws.append([_cell(v) for v in row[1:]])
+            used += 1
+        if ws is None:  # an empty section still gets its sheet and header
+            wb.create_sheet(title=name).append(CSV_HEADER[1:])
     wb.save(out)
 
 
@@ -350,7 +362,7 @@ def _render_pdf(conn: Connection, report: ReportView, out: Path) -> None:
     from reportlab.pdfgen.canvas import Canvas
 
     canvas = Canvas(str(out), pagesize=A4)
-    width, height = A4
+    _width, height = A4
     y = height - 50
 
     def line(text: str, size: int = 8) -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from afasa_ops.errors import ConfigError, DriverError
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 
 class Storage(Protocol):
-    url: str
+    @property
+    def url(self) -> str: ...
 
     def put_file(self, key: str, path: Path, content_type: str) -> None: ...
     def get_bytes(self, key: str) -> bytes: ...
@@ -48,7 +50,7 @@ class FileStorage:
     def put_file(self, key: str, path: Path, content_type: str) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         shutil.copyfile(path, tmp)
         os.replace(tmp, target)  # readers see the old object or the new one, never half
 
@@ -82,7 +84,7 @@ class S3Storage:
     def url(self) -> str:
         return f"s3://{self.bucket}"
 
-    def _client(self):  # type: ignore[no-untyped-def]
+    def _client(self) -> Any:
         from minio import Minio
 
         parts = urlsplit(self.endpoint if "://" in self.endpoint else f"http://{self.endpoint}")
@@ -94,7 +96,7 @@ class S3Storage:
             region=self.region,
         )
 
-    def _ensure_bucket(self, client) -> None:  # type: ignore[no-untyped-def]
+    def _ensure_bucket(self, client: Any) -> None:
         if self._bucket_checked:
             return
         if not client.bucket_exists(self.bucket):

@@ -55,7 +55,9 @@ class ThingsboardClient:
         try:
             token = str(resp.json()["token"])
         except (ValueError, KeyError, TypeError):
-            raise ThingsboardError("ThingsBoard login: no token in the answer", retryable=True)
+            raise ThingsboardError(
+                "ThingsBoard login: no token in the answer", retryable=True
+            ) from None
         redactor.add(token)
         self._token = token
         return token

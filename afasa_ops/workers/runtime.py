@@ -11,6 +11,8 @@ The same process relays the transactional outbox to JetStream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import signal
 import time
@@ -19,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from afasa_ops.errors import AfasaOpsError
 from afasa_ops.infra import nats as natsdrv
 from afasa_ops.platform import outbox
 from afasa_ops.platform.events import STREAM_SUBJECTS, Envelope, EnvelopeError, dlq_subject
@@ -143,6 +146,7 @@ class Runtime:
         self.stopping = asyncio.Event()
         self.conn: natsdrv.NatsConnection | None = None
         self._psub: Any = None
+        self._advisory_sub: Any = None
         self._rebind = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._executor = ThreadPoolExecutor(max_workers=max(options.concurrency, 1) + 2)
@@ -174,10 +178,9 @@ class Runtime:
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            # Not available off the main thread (embedded runtimes): they call request_stop.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop, sig.name)
-            except (NotImplementedError, RuntimeError):  # not the main thread
-                pass
 
     def request_stop(self, why: str = "requested") -> None:
         if not self.stopping.is_set():
@@ -192,18 +195,23 @@ class Runtime:
         async def disconnected() -> None:
             self.metrics.connected.labels(self.name).set(0)
 
-        self.conn = await natsdrv.connect(
+        conn = await natsdrv.connect(
             self.opts.nats_url,
             name=f"afasa-ops-{self.name}",
             on_reconnected=reconnected,
             on_disconnected=disconnected,
         )
+        try:
+            self.stream_report = await natsdrv.ensure_stream(
+                conn.js,
+                natsdrv.stream_config(self.opts.stream, STREAM_SUBJECTS),
+                update=self.opts.update_stream,
+            )
+        except Exception:
+            await conn.close()
+            raise
+        self.conn = conn
         self.metrics.connected.labels(self.name).set(1)
-        self.stream_report = await natsdrv.ensure_stream(
-            self.conn.js,
-            natsdrv.stream_config(self.opts.stream, STREAM_SUBJECTS),
-            update=self.opts.update_stream,
-        )
         if not self.stream_report.ok:
             log.warning(
                 "stream %s exists with another config (%s); left as is",
@@ -212,15 +220,36 @@ class Runtime:
                 extra={"worker": self.name},
             )
 
+    async def _connect_until_ok(self) -> bool:
+        """NATS may start after the worker (compose, restarts): keep trying until stopped.
+        The attempt races the stop event, so SIGTERM is honoured while NATS is away."""
+        delay = 0.5
+        while not self.stopping.is_set():
+            attempt = asyncio.create_task(self.connect())
+            stop = asyncio.create_task(self.stopping.wait())
+            done, _ = await asyncio.wait({attempt, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if attempt not in done:
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+                return False
+            try:
+                attempt.result()
+                return True
+            except AfasaOpsError as exc:
+                log.warning("%s; retrying in %ss", exc, delay, extra={"worker": self.name})
+                await self._sleep(delay)
+                delay = min(delay * 2, 10.0)
+        return False
+
     async def bind(self) -> None:
         """Ensure the durable consumer (explicitly) and bind a fresh pull subscription."""
         assert self.conn is not None and self.spec is not None
         js = self.conn.js
         if self._psub is not None:
-            try:
+            # The old subscription may already be gone with the connection.
+            with contextlib.suppress(Exception):
                 await self._psub.unsubscribe()
-            except Exception:  # the old subscription may already be gone with the connection
-                pass
             self._psub = None
         await natsdrv.ensure_stream(
             js, natsdrv.stream_config(self.opts.stream, STREAM_SUBJECTS), update=False
@@ -246,7 +275,9 @@ class Runtime:
         """Run until stopped; returns the process exit code (0 after a graceful stop)."""
         self._install_signals()
         self._start_health()
-        await self.connect()
+        if not await self._connect_until_ok():
+            await self.close()
+            return 0
         relay = asyncio.create_task(self.relay_loop())
         try:
             if self.spec is not None:
@@ -264,6 +295,7 @@ class Runtime:
         from nats.errors import TimeoutError as NatsTimeout
 
         await self._bind_until_ok()
+        await self._watch_exhausted()
         idle_since = time.monotonic()
         while not self.stopping.is_set():
             if self._rebind:
@@ -297,10 +329,8 @@ class Runtime:
         self.metrics.inflight.labels(self.name).set(len(self._inflight))
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _bind_until_ok(self) -> None:
         delay = 0.2
@@ -406,29 +436,66 @@ class Runtime:
         await self._dead_letter(msg, job, error, job.deliveries)
 
     async def _dead_letter(self, msg: Any, job: Job | None, error: str, deliveries: int) -> None:
+        seq = int(msg.metadata.sequence.stream)
+        if await self._publish_dlq(msg.subject, msg.data, seq, error, deliveries, job):
+            await self._quiet(msg.term())
+
+    async def _publish_dlq(
+        self, subject: str, data: bytes, seq: int, error: str, deliveries: int, job: Job | None
+    ) -> bool:
         assert self.conn is not None
-        seq = msg.metadata.sequence.stream
-        extra = job.log_extra if job else {"worker": self.name, "subject": msg.subject}
+        extra = job.log_extra if job else {"worker": self.name, "subject": subject}
         try:
             await natsdrv.publish(
                 self.conn.js,
-                dlq_subject(msg.subject),
-                msg.data,
+                dlq_subject(subject),
+                data,
+                # One dead letter per stream message, however many workers report it.
                 msg_id=f"dlq:{self.opts.stream}:{seq}",
                 headers={
                     "Afasa-Error": error[:1000].replace("\n", " "),
                     "Afasa-Deliveries": str(deliveries),
-                    "Afasa-Original-Subject": msg.subject,
+                    "Afasa-Original-Subject": subject,
                     "Afasa-Stream-Seq": str(seq),
                 },
             )
         except Exception as exc:
             log.error("dead-letter publish failed: %s", exc, extra=extra)
             self.metrics.job("dlq_failed")
-            return
-        await self._quiet(msg.term())
+            return False
         self.metrics.job("dead_lettered")
-        log.error("dead-lettered to %s", dlq_subject(msg.subject), extra=extra)
+        log.error("dead-lettered to %s", dlq_subject(subject), extra=extra)
+        return True
+
+    async def _watch_exhausted(self) -> None:
+        """The server gives up on its own when the last delivery was never acked (the worker
+        holding it died): it announces that as an advisory. Fail and dead-letter the job then,
+        so it never stays `processing` for ever."""
+        assert self.conn is not None
+        subject = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self.opts.stream}.{self.durable}"
+        self._advisory_sub = await self.conn.nc.subscribe(subject, cb=self._on_exhausted)
+
+    async def _on_exhausted(self, advisory: Any) -> None:
+        assert self.conn is not None and self.spec is not None
+        try:
+            doc = json.loads(advisory.data)
+            seq = int(doc["stream_seq"])
+            deliveries = int(doc.get("deliveries") or self.opts.max_deliver)
+            raw = await self.conn.js.get_msg(self.opts.stream, seq)
+        except Exception as exc:
+            log.warning("max-deliveries advisory not handled: %s", exc, extra={"worker": self.name})
+            return
+        error = f"no ack after {deliveries} deliveries (a worker was lost mid-job)"
+        job: Job | None = None
+        with contextlib.suppress(EnvelopeError):
+            envelope = Envelope.from_bytes(raw.data or b"")
+            job = Job(envelope, raw.subject or self.spec.subject, deliveries, True)
+        if job is not None and self.spec.on_dead is not None:
+            log.error("job failed for good: %s", error, extra=job.log_extra)
+            await self._quiet(self.spec.on_dead(job, error))
+        await self._publish_dlq(
+            raw.subject or self.spec.subject, raw.data or b"", seq, error, deliveries, job
+        )
 
     async def _drain_inflight(self) -> None:
         if not self._inflight:
@@ -447,10 +514,8 @@ class Runtime:
 
     async def close(self) -> None:
         if self._psub is not None:
-            try:
+            with contextlib.suppress(Exception):
                 await self._psub.unsubscribe()
-            except Exception:
-                pass
         if self.conn is not None:
             await self.conn.close()
         if self._health is not None:

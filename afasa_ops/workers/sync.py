@@ -149,12 +149,16 @@ class SyncRuntime(Runtime):
     async def run(self) -> int:
         self._install_signals()
         self._start_health()
-        try:
-            await self.connect()
-        except AfasaOpsError as exc:
-            if not self.once:
-                raise
-            log.warning("no NATS (%s): events stay in the outbox", exc, extra={"worker": self.name})
+        if self.once:
+            try:
+                await self.connect()
+            except AfasaOpsError as exc:
+                log.warning(
+                    "no NATS (%s): events stay in the outbox", exc, extra={"worker": self.name}
+                )
+        elif not await self._connect_until_ok():
+            await self.close()
+            return 0
         try:
             while not self.stopping.is_set():
                 self.last = await sync_pass(self, self.engine, self.cfg)
@@ -168,4 +172,8 @@ class SyncRuntime(Runtime):
                 await self._sleep(self.cfg.interval_s + random.uniform(0, self.cfg.jitter_s))
         finally:
             await self.close()
-        return 1 if self.last and self.last.failed else 0
+        # --once reports the pass in its exit code; a long-running worker stopped by a signal
+        # exits 0 (its tenants' failures were logged and are retried next interval).
+        if self.once:
+            return 1 if self.last and self.last.failed else 0
+        return 0

@@ -67,6 +67,13 @@ def start_worker(
     return w
 
 
+def ready_ids(url: str, tenant: uuid.UUID) -> list[str]:
+    """Report ids of this tenant's ready events on the stream. The module shares one database,
+    so a worker may also relay events an earlier test's worker left in the outbox."""
+    found = [json.loads(m.data) for m in subject_messages(url, events.REPORT_READY)]
+    return [e["data"]["report_id"] for e in found if e["tenant_id"] == str(tenant)]
+
+
 def status_of(pdb: PlatformDb, rid: uuid.UUID) -> str:
     return str(admin_scalar(pdb.admin_dsn, "SELECT status FROM reports WHERE id = %s", (rid,)))
 
@@ -104,10 +111,15 @@ def test_reports_in_every_format_become_ready_with_the_tenants_data(
     assert "whitefly" not in text  # tenant B's rows never reach A's report
     assert any(r[0] == "task" for r in rows) and any(r[0] == "snapshot_count" for r in rows)
     assert (storage_dir / f"tenant/{a}/reports/{ids['pdf']}.pdf").read_bytes().startswith(b"%PDF")
-    assert (storage_dir / f"tenant/{a}/reports/{ids['xlsx']}.xlsx").read_bytes()[:2] == b"PK"
-    wait_for(lambda: len(subject_messages(nats_server.url, events.REPORT_READY)) >= 3, 30, "events")
-    ready = [json.loads(m.data) for m in subject_messages(nats_server.url, events.REPORT_READY)]
-    assert sorted(e["data"]["report_id"] for e in ready) == sorted(str(i) for i in ids.values())
+    from openpyxl import load_workbook
+
+    wb = load_workbook(storage_dir / f"tenant/{a}/reports/{ids['xlsx']}.xlsx", read_only=True)
+    assert wb.sheetnames == [name for name, _ in reports.SECTIONS]
+    sheet = list(wb["detections"].iter_rows(values_only=True))
+    assert sheet[0] == tuple(reports.CSV_HEADER[1:]) and len(sheet) == 51
+    assert {r[2] for r in sheet[1:]} == {"aphid"}
+    wait_for(lambda: len(ready_ids(nats_server.url, a)) >= 3, 30, "events")
+    assert sorted(ready_ids(nats_server.url, a)) == sorted(str(i) for i in ids.values())
     status, metrics = w.get("/metrics")
     assert status == 200 and 'afasa_worker_jobs_total{outcome="ok",worker="report"} 3.0' in metrics
     assert w.terminate() == 0
@@ -132,9 +144,8 @@ def test_kill_9_mid_job_is_redelivered_and_ready_exactly_once(
     attempts = admin_scalar(pdb.admin_dsn, "SELECT attempts FROM reports WHERE id = %s", (rid,))
     assert attempts == 2  # the message really was delivered again
     assert [p.name for p in objects(storage_dir, tenant)] == [f"{rid}.xlsx"]
-    wait_for(lambda: subject_messages(nats_server.url, events.REPORT_READY), 30, "ready event")
-    ready = [json.loads(m.data) for m in subject_messages(nats_server.url, events.REPORT_READY)]
-    assert [e["data"]["report_id"] for e in ready] == [str(rid)]
+    wait_for(lambda: ready_ids(nats_server.url, tenant), 30, "ready event")
+    assert ready_ids(nats_server.url, tenant) == [str(rid)]
     outbox = admin_scalar(
         pdb.admin_dsn,
         "SELECT count(*) FROM event_outbox WHERE subject = %s AND payload->'data'->>'report_id' = %s",
@@ -174,7 +185,7 @@ def test_the_same_event_twice_has_one_effect(
     assert status_of(pdb, rid) == "ready"
     assert admin_scalar(pdb.admin_dsn, "SELECT attempts FROM reports WHERE id = %s", (rid,)) == 1
     assert len(objects(storage_dir, tenant)) == 1
-    assert len(subject_messages(nats_server.url, events.REPORT_READY)) == 1
+    assert ready_ids(nats_server.url, tenant) == [str(rid)]
 
 
 def _consumer_idle(url: str) -> bool:
@@ -252,8 +263,8 @@ def test_the_worker_recovers_after_nats_restarts(
         wait_for(lambda rid=rid: status_of(pdb, rid) == "ready", 90, "ready after restart")
     assert w.proc is not None and w.proc.poll() is None
     # Ready events go through the outbox: all four arrive, none twice.
-    wait_for(lambda: len(subject_messages(nats_server.url, events.REPORT_READY)) >= 4, 30, "events")
-    assert len(subject_messages(nats_server.url, events.REPORT_READY)) == 4
+    wait_for(lambda: len(ready_ids(nats_server.url, tenant)) >= 4, 30, "events")
+    assert sorted(ready_ids(nats_server.url, tenant)) == sorted(str(r) for r in [before, *after])
     assert w.wait_healthy()["nats_connected"] is True
 
 
@@ -277,3 +288,127 @@ def test_sigterm_finishes_the_job_in_flight_and_exits_0(
     assert status_of(pdb, rid) == "ready", w.logs()[-3000:]
     assert "stopping: SIGTERM" in w.logs()
     assert '"event_id": "' in w.logs() and str(tenant) in w.logs()  # structured job logs
+
+
+def test_heartbeats_keep_a_job_longer_than_ack_wait_from_being_redelivered(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "heartbeat")
+    seed_tenant_data(pdb.admin_dsn, tenant, 20_000, START + timedelta(days=4))
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml",
+        pdb,
+        nats_server.url,
+        storage_url=f"file://{storage_dir}",
+        workers={"ack_wait_s": 1.0, "concurrency": 2},
+    )
+    start_worker(workers, cfg, tmp_path)
+    rid = reports.request_report(engine, tenant, START, END, "xlsx")
+    wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
+    started = datetime.now(UTC)
+    wait_for(lambda: status_of(pdb, rid) == "ready", 120, "ready")
+    took = datetime.now(UTC) - started
+    attempts = admin_scalar(pdb.admin_dsn, "SELECT attempts FROM reports WHERE id = %s", (rid,))
+    # The job outlived ack_wait several times over, yet was delivered once.
+    assert took > timedelta(seconds=2), "job too short to prove anything; seed more rows"
+    assert attempts == 1
+
+
+def test_nats_restarting_while_a_job_runs_still_ends_ready_once(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "restart-mid-job")
+    seed_tenant_data(pdb.admin_dsn, tenant, 20_000, START + timedelta(days=5))
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
+    )
+    start_worker(workers, cfg, tmp_path)
+    rid = reports.request_report(engine, tenant, START, END, "xlsx")
+    wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
+    nats_server.restart()  # heartbeats and the ack of this job meet a restarting server
+    wait_for(lambda: status_of(pdb, rid) == "ready", 120, "ready")
+    wait_for(lambda: ready_ids(nats_server.url, tenant), 30, "ready event")
+    later = reports.request_report(engine, tenant, START, START + timedelta(days=1), "csv")
+    wait_for(lambda: status_of(pdb, later) == "ready", 60, "a later job after the restart")
+    wait_for(lambda: len(ready_ids(nats_server.url, tenant)) >= 2, 30, "events")
+    assert sorted(ready_ids(nats_server.url, tenant)) == sorted([str(rid), str(later)])
+    assert len(objects(storage_dir, tenant)) == 2
+
+
+def test_concurrency_runs_that_many_jobs_at_once(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "concurrency")
+    seed_tenant_data(pdb.admin_dsn, tenant, 15_000, START + timedelta(days=6))
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
+    )
+    w = WorkerProcess(cfg, "report", tmp_path / "conc.log", ["--concurrency", "3"]).start()
+    workers.append(w)
+    w.wait_healthy()
+    ids = [reports.request_report(engine, tenant, START, END, "xlsx") for _ in range(4)]
+    in_flight = lambda: admin_scalar(  # noqa: E731
+        pdb.admin_dsn,
+        "SELECT count(*) FROM reports WHERE tenant_id = %s AND status = 'processing'",
+        (tenant,),
+    )
+    wait_for(lambda: in_flight() == 3, 60, "three jobs processing at once")
+    for rid in ids:
+        wait_for(lambda rid=rid: status_of(pdb, rid) == "ready", 180, "ready")
+    assert (
+        max(
+            admin_scalar(
+                pdb.admin_dsn, "SELECT max(attempts) FROM reports WHERE tenant_id = %s", (tenant,)
+            ),
+            0,
+        )
+        == 1
+    )
+
+
+def test_a_job_whose_last_delivery_died_is_failed_from_the_servers_advisory(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "exhausted")
+    seed_tenant_data(pdb.admin_dsn, tenant, 60_000, START + timedelta(days=7))
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml",
+        pdb,
+        nats_server.url,
+        storage_url=f"file://{storage_dir}",
+        workers={"max_deliver": 1, "ack_wait_s": 3.0},
+    )
+    first = start_worker(workers, cfg, tmp_path)
+    rid = reports.request_report(engine, tenant, START, END, "xlsx")
+    wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
+    first.kill9()  # the only delivery dies with its worker: the server will not redeliver
+    start_worker(workers, cfg, tmp_path)
+    wait_for(lambda: status_of(pdb, rid) == "failed", 60, "failed from the advisory")
+    error = admin_scalar(pdb.admin_dsn, "SELECT error FROM reports WHERE id = %s", (rid,))
+    assert "no ack after 1 deliveries" in error
+    dlq = wait_for(
+        lambda: subject_messages(nats_server.url, "afasa.dlq.report.requested"), 30, "dlq"
+    )
+    assert json.loads(dlq[0].data)["data"]["report_id"] == str(rid)
+
+
+def test_a_worker_started_before_nats_waits_for_it(
+    pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = add_tenant(pdb.admin_dsn, "nats-late")
+    nats_server.stop()
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
+    )
+    w = WorkerProcess(cfg, "report", tmp_path / "late.log").start()
+    workers.append(w)
+    wait_for(lambda: "Connect call failed" in w.logs(), 30, "the worker to report NATS missing")
+    assert w.get("/healthz")[0] == 503  # not healthy without NATS, but alive
+    other = WorkerProcess(cfg, "commands", tmp_path / "late-commands.log").start()
+    workers.append(other)
+    wait_for(lambda: "Connect call failed" in other.logs(), 30, "the second worker waiting")
+    assert other.terminate(timeout_s=30) == 0  # a signal still stops a worker waiting for NATS
+    rid = reports.request_report(engine, tenant, START, END, "csv")
+    nats_server.start()
+    w.wait_healthy()
+    wait_for(lambda: status_of(pdb, rid) == "ready", 60, "ready once NATS is up")

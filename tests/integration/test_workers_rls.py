@@ -15,7 +15,14 @@ from afasa_ops.platform import events, outbox, reports
 from afasa_ops.platform.db import make_engine, tenant_transaction
 from tests.support.platform_db import PlatformDb, add_tenant, platform_database
 from tests.support.services import NatsServer
-from tests.support.workers import WorkerProcess, admin_scalar, publish_raw, subject_messages, wait_for, write_config
+from tests.support.workers import (
+    WorkerProcess,
+    admin_scalar,
+    publish_raw,
+    subject_messages,
+    wait_for,
+    write_config,
+)
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=10)
@@ -37,7 +44,9 @@ def engine(pdb: PlatformDb):  # type: ignore[no-untyped-def]
 def test_the_worker_role_is_really_subject_to_rls(pdb: PlatformDb, engine) -> None:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         user, superuser, bypass = conn.execute(
-            sa.text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            sa.text(
+                "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+            )
         ).one()
     assert user == pdb.app_role and superuser is False and bypass is False
 
@@ -52,13 +61,20 @@ def test_tenant_a_cannot_read_or_write_tenant_b_rows(pdb: PlatformDb, engine) ->
     assert all(p.event_id for p in outbox.pending(engine, a))
     assert {json.loads(p.body)["tenant_id"] for p in outbox.pending(engine, a)} == {str(a)}
     with tenant_transaction(engine, a) as conn:
-        hidden = conn.execute(sa.text("SELECT count(*) FROM reports WHERE tenant_id = :b"), {"b": b}).scalar()
+        hidden = conn.execute(
+            sa.text("SELECT count(*) FROM reports WHERE tenant_id = :b"), {"b": b}
+        ).scalar()
         changed = conn.execute(
             sa.text("UPDATE reports SET status = 'failed' WHERE id = :r"), {"r": theirs}
         ).rowcount
-        gone = conn.execute(sa.text("DELETE FROM event_outbox WHERE tenant_id = :b"), {"b": b}).rowcount
+        gone = conn.execute(
+            sa.text("DELETE FROM event_outbox WHERE tenant_id = :b"), {"b": b}
+        ).rowcount
     assert (hidden, changed, gone) == (0, 0, 0)
-    with pytest.raises(sa.exc.DBAPIError, match="row-level security"), tenant_transaction(engine, a) as conn:
+    with (
+        pytest.raises(sa.exc.DBAPIError, match="row-level security"),
+        tenant_transaction(engine, a) as conn,
+    ):
         conn.execute(
             sa.text(
                 "INSERT INTO reports (tenant_id, format, range_from, range_to) VALUES (:b, 'csv', :f, :t)"
@@ -67,7 +83,10 @@ def test_tenant_a_cannot_read_or_write_tenant_b_rows(pdb: PlatformDb, engine) ->
         )
     # Reclaiming B's report as A is refused: claim sees nothing.
     assert reports.claim(engine, a, theirs) is None
-    assert admin_scalar(pdb.admin_dsn, "SELECT status FROM reports WHERE id = %s", (theirs,)) == "queued"
+    assert (
+        admin_scalar(pdb.admin_dsn, "SELECT status FROM reports WHERE id = %s", (theirs,))
+        == "queued"
+    )
     # With no tenant set at all, nothing is visible.
     with engine.begin() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM reports")).scalar() == 0
@@ -83,13 +102,19 @@ def test_a_forged_event_for_tenant_a_naming_b_report_changes_nothing(
     with tenant_transaction(engine, b) as conn:
         conn.execute(sa.text("UPDATE event_outbox SET published_at = now()"))
     storage = tmp_path / "storage"
-    cfg = write_config(tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage}")
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage}"
+    )
     w = WorkerProcess(cfg, "report", tmp_path / "report.log").start()
     try:
         w.wait_healthy()
-        forged = events.new_event(events.REPORT_REQUESTED, a, {"report_id": str(theirs)}, producer="attacker")
+        forged = events.new_event(
+            events.REPORT_REQUESTED, a, {"report_id": str(theirs)}, producer="attacker"
+        )
         publish_raw(nats_server.url, events.REPORT_REQUESTED, forged.to_bytes(), forged.event_id)
-        dlq = wait_for(lambda: subject_messages(nats_server.url, "afasa.dlq.report.requested"), 30, "dlq")
+        dlq = wait_for(
+            lambda: subject_messages(nats_server.url, "afasa.dlq.report.requested"), 30, "dlq"
+        )
         assert "not visible to tenant" in dlq[0].headers["Afasa-Error"]
         assert dlq[0].headers["Afasa-Deliveries"] == "1"  # permanent: no retries
     finally:

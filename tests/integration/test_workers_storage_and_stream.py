@@ -24,7 +24,9 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server.stop()
 
 
-def test_s3_storage_creates_the_bucket_and_overwrites_one_object(s3: S3Server, tmp_path: Path) -> None:
+def test_s3_storage_creates_the_bucket_and_overwrites_one_object(
+    s3: S3Server, tmp_path: Path
+) -> None:
     storage = S3Storage("afasa-reports", s3.endpoint, s3.access_key, s3.secret_key)
     src = tmp_path / "r.csv"
     src.write_text("a,b\n1,2\n")
@@ -41,7 +43,7 @@ def test_s3_with_a_wrong_secret_is_refused(s3: S3Server, tmp_path: Path) -> None
     src = tmp_path / "r.csv"
     src.write_text("x")
     wrong = S3Storage("afasa-reports", s3.endpoint, s3.access_key, "not-the-secret")
-    with pytest.raises(DriverError, match="SignatureDoesNotMatch|AccessDenied|InvalidAccessKeyId"):
+    with pytest.raises(DriverError, match=r"SignatureDoesNotMatch|AccessDenied|InvalidAccessKeyId"):
         wrong.put_file("tenant/t1/reports/x.csv", src, "text/csv")
 
 
@@ -72,20 +74,30 @@ def test_stream_is_created_then_left_alone_unless_asked(nats_server: NatsServer)
             info = await js.stream_info("AFASA_T")
             assert sorted(info.config.subjects or []) == ["afasa.>", "legacy.>"]
             # A consumer is created, then updated in place when its config changes.
-            cc = natsdrv.consumer_config("afasa-t", "afasa.report.requested", ack_wait_s=5, max_deliver=3)
+            cc = natsdrv.consumer_config(
+                "afasa-t", "afasa.report.requested", ack_wait_s=5, max_deliver=3
+            )
             seen.append(await natsdrv.ensure_consumer(js, "AFASA_T", cc))
             seen.append(await natsdrv.ensure_consumer(js, "AFASA_T", cc))
-            cc2 = natsdrv.consumer_config("afasa-t", "afasa.report.requested", ack_wait_s=9, max_deliver=4)
+            cc2 = natsdrv.consumer_config(
+                "afasa-t", "afasa.report.requested", ack_wait_s=9, max_deliver=4
+            )
             seen.append(await natsdrv.ensure_consumer(js, "AFASA_T", cc2))
             ci = await js.consumer_info("AFASA_T", "afasa-t")
             assert (ci.config.ack_wait, ci.config.max_deliver) == (9, 4)
             # Overlapping subjects in a second stream: a clear error.
-            with pytest.raises(DriverError, match="overlap|another stream"):
+            with pytest.raises(DriverError, match=r"overlap|another stream"):
                 await natsdrv.ensure_stream(js, natsdrv.stream_config("OTHER", ["afasa.report.>"]))
             return seen
         finally:
             await conn.close()
 
     assert asyncio.run(scenario()) == [
-        "created", "unchanged", "differs", "updated", "created", "unchanged", "updated",
+        "created",
+        "unchanged",
+        "differs",
+        "updated",
+        "created",
+        "unchanged",
+        "updated",
     ]

@@ -13,68 +13,26 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.services import PG_ADMIN_DSN, dsn_for, free_port, fresh_database
+from tests.support.platform_db import PlatformDb, add_tenant, platform_database
+from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER_KEY = base64.b64encode(b"k" * 32).decode()
 
 
-@dataclass(frozen=True)
-class ApiDb:
-    admin_dsn: str
-    app_dsn: str
-    app_role: str
+# The API tests use the same migrated database and private app role as the workers' tests.
+ApiDb = PlatformDb
 
 
-def _with_user(dsn: str, user: str) -> str:
-    scheme, rest = dsn.split("://", 1)
-    host = rest.split("@", 1)[1] if "@" in rest else rest
-    return f"{scheme}://{user}@{host}"
-
-
-@contextmanager
-def migrated_database() -> Iterator[ApiDb]:
-    """A fresh database migrated by the project's migrator, with its own application role."""
-    import psycopg
-
-    from afasa_ops.infra.postgres import Postgres
-    from afasa_ops.schema.migrator import migrate
-    from afasa_ops.schema.settings import SchemaSettings
-
-    role = f"afasa_app_api{uuid.uuid4().hex[:8]}"
-    with fresh_database("afasa_api") as admin:
-        pg = Postgres(admin)
-        try:
-            migrate(pg, SchemaSettings(admin_dsn=admin, app_role=role, vector="off"))
-        finally:
-            pg.close()
-        try:
-            yield ApiDb(admin, _with_user(admin, role), role)
-        finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE usename = %s AND pid <> pg_backend_pid()",
-                    (role,),
-                )
-    with psycopg.connect(dsn_for("postgres", PG_ADMIN_DSN), autocommit=True) as conn:
-        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
-
-
-def add_tenant(admin_dsn: str, name: str, tenant_id: uuid.UUID | None = None) -> uuid.UUID:
-    import psycopg
-
-    tid = tenant_id or uuid.uuid4()
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tid, name))
-    return tid
+def migrated_database() -> AbstractContextManager[PlatformDb]:
+    return platform_database("afasa_api")
 
 
 def add_device(

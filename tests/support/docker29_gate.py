@@ -211,7 +211,7 @@ class Docker29Gate:
         self._loop = loop
         try:
             loop.run_until_complete(self.open())
-        except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it
+        except BaseException as exc:
             self._error = exc
             self._ready.set()
             loop.close()

@@ -227,7 +227,7 @@ def wait_for(
     while time.monotonic() < end:
         try:
             result = probe()
-        except Exception as exc:  # noqa: BLE001 - the service may not be up yet
+        except Exception as exc:
             last_exc = exc
         else:
             if result:

@@ -25,7 +25,7 @@ def _with_user(dsn: str, user: str) -> str:
 
 
 @contextmanager
-def platform_database() -> Iterator[PlatformDb]:
+def platform_database(prefix: str = "afasa_wk") -> Iterator[PlatformDb]:
     import psycopg
 
     from afasa_ops.infra.postgres import Postgres
@@ -33,7 +33,7 @@ def platform_database() -> Iterator[PlatformDb]:
     from afasa_ops.schema.settings import SchemaSettings
 
     role = f"afasa_app_t{uuid.uuid4().hex[:8]}"
-    with fresh_database("afasa_wk") as admin:
+    with fresh_database(prefix) as admin:
         pg = Postgres(admin)
         try:
             migrate(pg, SchemaSettings(admin_dsn=admin, app_role=role, vector="off"))
@@ -52,12 +52,10 @@ def platform_database() -> Iterator[PlatformDb]:
         conn.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
-def add_tenant(admin_dsn: str, name: str) -> uuid.UUID:
+def add_tenant(admin_dsn: str, name: str, tenant_id: uuid.UUID | None = None) -> uuid.UUID:
     import psycopg
 
+    tid = tenant_id or uuid.uuid4()
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        row = conn.execute(
-            "INSERT INTO tenants (name) VALUES (%s) RETURNING id", (name,)
-        ).fetchone()
-    assert row is not None
-    return uuid.UUID(str(row[0]))
+        conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tid, name))
+    return tid

@@ -25,7 +25,7 @@ def make_channel(i: int, prefix: str = "ch", name: str | None = None) -> dict[st
         "product_id": "ubibot-ws1",
         "device_id": f"dev-{i:06d}",
         "serial": f"SN{i:08d}",
-        "last_entry_date": "2026-11-20T10:%02d:00Z" % (i % 60),
+        "last_entry_date": f"2026-11-20T10:{i % 60:02d}:00Z",
         "net": "1",
         "field1": str(20 + i % 10),
         "last_values": json.dumps(

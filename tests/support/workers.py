@@ -164,25 +164,22 @@ def run_async(coro: Any) -> Any:
 
 
 async def _subject_messages(url: str, stream: str, subject: str) -> list[Any]:
+    """Read by sequence (STREAM.MSG.GET next_by_subj): deterministic, consumes nothing."""
     import nats
-    from nats.errors import TimeoutError as NatsTimeout
+    from nats.js.errors import NotFoundError
 
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
-        info = await js.stream_info(stream, subjects_filter=subject)
-        total = (info.state.subjects or {}).get(subject, 0) if info.state.subjects else 0
-        if total == 0:
-            return []
-        sub = await js.pull_subscribe(subject, stream=stream)  # ephemeral: reads, acks nothing
         out: list[Any] = []
-        while len(out) < total:
+        seq = 1
+        while True:
             try:
-                out += await sub.fetch(total - len(out), timeout=2)
-            except NatsTimeout:
-                break
-        await sub.unsubscribe()
-        return out
+                msg = await js.get_msg(stream, seq=seq, subject=subject, next=True)
+            except NotFoundError:
+                return out
+            out.append(msg)
+            seq = int(msg.seq or seq) + 1
     finally:
         await nc.close()
 
