@@ -1,0 +1,105 @@
+"""The reference stack's contracts that need no engine: the compose file's shape (pinned,
+overridable images, healthchecks, the before-state defects), the sandbox config writer, and
+the UbiBot/ThingsBoard stand-ins as real HTTP servers."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "compose"))
+
+import sandbox  # noqa: E402
+from standins.thingsboard import ThingsboardDouble  # noqa: E402
+from standins.ubibot import UbibotDouble, make_channels  # noqa: E402
+
+COMPOSE = ROOT / "compose" / "docker-compose.yml"
+
+
+def services() -> dict[str, dict[str, object]]:
+    return dict(yaml.safe_load(COMPOSE.read_text())["services"])
+
+
+def test_every_image_is_pinned_and_overridable_and_every_service_has_a_healthcheck() -> None:
+    for name, spec in services().items():
+        image = str(spec["image"])
+        assert re.fullmatch(r"\$\{[A-Z_]+:-[^}:]+:[^}]+\}", image), (name, image)
+        assert not image.endswith(":latest}"), (name, image)
+        assert "healthcheck" in spec, name
+
+
+def test_the_before_state_carries_the_incident() -> None:
+    traefik = services()["traefik"]
+    assert traefik["image"] == "${TRAEFIK_IMAGE:-traefik:v3.6.0}"
+    assert traefik["environment"] == ["DOCKER_API_VERSION=1.45"]
+    command = list(traefik["command"])  # type: ignore[call-overload]
+    assert "--providers.docker.network=afasa2_afasa_net" in command
+    assert "--global.checknewversion=false" in command
+    assert "--global.sendanonymoususage=false" in command
+    assert traefik["volumes"] == ["${DOCKER_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock:ro"]
+    assert "name" not in yaml.safe_load(COMPOSE.read_text())  # project from the directory
+
+
+def test_routes_and_demo_profile() -> None:
+    svc = services()
+    rule = next(label for label in svc["api"]["labels"] if ".rule=" in label)  # type: ignore[attr-defined]
+    for prefix in ("/api/devices", "/api/discovery", "/api/tb", "/api/integrations", "/api/report"):
+        assert f"PathPrefix(`{prefix}`)" in rule
+    assert svc["ubibot"]["profiles"] == ["demo"] and svc["thingsboard"]["profiles"] == ["demo"]
+    for worker in ("report", "sync", "commands"):
+        assert svc[f"worker-{worker}"]["command"] == ["afasa-ops", "worker", worker]
+
+
+def test_init_sql_has_no_vector_and_the_seed_matches_it() -> None:
+    init = ROOT / "compose" / "infra" / "postgres" / "init"
+    sql = (init / "001_init.sql").read_text()
+    statements = "\n".join(ln for ln in sql.splitlines() if not ln.lstrip().startswith("--"))
+    assert "vector" not in statements and "CREATE POLICY" in statements
+    assert "contact_email" not in (init / "002_seed.sql").read_text()
+
+
+def test_sandbox_config_renders_as_valid_toml() -> None:
+    doc = {
+        "repo": {"path": "afasa-ref"},
+        "database": {"admin_dsn": {"env": "AFASA_ADMIN_DSN"}, "lock_timeout_s": 10.0},
+        "compose": {"files": ["docker-compose.yml"], "project_name": 'we"ird'},
+        "services": [{"name": "api", "routes": ["/api/tb"]}],
+    }
+    assert tomllib.loads(sandbox.render_toml(doc)) == doc
+
+
+def test_ubibot_standin_serves_channels_and_errors() -> None:
+    with UbibotDouble(host="127.0.0.1", port=0) as ubi:
+        ubi.set_channels("k1", make_channels(2))
+        with urllib.request.urlopen(f"{ubi.base_url}/channels?account_key=k1") as resp:
+            body = json.loads(resp.read())
+        assert body["result"] == "success" and len(body["channels"]) == 2
+        with urllib.request.urlopen(f"{ubi.base_url}/channels?account_key=nope") as resp:
+            assert json.loads(resp.read())["result"] == "error"
+        with urllib.request.urlopen(f"{ubi.base_url}/healthz") as resp:
+            assert resp.status == 200
+
+
+def test_thingsboard_standin_logs_in_and_stores_shared_attributes() -> None:
+    with ThingsboardDouble(username="u", password="p") as tb:
+        tb.add_device("d1")
+        login = urllib.request.Request(
+            f"{tb.base_url}/api/auth/login",
+            data=json.dumps({"username": "u", "password": "p"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        token = json.loads(urllib.request.urlopen(login).read())["token"]
+        write = urllib.request.Request(
+            f"{tb.base_url}/api/plugins/telemetry/DEVICE/d1/attributes/SHARED_SCOPE",
+            data=json.dumps({"enabled": False}).encode(),
+            headers={"X-Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        assert urllib.request.urlopen(write).status == 200
+        assert tb.attributes["d1"] == {"enabled": False}
