@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from afasa_ops.errors import BlockedError
@@ -12,6 +12,10 @@ from afasa_ops.runbook.model import CommandRecord
 
 V2 = ["docker", "compose"]
 V1 = ["docker-compose"]
+
+# Which Compose is installed does not change while the tool runs, and asking costs a second
+# per process with v1: detect once per process. command -> (argv, version)
+_DETECTED: dict[str, tuple[list[str], str]] = {}
 
 
 @dataclass
@@ -22,34 +26,36 @@ class ComposeCli:
     project_name: str
     command: str = "auto"
     docker_host: str | None = None
-    _resolved: list[str] | None = field(default=None, repr=False)
 
     def binary(self) -> list[str]:
         """Which Compose runs here; v2 is preferred when both are installed."""
-        if self._resolved is None:
-            if self.command != "auto":
-                self._resolved = self.command.split()
-            elif shutil.which("docker") and self._answers(V2):
-                self._resolved = V2
-            elif shutil.which("docker-compose") and self._answers(V1):
-                self._resolved = V1
-            else:
-                raise BlockedError(
-                    "no Compose found: neither `docker compose` (v2 plugin) nor `docker-compose` (v1)",
-                    hint="install the docker-compose-plugin package (or docker-compose)",
-                )
-        return self._resolved
+        return self._detect()[0]
 
     @property
     def is_v1(self) -> bool:
         return self.binary() == V1
 
     def version(self) -> str:
-        record = self.shell.run([*self.binary(), "version", "--short"], timeout_s=30)
-        return record.stdout.strip() or record.stderr.strip()
+        return self._detect()[1]
 
-    def _answers(self, argv: list[str]) -> bool:
-        return self.shell.run([*argv, "version"], timeout_s=30).exit_code == 0
+    def _detect(self) -> tuple[list[str], str]:
+        if self.command not in _DETECTED:
+            candidates = [self.command.split()] if self.command != "auto" else [V2, V1]
+            for argv in candidates:
+                if shutil.which(argv[0]) is None:
+                    continue
+                record = self.shell.run([*argv, "version", "--short"], timeout_s=30)
+                if record.exit_code == 0:
+                    _DETECTED[self.command] = (argv, record.stdout.strip())
+                    break
+            else:
+                raise BlockedError(
+                    "no Compose found: neither `docker compose` (v2 plugin) nor `docker-compose` (v1)"
+                    if self.command == "auto"
+                    else f"[compose] command {self.command!r} does not answer `version`",
+                    hint="install the docker-compose-plugin package (or docker-compose)",
+                )
+        return _DETECTED[self.command]
 
     def _env(self) -> dict[str, str]:
         return {"DOCKER_HOST": self.docker_host} if self.docker_host else {}

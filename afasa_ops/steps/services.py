@@ -131,10 +131,14 @@ class UpParams(ServicesParams):
     build: bool = Field(default=True, description="Pass --build: rebuild local images.")
 
 
+BUILD_STATE = "compose-build.json"
+
+
 @register
 class ComposeUp(Step):
-    """`compose up -d --build`: always run (Compose itself keeps unchanged services as they
-    are); the step reports `changed` only when Compose built, created or started something."""
+    """`compose up -d --build`, when needed: a service without a running container, one whose
+    definition changed (Compose's config hash against the container's label), or a built
+    service whose build context changed in git since the last build (or is dirty)."""
 
     kind = "compose.up"
     Params = UpParams
@@ -143,10 +147,38 @@ class ComposeUp(Step):
 
     def check(self, ctx: Context) -> Assessment:
         p: UpParams = self.params  # type: ignore[assignment]
-        project = project_of(ctx)
-        names = _selected(project, p.services)
+        names = _selected(project_of(ctx), p.services)
+        reasons = self._out_of_date(ctx, names)
         flags = "-d --build" if p.build else "-d"
-        return Assessment.pending(f"will run `compose up {flags}` for {len(names)} services")
+        if not reasons:
+            return Assessment.ok(f"all {len(names)} services up; definitions and builds current")
+        return Assessment.pending(
+            f"will run `compose up {flags}`: {len(reasons)} service(s) out of date",
+            [Finding.info("compose.out_of_date", r) for r in reasons],
+        )
+
+    def _out_of_date(self, ctx: Context, names: list[str]) -> list[str]:
+        expected = _config_hashes(compose_of(ctx))
+        containers = HealthProbe(ctx).containers()
+        p: UpParams = self.params  # type: ignore[assignment]
+        built = _build_inputs(ctx, names) if p.build else {}
+        recorded = _read_build_state(ctx)
+        reasons = []
+        # Compose's own list of active services (profiles applied) decides what is judged.
+        for name in [n for n in names if n in expected]:
+            found = containers.get(name)
+            if found is None:
+                reasons.append(f"{name}: no container")
+                continue
+            state = (found.get("State") or {}).get("Status")
+            labels = (found.get("Config") or {}).get("Labels") or {}
+            if state != "running":
+                reasons.append(f"{name}: container is {state}")
+            elif labels.get("com.docker.compose.config-hash") != expected[name]:
+                reasons.append(f"{name}: service definition changed")
+            elif name in built and (built[name] is None or recorded.get(name) != built[name]):
+                reasons.append(f"{name}: build context changed since the last build")
+        return reasons
 
     def apply(self, ctx: Context) -> Outcome:
         p: UpParams = self.params  # type: ignore[assignment]
@@ -161,6 +193,8 @@ class ComposeUp(Step):
             raise DriverError(
                 f"compose up exited {record.exit_code}: {last_line(record.stderr or record.stdout)}"
             )
+        if p.build:
+            _write_build_state(ctx, _build_inputs(ctx, names))
         # Changed when a container was created, recreated or (re)started; `--build` prints
         # "Building" even when every layer is cached, so the output says nothing.
         after = probe.snapshot(names)
@@ -171,6 +205,58 @@ class ComposeUp(Step):
 
     def verify(self, ctx: Context) -> Assessment:
         return Assessment.ok("compose up finished; health is the next step's job")
+
+
+def _config_hashes(compose: ComposeCli) -> dict[str, str]:
+    """service -> the config hash Compose labels its container with (active services only)."""
+    record = compose.run("config", "--hash=*", timeout_s=120)
+    if record.exit_code != 0:
+        raise DriverError(
+            f"compose config --hash exited {record.exit_code}: {last_line(record.stderr)}"
+        )
+    pairs = (line.split() for line in record.stdout.splitlines())
+    return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+
+def _build_inputs(ctx: Context, names: list[str]) -> dict[str, str | None]:
+    """service -> git tree hash of its build context at HEAD (None when the context has
+    uncommitted changes): what decides whether a rebuild could change the image."""
+    project = project_of(ctx)
+    out: dict[str, str | None] = {}
+    for name in names:
+        build = (project.services.get(name) or {}).get("build")
+        if not build:
+            continue
+        context = build.get("context", ".") if isinstance(build, dict) else str(build)
+        path = (project.directory / context).resolve()
+        try:
+            rel = path.relative_to(ctx.repo.resolve()).as_posix()
+        except ValueError:
+            out[name] = None  # outside the repo: git cannot vouch for it
+            continue
+        spec = "HEAD^{tree}" if rel in ("", ".") else f"HEAD:{rel}"
+        tree = ctx.shell.run(["git", "rev-parse", spec], cwd=ctx.repo, timeout_s=30)
+        dirty = ctx.shell.run(
+            ["git", "status", "--porcelain", "--", rel or "."], cwd=ctx.repo, timeout_s=30
+        )
+        clean = tree.exit_code == 0 and dirty.exit_code == 0 and not dirty.stdout.strip()
+        out[name] = tree.stdout.strip() if clean else None
+    return out
+
+
+def _read_build_state(ctx: Context) -> dict[str, str]:
+    path = ctx.state_dir / BUILD_STATE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_build_state(ctx: Context, inputs: dict[str, str | None]) -> None:
+    known = {k: v for k, v in inputs.items() if v is not None}
+    ctx.state_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.state_dir / BUILD_STATE).write_text(json.dumps({**_read_build_state(ctx), **known}))
 
 
 # -- wait --------------------------------------------------------------------------------------
@@ -297,12 +383,12 @@ class HealthProbe:
         self.readyz = {s.name: s.health for s in self.settings.services if s.health}
 
     def round(self, names: list[str]) -> list[Health]:
-        containers = self._containers()
+        containers = self.containers()
         return [self._health(name, containers.get(name)) for name in names]
 
     def snapshot(self, names: list[str]) -> dict[str, str]:
         """service -> container id and start time: what `up` changes when it does anything."""
-        containers = self._containers()
+        containers = self.containers()
         out = {}
         for name in names:
             found = containers.get(name)
@@ -310,7 +396,7 @@ class HealthProbe:
             out[name] = f"{found.get('Id')}@{state.get('StartedAt')}" if found else "none"
         return out
 
-    def _containers(self) -> dict[str, dict[str, Any]]:
+    def containers(self) -> dict[str, dict[str, Any]]:
         """service -> its container's `docker inspect`, from one `compose ps -q` (v1 Compose
         takes a second per invocation, so never one call per service)."""
         compose = compose_of(self.ctx)

@@ -95,8 +95,15 @@ def project(tmp_path: Path) -> Iterator[Path]:
     )
 
 
+def _commit(repo: Path) -> None:
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.email=t@example.org", "-c", "user.name=T", "commit", "-q", "-m", "stack")
+
+
 def _run(repo: Path, tmp_path: Path, compose: str) -> tuple[Runner, object]:
     (repo / "docker-compose.yml").write_text(compose)
+    if git(repo, "status", "--porcelain"):
+        _commit(repo)
     config = tmp_path / "afasa-ops.toml"
     config.write_text(
         f'[repo]\npath = "{repo}"\n[runbook]\npath = "{tmp_path / "runbook.yaml"}"\n'
@@ -133,6 +140,17 @@ def test_phase3_boots_and_waits_for_health(project: Path, tmp_path: Path) -> Non
     _, (again, _) = _run(project, tmp_path, COMPOSE)  # type: ignore[misc]
     assert again.status == "ok"
     assert {s.id: s.status for s in again.steps}["phase3.up"] == Status.OK
+    # And check() knows it without running `up`: definitions and build inputs are current.
+    runner, _ = _run(project, tmp_path, COMPOSE)
+    planned = runner.plan(Selection(["phase3"]))
+    assert {s.id: s.status for s in planned.steps}["phase3.up"] == Status.OK
+    # A commit that touches the build context makes the built service out of date.
+    (project / "Dockerfile").write_text(f"FROM {IMAGE}\nLABEL afasa.test=phase3-changed\n")
+    _commit(project)
+    planned = runner.plan(Selection(["phase3"]))
+    up = {s.id: s for s in planned.steps}["phase3.up"]
+    assert up.status == Status.PENDING
+    assert any("build context changed" in f.message for f in up.findings)
 
 
 def test_phase3_fails_naming_the_unhealthy_service(project: Path, tmp_path: Path) -> None:
