@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -219,29 +220,33 @@ def _config_hashes(compose: ComposeCli) -> dict[str, str]:
 
 
 def _build_inputs(ctx: Context, names: list[str]) -> dict[str, str | None]:
-    """service -> git tree hash of its build context at HEAD (None when the context has
-    uncommitted changes): what decides whether a rebuild could change the image."""
+    """service -> git tree hash of its build context at HEAD of the repository holding it
+    (None when it has uncommitted changes or is not in git): what decides whether a rebuild
+    could change the image."""
     project = project_of(ctx)
     out: dict[str, str | None] = {}
     for name in names:
         build = (project.services.get(name) or {}).get("build")
-        if not build:
-            continue
-        context = build.get("context", ".") if isinstance(build, dict) else str(build)
-        path = (project.directory / context).resolve()
-        try:
-            rel = path.relative_to(ctx.repo.resolve()).as_posix()
-        except ValueError:
-            out[name] = None  # outside the repo: git cannot vouch for it
-            continue
-        spec = "HEAD^{tree}" if rel in ("", ".") else f"HEAD:{rel}"
-        tree = ctx.shell.run(["git", "rev-parse", spec], cwd=ctx.repo, timeout_s=30)
-        dirty = ctx.shell.run(
-            ["git", "status", "--porcelain", "--", rel or "."], cwd=ctx.repo, timeout_s=30
-        )
-        clean = tree.exit_code == 0 and dirty.exit_code == 0 and not dirty.stdout.strip()
-        out[name] = tree.stdout.strip() if clean else None
+        if build:
+            context = build.get("context", ".") if isinstance(build, dict) else str(build)
+            out[name] = _git_tree(ctx, (project.directory / context).resolve())
     return out
+
+
+def _git_tree(ctx: Context, path: Path) -> str | None:
+    top = ctx.shell.run(["git", "rev-parse", "--show-toplevel"], cwd=path, timeout_s=30)
+    if top.exit_code != 0:
+        return None
+    root = Path(top.stdout.strip())
+    rel = path.relative_to(root.resolve()).as_posix() if path != root.resolve() else ""
+    spec = f"HEAD:{rel}" if rel else "HEAD^{tree}"
+    tree = ctx.shell.run(["git", "rev-parse", spec], cwd=root, timeout_s=30)
+    dirty = ctx.shell.run(
+        ["git", "status", "--porcelain", "--", rel or "."], cwd=root, timeout_s=30
+    )
+    if tree.exit_code != 0 or dirty.exit_code != 0 or dirty.stdout.strip():
+        return None
+    return tree.stdout.strip()
 
 
 def _read_build_state(ctx: Context) -> dict[str, str]:
