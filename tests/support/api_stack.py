@@ -15,13 +15,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from tests.support.platform_db import PlatformDb, add_tenant, platform_database
 from tests.support.services import free_port
+from tests.support.ubibot_double import UbibotDouble
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER_KEY = base64.b64encode(b"k" * 32).decode()
@@ -71,50 +70,8 @@ def ubibot_channel(i: int) -> dict[str, Any]:
     }
 
 
-@dataclass
-class UbibotCloud:
+class UbibotCloud(UbibotDouble):
     """GET /channels?account_key=K answers K's channels; an unknown key gets UbiBot's error."""
-
-    channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def base_url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> UbibotCloud:
-        cloud = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                key = (parse_qs(parts.query).get("account_key") or [""])[0]
-                if parts.path != "/channels":
-                    self.send_error(404)
-                    return
-                if key in cloud.channels:
-                    body = {"result": "success", "channels": cloud.channels[key]}
-                else:
-                    body = {"result": "error", "errorCode": "invalid_api_key", "desp": "bad key"}
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def write_config(
