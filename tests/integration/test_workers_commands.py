@@ -11,8 +11,7 @@ import psycopg
 import pytest
 
 from afasa_ops.platform import devices, events
-from afasa_ops.platform.db import make_engine
-from tests.support.platform_db import PlatformDb, add_tenant, platform_database
+from tests.support.platform_db import PlatformDb, add_tenant
 from tests.support.services import NatsServer
 from tests.support.thingsboard_double import ThingsboardDouble
 from tests.support.workers import (
@@ -23,19 +22,6 @@ from tests.support.workers import (
     wait_for,
     write_config,
 )
-
-
-@pytest.fixture(scope="module")
-def pdb() -> Iterator[PlatformDb]:
-    with platform_database() as db:
-        yield db
-
-
-@pytest.fixture
-def engine(pdb: PlatformDb):  # type: ignore[no-untyped-def]
-    eng = make_engine(pdb.app_dsn)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

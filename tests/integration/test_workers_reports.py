@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from afasa_ops.platform import events, reports
-from afasa_ops.platform.db import make_engine
-from tests.support.platform_db import PlatformDb, add_tenant, platform_database
+from tests.support.platform_db import PlatformDb, add_tenant
 from tests.support.seed import seed_tenant_data
 from tests.support.services import NatsServer
 from tests.support.workers import (
@@ -30,19 +29,6 @@ from tests.support.workers import (
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=30)
-
-
-@pytest.fixture(scope="module")
-def pdb() -> Iterator[PlatformDb]:
-    with platform_database() as db:
-        yield db
-
-
-@pytest.fixture
-def engine(pdb: PlatformDb):  # type: ignore[no-untyped-def]
-    eng = make_engine(pdb.app_dsn)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

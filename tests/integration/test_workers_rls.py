@@ -4,7 +4,6 @@ NOBYPASSRLS application role the workers use (a superuser would pass vacuously).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from afasa_ops.platform import events, outbox, reports
-from afasa_ops.platform.db import make_engine, tenant_transaction
-from tests.support.platform_db import PlatformDb, add_tenant, platform_database
+from afasa_ops.platform.db import tenant_transaction
+from tests.support.platform_db import PlatformDb, add_tenant
 from tests.support.services import NatsServer
 from tests.support.workers import (
     WorkerProcess,
@@ -26,19 +25,6 @@ from tests.support.workers import (
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=10)
-
-
-@pytest.fixture(scope="module")
-def pdb() -> Iterator[PlatformDb]:
-    with platform_database() as db:
-        yield db
-
-
-@pytest.fixture
-def engine(pdb: PlatformDb):  # type: ignore[no-untyped-def]
-    eng = make_engine(pdb.app_dsn)
-    yield eng
-    eng.dispose()
 
 
 def test_the_worker_role_is_really_subject_to_rls(pdb: PlatformDb, engine) -> None:  # type: ignore[no-untyped-def]
