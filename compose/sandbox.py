@@ -283,6 +283,16 @@ def _env_lines(env: dict[str, str]) -> str:
     return "".join(f"{k}={v}\n" for k, v in env.items())
 
 
+def ensure_build_context() -> None:
+    """The stack builds its app services from this source tree (AFASA_OPS_SRC), and their
+    Dockerfile installs from build/wheels: make sure that wheelhouse is there. An app image
+    that already exists does not help, since phase 3 runs `compose up --build`."""
+    proc = subprocess.run(["bash", str(HERE / "app" / "wheels.sh")], capture_output=True, text=True)
+    if proc.returncode != 0:
+        said = proc.stderr.strip().splitlines() or [f"wheels.sh exited {proc.returncode}"]
+        raise RuntimeError(said[-1])
+
+
 def _token(n: int = 18) -> str:
     return secrets.token_urlsafe(n).replace("-", "x").replace("_", "y")
 
@@ -329,6 +339,7 @@ def create(
             shutil.copy2(src, box.repo / item)
     if prepare is not None:
         prepare(box.repo)
+    ensure_build_context()
     git = ["git", "-C", str(box.repo), "-c", "user.email=ops@example.org", "-c", "user.name=AFASA"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from afasa_ops.errors import BlockedError
-from afasa_ops.infra.shell import Shell
+from afasa_ops.infra.shell import Shell, last_line
 from afasa_ops.runbook.model import CommandRecord
+
+# Compose v1 ends a failed build with "Service 'api' failed to build : Build failed"; why it
+# failed is a line `docker build` printed above that (COPY failed, a RUN's non-zero code).
+_BUILD_FAILED = re.compile(r"failed to build", re.IGNORECASE)
+_CAUSE = re.compile(
+    r"error|failed|not found|denied|no such|returned a non-zero code", re.IGNORECASE
+)
 
 V2 = ["docker", "compose"]
 V1 = ["docker-compose"]
@@ -75,3 +83,16 @@ class ComposeCli:
 
     def logs(self, service: str, tail: int = 200) -> CommandRecord:
         return self.run("logs", "--no-color", f"--tail={tail}", service, timeout_s=60)
+
+
+def failure_line(record: CommandRecord) -> str:
+    """The one line that says why a Compose command failed: its last line, plus the build
+    error above it when that last line only says a build failed."""
+    output = record.stderr or record.stdout
+    last = last_line(output)
+    if _BUILD_FAILED.search(last):
+        above = [line.strip() for line in output.strip().splitlines()[:-1] if line.strip()]
+        cause = next((line for line in reversed(above) if _CAUSE.search(line)), None)
+        if cause:
+            return f"{last}: {cause}"
+    return last

@@ -17,7 +17,7 @@ from pydantic import Field
 from afasa_ops.compose.project import ComposeProject, load_project
 from afasa_ops.config import Settings
 from afasa_ops.errors import DriverError
-from afasa_ops.infra.compose import ComposeCli
+from afasa_ops.infra.compose import ComposeCli, failure_line
 from afasa_ops.infra.shell import Shell, last_line
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Finding, Outcome
@@ -191,9 +191,7 @@ class ComposeUp(Step):
         ctx.say(f"running compose {' '.join(args)} (project {compose.project_name})")
         record = compose.run(*args, timeout_s=ctx.settings.phase3.up_timeout_s)
         if record.exit_code != 0:
-            raise DriverError(
-                f"compose up exited {record.exit_code}: {last_line(record.stderr or record.stdout)}"
-            )
+            raise DriverError(f"compose up exited {record.exit_code}: {failure_line(record)}")
         if p.build:
             _write_build_state(ctx, _build_inputs(ctx, names))
         # Changed when a container was created, recreated or (re)started; `--build` prints

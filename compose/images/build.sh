@@ -343,13 +343,14 @@ build_app_image() {
 		report "$APP_IMAGE" "skipped (no compose/app.Dockerfile yet)"
 		return 0
 	fi
+	# Even for a reused image: Compose's `up --build` rebuilds from this same context.
+	bash "$REPO_ROOT/compose/app/wheels.sh" || die "cannot prepare build/wheels for $APP_IMAGE"
 	if [ "$APP_DIRTY" = 1 ]; then
 		BUILD_START=$SECONDS
 		note "work tree has uncommitted changes: rebuilding $APP_IMAGE"
 	else
 		needs_build "$APP_IMAGE" || return 0
 	fi
-	bash "$REPO_ROOT/compose/app/wheels.sh" || die "cannot prepare build/wheels for $APP_IMAGE"
 	docker_build "$APP_IMAGE" --build-arg "BASE_IMAGE=$BASE_IMAGE" -f "$APP_DOCKERFILE" "$REPO_ROOT"
 	report "$APP_IMAGE" built
 }

@@ -172,3 +172,14 @@ def test_phase3_fails_naming_the_unhealthy_service(project: Path, tmp_path: Path
     with tarfile.open(result.incident) as tar:
         names = tar.getnames()
     assert any(n.endswith("logs/sick.txt") for n in names)
+
+
+def test_a_failed_build_is_reported_with_its_cause(project: Path, tmp_path: Path) -> None:
+    # Compose v1 only says "Service 'built' failed to build : Build failed"; the step's
+    # summary must carry the line that says why.
+    (project / "Dockerfile").write_text(f"FROM {IMAGE}\nCOPY wheelhouse /wheels\n")
+    _, (result, _said) = _run(project, tmp_path, COMPOSE)  # type: ignore[misc]
+    up = next(s for s in result.steps if s.id == "phase3.up")
+    assert up.status == Status.FAILED
+    assert "built" in up.summary
+    assert "wheelhouse" in up.summary, up.summary
