@@ -129,12 +129,10 @@ def _diff_services(
 def _recreate(ctx: Context, result: RollbackResult) -> None:
     if not result.services_changed or result.recreate_skipped:
         return
-    from afasa_ops.compose.project import load_project
-    from afasa_ops.infra.compose import ComposeCli
     from afasa_ops.infra.docker import DockerEngine
+    from afasa_ops.steps.stack import compose_of, project_of
 
-    compose = ctx.settings.compose
-    project = load_project(ctx.repo, compose.files, project_name=compose.project_name)
+    project = project_of(ctx)
     engine = DockerEngine(ctx.settings.docker.host)
     try:
         # Only services that run now are recreated: rollback never starts new ones.
@@ -149,15 +147,9 @@ def _recreate(ctx: Context, result: RollbackResult) -> None:
     result.not_running = [s for s in result.services_changed if s not in running]
     if not running:
         return
-    cli = ComposeCli(
-        ctx.shell,
-        ctx.repo,
-        list(compose.files),
-        project.name,
-        compose.command,
-        ctx.settings.docker.host,
+    record = compose_of(ctx).run(
+        "up", "-d", "--force-recreate", "--no-deps", *running, timeout_s=600
     )
-    record = cli.run("up", "-d", "--force-recreate", "--no-deps", *running, timeout_s=600)
     result.commands.append(asdict(record))
     if record.exit_code == 0:
         result.recreated = running

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -34,6 +37,8 @@ class ComposeCli:
     project_name: str
     command: str = "auto"
     docker_host: str | None = None
+    # Where v1's version is remembered between runs, keyed by the installed binary.
+    version_cache: Path | None = None
 
     def binary(self) -> list[str]:
         """Which Compose runs here; v2 is preferred when both are installed."""
@@ -52,10 +57,15 @@ class ComposeCli:
             for argv in candidates:
                 if shutil.which(argv[0]) is None:
                     continue
-                record = self.shell.run([*argv, "version", "--short"], timeout_s=30)
-                if record.exit_code == 0:
-                    _DETECTED[self.command] = (argv, record.stdout.strip())
-                    break
+                version = self._remembered(argv)
+                if version is None:
+                    record = self.shell.run([*argv, "version", "--short"], timeout_s=30)
+                    if record.exit_code != 0:
+                        continue
+                    version = record.stdout.strip()
+                    self._remember(argv, version)
+                _DETECTED[self.command] = (argv, version)
+                break
             else:
                 raise BlockedError(
                     "no Compose found: neither `docker compose` (v2 plugin) nor `docker-compose` (v1)"
@@ -64,6 +74,28 @@ class ComposeCli:
                     hint="install the docker-compose-plugin package (or docker-compose)",
                 )
         return _DETECTED[self.command]
+
+    def _remembered(self, argv: list[str]) -> str | None:
+        """v1's version as recorded for this very binary: a v1 process takes about a second
+        to start, while v2 (a docker CLI plugin, one Go process) is always asked."""
+        stamp = _binary_stamp(argv)
+        if self.version_cache is None or stamp is None or argv != V1:
+            return None
+        try:
+            cached = json.loads(self.version_cache.read_text())
+        except (OSError, ValueError):
+            return None
+        if isinstance(cached, dict) and cached.get("binary") == stamp:
+            return str(cached.get("version") or "") or None
+        return None
+
+    def _remember(self, argv: list[str], version: str) -> None:
+        stamp = _binary_stamp(argv)
+        if self.version_cache is None or stamp is None or argv != V1:
+            return
+        with contextlib.suppress(OSError):
+            self.version_cache.parent.mkdir(parents=True, exist_ok=True)
+            self.version_cache.write_text(json.dumps({"binary": stamp, "version": version}))
 
     def _env(self) -> dict[str, str]:
         return {"DOCKER_HOST": self.docker_host} if self.docker_host else {}
@@ -96,3 +128,16 @@ def failure_line(record: CommandRecord) -> str:
         if cause:
             return f"{last}: {cause}"
     return last
+
+
+def _binary_stamp(argv: list[str]) -> str | None:
+    """The installed executable's path, size and mtime: what changes when it is upgraded."""
+    found = shutil.which(argv[0])
+    if found is None:
+        return None
+    path = os.path.realpath(found)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"

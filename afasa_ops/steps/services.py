@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from afasa_ops.compose.project import ComposeProject, load_project
+from afasa_ops.compose.project import ComposeProject
 from afasa_ops.config import Settings
 from afasa_ops.errors import DriverError
 from afasa_ops.infra.compose import ComposeCli, failure_line
@@ -22,28 +22,7 @@ from afasa_ops.infra.shell import Shell, last_line
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Finding, Outcome
 from afasa_ops.runbook.step import Params, Step, register
-
-
-def project_of(ctx: Context) -> ComposeProject:
-    compose = ctx.settings.compose
-    return load_project(ctx.repo, compose.files, project_name=compose.project_name)
-
-
-def compose_of(ctx: Context) -> ComposeCli:
-    def build() -> ComposeCli:
-        settings = ctx.settings
-        return ComposeCli(
-            ctx.shell,
-            ctx.repo,
-            settings.compose.files,
-            project_of(ctx).name,
-            settings.compose.command,
-            settings.docker.host,
-        )
-
-    compose: ComposeCli = ctx.driver("compose", build)
-    return compose
-
+from afasa_ops.steps.stack import compose_of, project_of
 
 INSPECT_FORMAT = (
     '{"Id":{{json .Id}},'
@@ -290,7 +269,7 @@ class ComposeWait(Step):
             # Already converged: the ps summary and the states still go into the report.
             return Assessment.ok(
                 f"all {len(results)} services healthy: {_states(results)}",
-                _evidence(compose_of(ctx).ps().stdout, results),
+                _evidence(HealthProbe(ctx).table(), results),
             )
         return Assessment.pending(f"not healthy yet: {_states(waiting)}")
 
@@ -316,8 +295,8 @@ class ComposeWait(Step):
             time.sleep(min(delay, max(0.0, timeout_s - elapsed)))
             delay = min(delay * cfg.backoff, cfg.poll_max_s)
         self._unhealthy = [h.service for h in waiting]
-        ps = compose_of(ctx).ps()
-        findings = _evidence(ps.stdout or ps.stderr, results)
+        ps = probe.table()
+        findings = _evidence(ps, results)
         findings += [
             Finding.error(
                 "compose.unhealthy",
@@ -336,7 +315,7 @@ class ComposeWait(Step):
             summary=summary,
             findings=findings,
             artifacts={
-                "compose_ps": ps.stdout,
+                "compose_ps": ps,
                 "health": {h.service: f"{h.state} ({h.how})" for h in results},
             },
         )
@@ -375,8 +354,8 @@ def _states(results: list[Health]) -> str:
 
 
 class HealthProbe:
-    """One round: `compose ps -q` finds the containers, `docker inspect` reads their state,
-    and services without a healthcheck get a GET of their configured /readyz."""
+    """One round: `docker ps` finds the containers by Compose's labels, `docker inspect` reads
+    their state, and services without a healthcheck get a GET of their configured /readyz."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -399,17 +378,32 @@ class HealthProbe:
             out[name] = f"{found.get('Id')}@{state.get('StartedAt')}" if found else "none"
         return out
 
+    def table(self) -> str:
+        """The stack's containers as `docker ps` shows them (name, image, status with health,
+        ports): what `compose ps` says, without a Compose v1 process."""
+        record = self.quiet.run(
+            [
+                "docker", "ps", "-a", *self._project_filters(),
+                "--format", "table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{.Ports}}",
+            ],
+            env=_docker_env(self.settings),
+            timeout_s=60,
+        )  # fmt: skip
+        return record.stdout.strip() or record.stderr.strip()
+
+    def _project_filters(self) -> list[str]:
+        project = compose_of(self.ctx).project_name
+        return [
+            "--filter", f"label=com.docker.compose.project={project}",
+            "--filter", "label=com.docker.compose.oneoff=False",
+        ]  # fmt: skip
+
     def containers(self) -> dict[str, dict[str, Any]]:
         """service -> its container's `docker inspect`. The containers are found by the labels
         Compose (v1 and v2) puts on them: `docker ps` answers in milliseconds where a Compose
         v1 process takes a second to start."""
-        project = compose_of(self.ctx).project_name
         record = self.quiet.run(
-            [
-                "docker", "ps", "-a", "-q", "--no-trunc",
-                "--filter", f"label=com.docker.compose.project={project}",
-                "--filter", "label=com.docker.compose.oneoff=False",
-            ],
+            ["docker", "ps", "-a", "-q", "--no-trunc", *self._project_filters()],
             env=_docker_env(self.settings),
             timeout_s=60,
         )  # fmt: skip

@@ -12,15 +12,15 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from afasa_ops.compose.project import ComposeProject, environment_of, load_project
+from afasa_ops.compose.project import ComposeProject, environment_of
 from afasa_ops.errors import BlockedError, DriverError
-from afasa_ops.infra.compose import ComposeCli
 from afasa_ops.infra.docker import ContainerInfo, DockerEngine, EngineFacts
 from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.files import atomic_write, replace_file
 from afasa_ops.runbook.model import Assessment, Finding, Outcome
 from afasa_ops.runbook.step import Params, Step, register
+from afasa_ops.steps.stack import compose_of, project_of
 from afasa_ops.traefik.analysis import Analysis, EngineApi, analyse, command_args
 from afasa_ops.traefik.fallback import (
     PACKAGES,
@@ -57,27 +57,6 @@ def engine_facts(ctx: Context) -> EngineFacts:
     return facts
 
 
-def project(ctx: Context) -> ComposeProject:
-    compose = ctx.settings.compose
-    return load_project(ctx.repo, compose.files, project_name=compose.project_name)
-
-
-def compose_cli(ctx: Context, proj: ComposeProject) -> ComposeCli:
-    settings = ctx.settings
-    cli: ComposeCli = ctx.driver(
-        "compose",
-        lambda: ComposeCli(
-            ctx.shell,
-            ctx.repo,
-            list(settings.compose.files),
-            proj.name,
-            settings.compose.command,
-            settings.docker.host,
-        ),
-    )
-    return cli
-
-
 def traefik_service(ctx: Context, proj: ComposeProject) -> str:
     from afasa_ops.traefik.analysis import find_traefik_service
 
@@ -88,7 +67,7 @@ def recreate_traefik(ctx: Context, proj: ComposeProject, service: str) -> dateti
     """`up -d --force-recreate --no-deps <traefik>`; returns when it was started."""
     # A second's margin: the engine's clock and `since` have one-second resolution.
     started = datetime.now(UTC) - timedelta(seconds=1)
-    compose_cli(ctx, proj).run(
+    compose_of(ctx).run(
         "up", "-d", "--force-recreate", "--no-deps", service, timeout_s=300, check=True
     )
     ctx.facts[RECREATED_FACT] = started
@@ -125,8 +104,7 @@ class EngineStep(_Check):
             )
         ]
         try:
-            proj = project(ctx)
-            cli = compose_cli(ctx, proj)
+            cli = compose_of(ctx)
             flavour = "docker-compose (v1)" if cli.is_v1 else "docker compose (v2 plugin)"
             findings.append(
                 Finding.info("docker.compose", f"{flavour} {cli.version()}", command=cli.binary())
@@ -170,7 +148,7 @@ class ComposeFix(Step):
                     f"compatibility with the engine not judged: {exc}",
                 )
             )
-        proj = project(ctx)
+        proj = project_of(ctx)
         analysis = analyse(
             proj,
             target_image=p.target_image or ctx.settings.traefik.target_image,
@@ -248,10 +226,10 @@ class Recreate(Step):
     needs_confirmation = True
 
     def services(self, ctx: Context) -> list[str]:
-        return [traefik_service(ctx, project(ctx))]
+        return [traefik_service(ctx, project_of(ctx))]
 
     def check(self, ctx: Context) -> Assessment:
-        proj = project(ctx)
+        proj = project_of(ctx)
         service = traefik_service(ctx, proj)
         info = engine(ctx).service_container(proj.name, service)
         drift = container_drift(proj.services[service], service, info)
@@ -265,7 +243,7 @@ class Recreate(Step):
         return Assessment.ok(f"{info.name} runs {info.image} as the compose file says")
 
     def apply(self, ctx: Context) -> Outcome:
-        proj = project(ctx)
+        proj = project_of(ctx)
         service = traefik_service(ctx, proj)
         recreate_traefik(ctx, proj, service)
         return Outcome(True, f"recreated {service} (project {proj.name})")
@@ -296,11 +274,11 @@ class ProviderHealth(Step):
     needs_confirmation = True
 
     def services(self, ctx: Context) -> list[str]:
-        return [traefik_service(ctx, project(ctx))]
+        return [traefik_service(ctx, project_of(ctx))]
 
     def _scan(self, ctx: Context) -> tuple[ContainerInfo | None, LogScan]:
         p = cast(ProviderParams, self.params)
-        proj = project(ctx)
+        proj = project_of(ctx)
         service = traefik_service(ctx, proj)
         drv = engine(ctx)
         info = drv.service_container(proj.name, service)
@@ -399,7 +377,7 @@ class ProviderHealth(Step):
             ctx.journal.write(
                 "fallback_applied", summary=outcome.summary, packages=outcome.packages
             )
-        proj = project(ctx)
+        proj = project_of(ctx)
         engine(ctx).close()
         ctx.facts.pop(ENGINE_FACT, None)
         recreate_traefik(ctx, proj, traefik_service(ctx, proj))
@@ -482,11 +460,11 @@ class Routing(Step):
     verification = True
 
     def services(self, ctx: Context) -> list[str]:
-        return [traefik_service(ctx, project(ctx))]
+        return [traefik_service(ctx, project_of(ctx))]
 
     def _report(self, ctx: Context) -> RoutingReport:
         p = cast(RoutingParams, self.params)
-        proj = project(ctx)
+        proj = project_of(ctx)
         configured = [r for s in ctx.settings.services for r in s.routes]
         expected = expected_routing(proj, [*configured, *p.routes])
         t = ctx.settings.traefik
