@@ -341,7 +341,12 @@ class ChecksSection(Section):
         default="/api/report/reports/{report_id}", description="Route of one report's status."
     )
     timeout_s: float = Field(default=120.0, description="Deadline of a polling check.")
-    poll_interval_s: float = Field(default=1.0, description="Wait between polls of a check.")
+    poll_initial_s: float = Field(
+        default=0.1, gt=0, description="First wait between polls of a check; it then doubles."
+    )
+    poll_max_s: float = Field(
+        default=2.0, gt=0, description="Longest wait between polls of a check."
+    )
     http_timeout_s: float = Field(default=15.0, description="Timeout of one check request.")
 
 

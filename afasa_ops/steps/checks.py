@@ -191,6 +191,9 @@ class CheckRunner:
 
     def _run_action(self, action: Action, deadline_s: float) -> None:
         deadline = time.monotonic() + deadline_s
+        # Work a check waits for (a command, a report) is often done within a few hundred ms:
+        # start polling fast, then back off.
+        wait = self.settings.checks.poll_initial_s
         attempt = 0
         while True:
             attempt += 1
@@ -205,7 +208,8 @@ class CheckRunner:
                         self.evidence.add(f"check.{action.name}", exc.evidence)
                     raise CheckFailed(f"{action.name}: {exc.message}{suffix}") from None
                 self.say(f"  {action.name}: not yet ({exc.message}); polling")
-                time.sleep(self.settings.checks.poll_interval_s)
+                time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                wait = min(wait * 2, self.settings.checks.poll_max_s)
                 continue
             self.evidence.add(f"check.{action.name}", message, attempts=attempt)
             return

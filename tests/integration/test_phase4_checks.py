@@ -83,7 +83,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                     f'token_signing_key = {{ file = "{tmp / "issuer.pem"}" }}\n'
                     f'token_kid = "{issuer.kid}"\n'
                     "timeout_s = 30\n"
-                    "poll_interval_s = 0.3\n"
+                    "poll_max_s = 0.3\n"
                 ),
             )
             settings = load_settings(config)
