@@ -6,13 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from afasa_ops.platform import events, reports
@@ -25,6 +25,7 @@ from tests.support.workers import (
     admin_scalar,
     publish_raw,
     subject_messages,
+    table_locked,
     wait_for,
     write_config,
 )
@@ -117,15 +118,15 @@ def test_kill_9_mid_job_is_redelivered_and_ready_exactly_once(
     pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
 ) -> None:  # type: ignore[no-untyped-def]
     tenant = add_tenant(pdb.admin_dsn, "kill9")
-    # Enough rows that an xlsx takes a while: the kill lands while the job is processing.
-    seed_tenant_data(pdb.admin_dsn, tenant, 60_000, START + timedelta(days=2))
+    seed_tenant_data(pdb.admin_dsn, tenant, 2_000, START + timedelta(days=2))
     cfg = write_config(
         tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
     )
     first = start_worker(workers, cfg, tmp_path)
-    rid = reports.request_report(engine, tenant, START, END, "xlsx")
-    wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
-    first.kill9()
+    with table_locked(pdb.admin_dsn):  # the kill lands while the job is processing
+        rid = reports.request_report(engine, tenant, START, END, "xlsx")
+        wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
+        first.kill9()
     assert status_of(pdb, rid) == "processing"  # killed mid-job, not finished
     start_worker(workers, cfg, tmp_path)
     wait_for(lambda: status_of(pdb, rid) == "ready", 120, "ready after redelivery")
@@ -260,7 +261,7 @@ def test_sigterm_finishes_the_job_in_flight_and_exits_0(
     pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
 ) -> None:  # type: ignore[no-untyped-def]
     tenant = add_tenant(pdb.admin_dsn, "sigterm")
-    seed_tenant_data(pdb.admin_dsn, tenant, 20_000, START + timedelta(days=3))
+    seed_tenant_data(pdb.admin_dsn, tenant, 2_000, START + timedelta(days=3))
     cfg = write_config(
         tmp_path / "afasa-ops.toml",
         pdb,
@@ -269,9 +270,13 @@ def test_sigterm_finishes_the_job_in_flight_and_exits_0(
         workers={"grace_s": 120.0},
     )
     w = start_worker(workers, cfg, tmp_path)
-    rid = reports.request_report(engine, tenant, START, END, "xlsx")
-    wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
-    code = w.terminate(timeout_s=150)
+    with table_locked(pdb.admin_dsn):
+        rid = reports.request_report(engine, tenant, START, END, "xlsx")
+        wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
+        w.send(signal.SIGTERM)
+        wait_for(lambda: "stopping: SIGTERM" in w.logs(), 30, "the worker to hear SIGTERM")
+        assert w.proc is not None and w.proc.poll() is None  # still finishing its job
+    code = w.wait(timeout_s=150)
     assert code == 0, w.logs()[-3000:]
     assert status_of(pdb, rid) == "ready", w.logs()[-3000:]
     assert "stopping: SIGTERM" in w.logs()
@@ -294,19 +299,18 @@ def test_heartbeats_keep_a_job_longer_than_ack_wait_from_being_redelivered(
     start_worker(workers, cfg, tmp_path)
     # The job is made long on purpose, whatever this machine's speed: the table it reads first
     # stays locked for several ack_waits after it has started.
-    with psycopg.connect(pdb.admin_dsn) as blocker:
-        blocker.execute("LOCK TABLE detections IN ACCESS EXCLUSIVE MODE")
+    with table_locked(pdb.admin_dsn):
         rid = reports.request_report(engine, tenant, START, END, "xlsx")
         wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
         time.sleep(4 * ack_wait_s)
-        blocker.commit()
     wait_for(lambda: status_of(pdb, rid) == "ready", 120, "ready")
     attempts, ran = admin_rows(
         pdb.admin_dsn,
         "SELECT attempts, finished_at - started_at FROM reports WHERE id = %s",
         (rid,),
     )[0]
-    # The job outlived ack_wait several times over, yet was delivered once.
+    # The job outlived ack_wait several times over (the table was locked), yet was delivered
+    # once.
     assert ran > timedelta(seconds=3 * ack_wait_s)
     assert attempts == 1
 
@@ -315,14 +319,15 @@ def test_nats_restarting_while_a_job_runs_still_ends_ready_once(
     pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
 ) -> None:  # type: ignore[no-untyped-def]
     tenant = add_tenant(pdb.admin_dsn, "restart-mid-job")
-    seed_tenant_data(pdb.admin_dsn, tenant, 20_000, START + timedelta(days=5))
+    seed_tenant_data(pdb.admin_dsn, tenant, 2_000, START + timedelta(days=5))
     cfg = write_config(
         tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
     )
     start_worker(workers, cfg, tmp_path)
-    rid = reports.request_report(engine, tenant, START, END, "xlsx")
-    wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
-    nats_server.restart()  # heartbeats and the ack of this job meet a restarting server
+    with table_locked(pdb.admin_dsn):
+        rid = reports.request_report(engine, tenant, START, END, "xlsx")
+        wait_for(lambda: status_of(pdb, rid) == "processing", 60, "processing")
+        nats_server.restart()  # heartbeats and the ack of this job meet a restarting server
     wait_for(lambda: status_of(pdb, rid) == "ready", 120, "ready")
     wait_for(lambda: ready_ids(nats_server.url, tenant), 30, "ready event")
     later = reports.request_report(engine, tenant, START, START + timedelta(days=1), "csv")
@@ -336,20 +341,23 @@ def test_concurrency_runs_that_many_jobs_at_once(
     pdb: PlatformDb, engine, nats_server: NatsServer, storage_dir: Path, tmp_path: Path, workers
 ) -> None:  # type: ignore[no-untyped-def]
     tenant = add_tenant(pdb.admin_dsn, "concurrency")
-    seed_tenant_data(pdb.admin_dsn, tenant, 15_000, START + timedelta(days=6))
+    seed_tenant_data(pdb.admin_dsn, tenant, 2_000, START + timedelta(days=6))
     cfg = write_config(
         tmp_path / "afasa-ops.toml", pdb, nats_server.url, storage_url=f"file://{storage_dir}"
     )
     w = WorkerProcess(cfg, "report", tmp_path / "conc.log", ["--concurrency", "3"]).start()
     workers.append(w)
     w.wait_healthy()
-    ids = [reports.request_report(engine, tenant, START, END, "xlsx") for _ in range(4)]
     in_flight = lambda: admin_scalar(  # noqa: E731
         pdb.admin_dsn,
         "SELECT count(*) FROM reports WHERE tenant_id = %s AND status = 'processing'",
         (tenant,),
     )
-    wait_for(lambda: in_flight() == 3, 60, "three jobs processing at once")
+    with table_locked(pdb.admin_dsn):  # jobs stay in flight until released
+        ids = [reports.request_report(engine, tenant, START, END, "xlsx") for _ in range(4)]
+        wait_for(lambda: in_flight() == 3, 60, "three jobs processing at once")
+        time.sleep(1)  # a fourth job, were it started, would show up by now
+        assert in_flight() == 3
     for rid in ids:
         wait_for(lambda rid=rid: status_of(pdb, rid) == "ready", 180, "ready")
     assert (

@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,10 @@ class WorkerProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
+    def send(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
     def terminate(self, timeout_s: float = 60.0) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:
@@ -152,6 +157,21 @@ def admin_rows(admin_dsn: str, sql: str, params: tuple[Any, ...] = ()) -> list[t
 
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+
+
+@contextmanager
+def table_locked(admin_dsn: str, table: str = "detections") -> Iterator[Callable[[], None]]:
+    """Hold an ACCESS EXCLUSIVE lock on `table` until release() or the block's end. A report
+    job reads `detections` first, so it stays `processing` for as long as a test needs,
+    whatever this machine's speed."""
+    import psycopg
+
+    conn = psycopg.connect(admin_dsn)
+    try:
+        conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield conn.commit
+    finally:
+        conn.close()
 
 
 def admin_scalar(admin_dsn: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
