@@ -342,7 +342,7 @@ class ChecksSection(Section):
     )
     timeout_s: float = Field(default=120.0, description="Deadline of a polling check.")
     poll_initial_s: float = Field(
-        default=0.1, gt=0, description="First wait between polls of a check; it then doubles."
+        default=0.05, gt=0, description="First wait between polls of a check; each next is 1.5x."
     )
     poll_max_s: float = Field(
         default=2.0, gt=0, description="Longest wait between polls of a check."

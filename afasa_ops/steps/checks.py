@@ -209,7 +209,7 @@ class CheckRunner:
                     raise CheckFailed(f"{action.name}: {exc.message}{suffix}") from None
                 self.say(f"  {action.name}: not yet ({exc.message}); polling")
                 time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
-                wait = min(wait * 2, self.settings.checks.poll_max_s)
+                wait = min(wait * 1.5, self.settings.checks.poll_max_s)
                 continue
             self.evidence.add(f"check.{action.name}", message, attempts=attempt)
             return
