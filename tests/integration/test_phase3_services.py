@@ -183,3 +183,17 @@ def test_a_failed_build_is_reported_with_its_cause(project: Path, tmp_path: Path
     assert up.status == Status.FAILED
     assert "built" in up.summary
     assert "wheelhouse" in up.summary, up.summary
+
+
+def test_pull_names_only_the_images_that_are_missing(project: Path, tmp_path: Path) -> None:
+    absent = "afasa-local/absent-for-test:0"
+    compose = COMPOSE + f'  ghost:\n    image: {absent}\n    command: ["true"]\n'
+    runner, _ = _run(project, tmp_path, COMPOSE)
+    (project / "docker-compose.yml").write_text(compose)
+    _commit(project)
+    planned = runner.plan(Selection(["phase3"]))
+    pull = {s.id: s for s in planned.steps}["phase3.pull"]
+    assert pull.status == Status.PENDING
+    assert [f.message for f in pull.findings if f.code == "compose.image_missing"] == [
+        f"ghost ({absent})"
+    ]
