@@ -20,6 +20,7 @@ AREAS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("db.migrations", "schema.migrate", {}),
         ("db.app_role", "schema.app_role", {}),
         ("db.rls", "schema.rls_audit", {}),
+        ("db.init_replay", "schema.init_replay", {}),
     ],
     "tools": [
         ("tools.git", "shell.check", {"argv": ["git", "--version"]}),

@@ -14,7 +14,7 @@ from afasa_ops.infra.postgres import Postgres
 from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.files import atomic_write, replace_file, unified_diff
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Finding, Outcome, State
 from afasa_ops.runbook.step import Params, Step, register
 from afasa_ops.schema.settings import SchemaSettings, migrations_dir
 
@@ -312,6 +312,14 @@ class InitSql(_SchemaStep):
         record = commit_change(ctx, [rel], INIT_COMMIT_MESSAGE)
         return Outcome(True, f"wrote {rel}", artifacts={"commit": record.commit, "path": rel})
 
+    def verify(self, ctx: Context) -> Assessment:
+        written = self.check(ctx)
+        if written.state != State.OK:
+            return written
+        # The file is in place; whether an empty volume ever reaches it is the replay's word.
+        path, _ = self._target(ctx)
+        return replay_assessment(ctx, path.parent, ours=path.name)
+
     def rollback(self, ctx: Context) -> None:
         path, previous = getattr(self, "_written", (None, None))
         if path is None:
@@ -320,3 +328,75 @@ class InitSql(_SchemaStep):
             path.unlink(missing_ok=True)
         else:
             atomic_write(path, previous)
+
+
+@register
+class InitReplay(_SchemaStep):
+    """An empty data volume gets through every init file: they are replayed, in the
+    entrypoint's order, on a scratch database of the same server (dropped afterwards)."""
+
+    kind = "schema.init_replay"
+    Params = InitSqlParams
+    verification = True
+
+    def check(self, ctx: Context) -> Assessment:
+        p: InitSqlParams = self.params  # type: ignore[assignment]
+        ours = next((f.name for f in (ctx.repo / p.directory).glob("*.sql") if _is_ours(f)), None)
+        return replay_assessment(ctx, ctx.repo / p.directory, ours=ours)
+
+
+def _is_ours(path: Path) -> bool:
+    with path.open() as f:
+        return f.read(len(INIT_MARKER)) == INIT_MARKER
+
+
+def replay_assessment(ctx: Context, directory: Path, ours: str | None) -> Assessment:
+    """The replay's verdict. A file of ours that fails is this tool's fault (blocked); an
+    AFASA file that fails, or an extension this server lacks, is reported, not fixed."""
+    from afasa_ops.schema.replay import replay
+    from afasa_ops.schema.settings import admin_dsn_missing
+
+    if reason := admin_dsn_missing(ctx.settings):
+        return Assessment.skipped(reason)
+    rel = directory.relative_to(ctx.repo) if directory.is_relative_to(ctx.repo) else directory
+    if not directory.is_dir():
+        return Assessment.skipped(f"no init directory {rel}")
+    result = replay(schema_settings(ctx).admin_dsn, directory, schema_settings(ctx).timeouts)
+    findings = [
+        Finding.info("db.init_not_replayed", f"{rel}/{name}: not SQL, not replayed")
+        for name in result.skipped
+    ]
+    if result.complete:
+        return Assessment.ok(
+            f"an empty volume runs all {len(result.applied)} files of {rel}: "
+            + ", ".join(result.applied),
+            findings,
+        )
+    where = f"{rel}/{result.where()}"
+    never = [f.name for f in sorted(directory.glob("*.sql")) if f.name > str(result.failed)]
+    if result.missing_extension:
+        findings.append(
+            Finding.warning(
+                "db.init_replay_incomplete",
+                f"replay stopped at {where}: this server lacks extension "
+                f"{result.missing_extension}, so the files after it were not checked here",
+                extension=result.missing_extension,
+            )
+        )
+        return Assessment.ok(f"replayed {len(result.applied)} file(s); {where}", findings)
+    if result.failed == ours:
+        return Assessment.blocked(f"fresh volumes fail in afasa-ops' own file: {where}", findings)
+    findings.append(
+        Finding.warning(
+            "db.init_sql_broken",
+            f"fresh volumes stop at {where}"
+            + (f"; never run: {', '.join(never)}" if never else "")
+            + f". Fix {result.failed}: the entrypoint stops at its first error",
+            file=result.failed,
+            never_run=never,
+        )
+    )
+    return Assessment.ok(
+        f"the running database is unaffected, but an empty volume stops at {result.failed}",
+        findings,
+    )
