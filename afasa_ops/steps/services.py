@@ -390,8 +390,9 @@ class HealthProbe:
 
     def table(self) -> str:
         """The stack's containers as `docker ps` shows them (name, image, status with health,
-        ports): what `compose ps` says, without a Compose v1 process."""
-        record = self.quiet.run(
+        ports): what `compose ps` says, without a Compose v1 process. Journaled, unlike the
+        polling: it is the step's evidence, and a failed wait's incident names it."""
+        record = self.ctx.shell.run(
             [
                 "docker", "ps", "-a", *self._project_filters(),
                 "--format", "table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{.Ports}}",
