@@ -309,3 +309,42 @@ def test_no_engine_is_blocked_with_one_line(tmp_path: Path) -> None:
     # The compose analysis still runs without an engine, and says what it could not judge.
     pin = result.steps[1]
     assert "traefik.engine_unknown" in {f.code for f in pin.findings}
+
+
+def test_engine_downgrade_runs_for_real_and_stops_where_apt_does_not_offer_28_5_2(
+    broken_stack: Stack,
+) -> None:
+    # Fallback B with its flag and --yes, on this real host: apt's index is refreshed and asked
+    # for docker-ce 28.5.2; Debian's own sources do not carry it (Docker's repository does),
+    # so the step fails saying so, before anything is installed, held or pinned.
+    from afasa_ops.traefik.fallback import PIN_FILE
+
+    if Path(PIN_FILE).exists():
+        pytest.fail(f"{PIN_FILE} exists before the test: this host was downgraded by hand")
+    stack = broken_stack
+    book = stack.book()
+    for step in book.phase("phase1").steps:
+        if step.kind == "traefik.compose":
+            step.params.target_image = BROKEN  # type: ignore[attr-defined]
+    installed = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", "docker.io"], capture_output=True, text=True
+    ).stdout
+    result = run(book, stack.context(yes=True, allow_engine_downgrade=True), Selection(["phase1"]))
+    assert result.status == "failed", result.message
+    provider = result.steps[-1]
+    assert provider.id == "phase1.traefik.provider"
+    assert "is not offered by the configured apt sources" in (provider.error or ""), provider
+    ran = [c.argv[:2] for c in provider.commands]
+    assert ["apt-get", "update"] in ran and ["apt-cache", "madison"] in ran
+    assert ["apt-get", "install"] not in ran and ["apt-mark", "hold"] not in ran
+    assert not Path(PIN_FILE).exists()
+    assert (
+        "docker"
+        not in subprocess.run(["apt-mark", "showhold"], capture_output=True, text=True).stdout
+    )
+    assert (
+        subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "docker.io"], capture_output=True, text=True
+        ).stdout
+        == installed
+    )
