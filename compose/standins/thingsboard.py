@@ -13,15 +13,16 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from standins.server import QuietHandler, StandInServer
 
 ATTR_PREFIX = "/api/plugins/telemetry/DEVICE/"
 
 
 @dataclass
-class ThingsboardDouble:
+class ThingsboardDouble(StandInServer):
     username: str = "tenant@thingsboard.org"
     password: str = field(default_factory=lambda: secrets.token_hex(8))
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"name": ...}
@@ -29,16 +30,7 @@ class ThingsboardDouble:
     failing: dict[str, int] = field(default_factory=dict)
     writes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
-    server: ThreadingHTTPServer | None = None
-    host: str = "127.0.0.1"
-    port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def base_url(self) -> str:
-        assert self.server is not None
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        return f"http://{host}:{self.server.server_address[1]}"
 
     def add_device(self, device_id: str, name: str = "") -> None:
         self.devices[device_id] = {"id": {"id": device_id, "entityType": "DEVICE"}, "name": name}
@@ -49,7 +41,7 @@ class ThingsboardDouble:
     def start(self) -> ThingsboardDouble:
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _body(self) -> Any:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -144,22 +136,4 @@ class ThingsboardDouble:
                     return
                 self._send(404, {"status": 404, "message": "Not found"})
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    def __enter__(self) -> ThingsboardDouble:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.serve(Handler)

@@ -7,12 +7,12 @@ channel_id. Reusable by any test: `with UbibotDouble() as ubi: ubi.set_channels(
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from standins.server import QuietHandler, StandInServer
 
 FAILURES = ("http500", "timeout", "error200", "malformed", "no_channel_id", "rate_limited")
 
@@ -41,20 +41,11 @@ def make_channels(n: int, prefix: str = "ch") -> list[dict[str, Any]]:
 
 
 @dataclass
-class UbibotDouble:
+class UbibotDouble(StandInServer):
     channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     slow_s: float = 5.0
     requests: list[str] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-    host: str = "127.0.0.1"
-    port: int = 0
-
-    @property
-    def base_url(self) -> str:
-        assert self.server is not None
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        return f"http://{host}:{self.server.server_address[1]}"
 
     def set_channels(self, account_key: str, channels: list[dict[str, Any]]) -> None:
         self.channels[account_key] = channels
@@ -94,7 +85,7 @@ class UbibotDouble:
     def start(self) -> UbibotDouble:
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 if parts.path == "/healthz":  # the stand-in's own liveness, not UbiBot's API
@@ -118,22 +109,4 @@ class UbibotDouble:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout tests)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    def __enter__(self) -> UbibotDouble:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.serve(Handler)
