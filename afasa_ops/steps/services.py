@@ -81,7 +81,8 @@ class ComposePull(Step):
         absent = _absent(ctx, images)
         missing = [f"{svc} ({image})" for svc, image in images.items() if image in absent]
         if not missing:
-            return Assessment.ok(f"{len(images)} images present: {', '.join(images.values())}")
+            unique = sorted(set(images.values()))
+            return Assessment.ok(f"images present for {len(images)} services: {', '.join(unique)}")
         return Assessment.pending(
             f"images to pull: {', '.join(missing)}",
             [Finding.info("compose.image_missing", m) for m in missing],

@@ -125,7 +125,7 @@ def test_phase3_boots_and_waits_for_health(project: Path, tmp_path: Path) -> Non
     assert result.status == "ok", result.message
     # Only `web` and `api` have images to pull; both are local, so nothing is pulled.
     assert by_id["phase3.pull"].status == Status.OK
-    assert "2 images present" in by_id["phase3.pull"].summary
+    assert by_id["phase3.pull"].summary == f"images present for 2 services: {IMAGE}"
     assert by_id["phase3.up"].status == Status.CHANGED
     wait = by_id["phase3.wait"]
     assert wait.status == Status.OK
