@@ -17,11 +17,12 @@ from pydantic import Field
 from afasa_ops.compose.project import ComposeProject
 from afasa_ops.config import Settings
 from afasa_ops.errors import DriverError
-from afasa_ops.infra.compose import ComposeCli, failure_line
+from afasa_ops.infra.compose import failure_line
 from afasa_ops.infra.shell import Shell, last_line
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Finding, Outcome
 from afasa_ops.runbook.step import Params, Step, register
+from afasa_ops.steps.compose_hashes import config_hashes
 from afasa_ops.steps.stack import compose_of, project_of
 
 INSPECT_FORMAT = (
@@ -149,7 +150,7 @@ class ComposeUp(Step):
         )
 
     def _out_of_date(self, ctx: Context, names: list[str]) -> list[str]:
-        expected = _config_hashes(compose_of(ctx))
+        expected = config_hashes(ctx)
         containers = HealthProbe(ctx).containers()
         p: UpParams = self.params  # type: ignore[assignment]
         built = _build_inputs(ctx, names) if p.build else {}
@@ -184,6 +185,9 @@ class ComposeUp(Step):
             raise DriverError(f"compose up exited {record.exit_code}: {failure_line(record)}")
         if p.build:
             _write_build_state(ctx, _build_inputs(ctx, names))
+        # Remember the hashes of what Compose just converged to, so the next run's check
+        # needs no Compose process (the images now exist, so they can be fingerprinted).
+        config_hashes(ctx)
         # Changed when a container was created, recreated or (re)started; `--build` prints
         # "Building" even when every layer is cached, so the output says nothing.
         after = probe.snapshot(names)
@@ -194,17 +198,6 @@ class ComposeUp(Step):
 
     def verify(self, ctx: Context) -> Assessment:
         return Assessment.ok("compose up finished; health is the next step's job")
-
-
-def _config_hashes(compose: ComposeCli) -> dict[str, str]:
-    """service -> the config hash Compose labels its container with (active services only)."""
-    record = compose.run("config", "--hash=*", timeout_s=120)
-    if record.exit_code != 0:
-        raise DriverError(
-            f"compose config --hash exited {record.exit_code}: {last_line(record.stderr)}"
-        )
-    pairs = (line.split() for line in record.stdout.splitlines())
-    return {p[0]: p[1] for p in pairs if len(p) == 2}
 
 
 def _build_inputs(ctx: Context, names: list[str]) -> dict[str, str | None]:

@@ -8,6 +8,7 @@ import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,3 +198,27 @@ def test_pull_names_only_the_images_that_are_missing(project: Path, tmp_path: Pa
     assert [f.message for f in pull.findings if f.code == "compose.image_missing"] == [
         f"ghost ({absent})"
     ]
+
+
+def test_config_hashes_are_remembered_until_an_input_changes(project: Path, tmp_path: Path) -> None:
+    (project / "web.env").write_text("GREETING=one\n")
+    compose = COMPOSE.replace("  web:\n", "  web:\n    env_file: [web.env]\n", 1)
+    runner, (result, _) = _run(project, tmp_path, compose)  # type: ignore[misc]
+    assert result.status == "ok", result.message
+
+    def up_step() -> Any:
+        return {s.id: s for s in runner.plan(Selection(["phase3"])).steps}["phase3.up"]
+
+    def asked(step: Any) -> bool:
+        return any(c.argv[-2:] == ["config", "--hash=*"] for c in step.commands)
+
+    converged = up_step()
+    assert converged.status == Status.OK
+    assert not asked(converged)  # Compose's answer from the last run still stands
+    # Only the env_file's content changes: Compose is asked again and the change is seen.
+    (project / "web.env").write_text("GREETING=two\n")
+    _commit(project)
+    changed = up_step()
+    assert asked(changed)
+    assert changed.status == Status.PENDING
+    assert "web: service definition changed" in [f.message for f in changed.findings]

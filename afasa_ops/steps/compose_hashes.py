@@ -1,0 +1,121 @@
+"""Compose's config hash of every service, remembered between runs.
+
+`compose config --hash=*` says whether a container still matches its definition; with
+Compose v1 that is a Python process of 0.3-0.6 s on every run, the largest cost of a
+converged rerun. Its answer depends only on inputs that are cheap to fingerprint: the
+compose files, `.env` and every `env_file`, the environment Compose runs in, the ids of the
+services' images and the Compose binary. While none of them changes, the last answer stands
+(`.afasa-ops/compose-config-hashes.json`). A project using a feature whose inputs are not
+fingerprinted here (`extends`, `include`, `ipc: service:...`) is always asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from afasa_ops.compose.project import ComposeProject
+from afasa_ops.errors import DriverError
+from afasa_ops.infra.compose import ComposeCli
+from afasa_ops.infra.shell import last_line
+from afasa_ops.runbook.context import Context
+from afasa_ops.steps.stack import compose_of, project_of
+
+CACHE = "compose-config-hashes.json"
+
+
+def config_hashes(ctx: Context) -> dict[str, str]:
+    """service -> the config hash Compose labels its container with (active services only)."""
+    compose = compose_of(ctx)
+    key = fingerprint(ctx, compose, project_of(ctx))
+    cache = ctx.state_dir / CACHE
+    if key is not None:
+        remembered = _read(cache)
+        if remembered.get("key") == key and isinstance(remembered.get("hashes"), dict):
+            return {str(k): str(v) for k, v in remembered["hashes"].items()}
+    hashes = ask(compose)
+    if key is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"key": key, "hashes": hashes}))
+    return hashes
+
+
+def ask(compose: ComposeCli) -> dict[str, str]:
+    record = compose.run("config", "--hash=*", timeout_s=120)
+    if record.exit_code != 0:
+        raise DriverError(
+            f"compose config --hash exited {record.exit_code}: {last_line(record.stderr)}"
+        )
+    pairs = (line.split() for line in record.stdout.splitlines())
+    return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+
+def fingerprint(ctx: Context, compose: ComposeCli, project: ComposeProject) -> str | None:
+    """A digest of everything Compose's answer depends on; None when that cannot be known."""
+    if project.model.get("include") or any(_dynamic(spec) for spec in project.services.values()):
+        return None
+    images = _image_ids(ctx, compose, project)
+    if images is None:
+        return None
+    digest = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        digest.update(label.encode() + b"\0" + data + b"\0")
+
+    add("compose", json.dumps([compose.binary(), compose.version(), compose.project_name]).encode())
+    add("docker_host", (compose.docker_host or "").encode())
+    add("environment", json.dumps(sorted(os.environ.items())).encode())
+    for path in [*project.files, project.directory / ".env", *_env_files(project)]:
+        add(str(path), path.read_bytes() if path.is_file() else b"<absent>")
+    add("images", json.dumps(images).encode())
+    return digest.hexdigest()
+
+
+def _dynamic(spec: Any) -> bool:
+    """`extends` reads files not fingerprinted here; `ipc: service:x` hashes in the running
+    container's id (compose/service.py config_dict)."""
+    spec = spec if isinstance(spec, dict) else {}
+    return "extends" in spec or str(spec.get("ipc") or "").startswith("service:")
+
+
+def _env_files(project: ComposeProject) -> list[Path]:
+    found: list[Path] = []
+    for spec in project.services.values():
+        given: Any = (spec or {}).get("env_file") or []
+        for item in [given] if isinstance(given, (str, dict)) else given:
+            path = item.get("path") if isinstance(item, dict) else item
+            if path:
+                found.append(project.directory / str(path))
+    return found
+
+
+def _image_ids(ctx: Context, compose: ComposeCli, project: ComposeProject) -> list[str] | None:
+    """The id of every service's image (Compose hashes it in), or None when one is absent."""
+    sep = "_" if compose.is_v1 else "-"
+    names = sorted(
+        {
+            str((spec or {}).get("image") or f"{project.name}{sep}{service}")
+            for service, spec in project.services.items()
+        }
+    )
+    if not names:
+        return []
+    env = {"DOCKER_HOST": compose.docker_host} if compose.docker_host else None
+    record = ctx.shell.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", *names], env=env, timeout_s=60
+    )
+    ids = record.stdout.split()  # in the order asked
+    if record.exit_code != 0 or len(ids) != len(names):
+        return None
+    return [f"{name}={image_id}" for name, image_id in zip(names, ids, strict=True)]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
