@@ -167,9 +167,14 @@ def _project_name(
     return normalize_project_name(directory.name), f"directory name {directory.name!r}"
 
 
+# libyaml's loader when PyYAML has it: the same documents and error marks, ten times faster,
+# and a run reads the compose file at nearly every step.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml.load(path.read_text(), Loader=_SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"

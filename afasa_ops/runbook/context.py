@@ -58,6 +58,13 @@ class Context:
     def state_dir(self) -> Path:
         return self.repo / ".afasa-ops"
 
+    def state_file(self, name: str) -> Path:
+        """A file of the tool's own state in the repo: .afasa-ops/ is created and kept out of
+        git first, so even `plan` leaves `git status` clean."""
+        from afasa_ops.runbook.journal import ensure_state_dir
+
+        return ensure_state_dir(self.repo) / name
+
     def driver(self, name: str, factory: Callable[[], Any]) -> Any:
         if name not in self.drivers:
             self.drivers[name] = factory()

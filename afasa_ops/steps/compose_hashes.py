@@ -11,6 +11,7 @@ fingerprinted here (`extends`, `include`, `ipc: service:...`) is always asked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -38,8 +39,8 @@ def config_hashes(ctx: Context) -> dict[str, str]:
             return {str(k): str(v) for k, v in remembered["hashes"].items()}
     hashes = ask(compose)
     if key is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({"key": key, "hashes": hashes}))
+        with contextlib.suppress(OSError):  # a read-only checkout only loses the shortcut
+            ctx.state_file(CACHE).write_text(json.dumps({"key": key, "hashes": hashes}))
     return hashes
 
 

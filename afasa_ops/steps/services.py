@@ -241,8 +241,7 @@ def _read_build_state(ctx: Context) -> dict[str, str]:
 
 def _write_build_state(ctx: Context, inputs: dict[str, str | None]) -> None:
     known = {k: v for k, v in inputs.items() if v is not None}
-    ctx.state_dir.mkdir(parents=True, exist_ok=True)
-    (ctx.state_dir / BUILD_STATE).write_text(json.dumps({**_read_build_state(ctx), **known}))
+    ctx.state_file(BUILD_STATE).write_text(json.dumps({**_read_build_state(ctx), **known}))
 
 
 # -- wait --------------------------------------------------------------------------------------

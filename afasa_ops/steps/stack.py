@@ -3,16 +3,37 @@ the one Compose CLI driver of a run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from afasa_ops.compose.project import ComposeProject, load_project
 from afasa_ops.infra.compose import ComposeCli
 from afasa_ops.runbook.context import Context
 
 COMPOSE_VERSION_CACHE = "compose-version.json"
+PROJECT_FACT = "compose_project"
 
 
 def project_of(ctx: Context) -> ComposeProject:
+    """The project as its files are now. Steps edit them mid-run (the pin, a patch), so the
+    parsed project is reused only while no file it was read from has changed."""
     compose = ctx.settings.compose
-    return load_project(ctx.repo, compose.files, project_name=compose.project_name)
+    files = [ctx.repo / f for f in (compose.files or ["docker-compose.yml"])]
+    stamp = [_stat(p) for p in [*files, ctx.repo / ".env"]]
+    cached = ctx.facts.get(PROJECT_FACT)
+    if cached is not None and cached[0] == stamp:
+        project: ComposeProject = cached[1]
+        return project
+    project = load_project(ctx.repo, compose.files, project_name=compose.project_name)
+    ctx.facts[PROJECT_FACT] = (stamp, project)
+    return project
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def compose_of(ctx: Context) -> ComposeCli:
@@ -25,8 +46,15 @@ def compose_of(ctx: Context) -> ComposeCli:
             project_of(ctx).name,
             settings.compose.command,
             settings.docker.host,
-            version_cache=ctx.state_dir / COMPOSE_VERSION_CACHE,
+            version_cache=_state_file(ctx, COMPOSE_VERSION_CACHE),
         )
 
     compose: ComposeCli = ctx.driver("compose", build)
     return compose
+
+
+def _state_file(ctx: Context, name: str) -> Path | None:
+    try:
+        return ctx.state_file(name)
+    except OSError:  # a read-only checkout: Compose is simply asked every time
+        return None
