@@ -173,12 +173,12 @@ class CheckRunner:
         }
         self.http = httpx.Client(base_url=cfg.base_url.rstrip("/"), timeout=cfg.http_timeout_s)
         self._token: str | None = None
-        self._engines: dict[str, Any] = {}
+        self._connections: dict[str, Any] = {}  # role -> psycopg connection
 
     def close(self) -> None:
         self.http.close()
-        for engine in self._engines.values():
-            engine.dispose()
+        for conn in self._connections.values():
+            conn.close()
 
     def safe_vars(self) -> dict[str, Any]:
         safe: dict[str, Any] = redactor.redact_obj(dict(self.vars))
@@ -272,24 +272,24 @@ class CheckRunner:
 
     # -- SQL --------------------------------------------------------------------------------
     def _sql(self, spec: SqlSpec) -> str:
-        from sqlalchemy import text
+        from afasa_ops.infra.postgres import translated
 
-        engine = self._engine(spec.role)
+        dsn, conn = self._connection(spec.role)
         tenant = str(self.vars["tenant_id"])
-        names = set(re.findall(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)", spec.query))
+        names = set(_BIND.findall(spec.query))
         binds = {n: self.vars[n] for n in names if n in self.vars}
         missing = sorted(names - set(binds))
         if missing:
             raise CheckFailed(f"SQL needs {', '.join(missing)}, not captured before")
         where = f"as {spec.role}" + (f", tenant {tenant}" if spec.role == "app" else "")
         shown = f"SQL ({where}): {' '.join(spec.query.split())} {binds or ''}".strip()
-        with engine.connect() as conn, conn.begin() as tx:
+        # An assertion never writes: its transaction is always rolled back.
+        with translated(dsn, f"running {shown}"), conn.transaction(force_rollback=True):
             if spec.role == "app":
-                conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant})
-            result = conn.execute(text(spec.query), binds)
-            columns = list(result.keys())
-            rows = [dict(zip(columns, row, strict=True)) for row in result.fetchmany(20)]
-            tx.rollback()  # an assertion never writes
+                conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant,))
+            cur = conn.execute(_pyformat(spec.query), binds)
+            columns = [c.name for c in cur.description or []]
+            rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchmany(20)]
         seen = f"{shown} -> {_excerpt(json.dumps(rows, default=str))}"
         if spec.expect == "rows" and not rows:
             raise CheckFailed(f"{shown} returned no rows", seen)
@@ -305,20 +305,18 @@ class CheckRunner:
             self.vars[name] = _plain(rows[0][column])
         return seen
 
-    def _engine(self, role: str) -> Any:
-        if role not in self._engines:
-            from sqlalchemy import create_engine
-            from sqlalchemy.pool import NullPool
+    def _connection(self, role: str) -> tuple[str, Any]:
+        """One connection per role for the check's actions, through the PostgreSQL driver."""
+        from afasa_ops.infra.postgres import connect
 
-            db = self.settings.database
-            dsn = secret_value(db.admin_dsn if role == "admin" else db.app_dsn)
-            if not dsn:
-                key = "admin_dsn" if role == "admin" else "app_dsn"
-                raise ConfigError(f"[database] {key} is not set; a check runs SQL as {role}")
-            if dsn.startswith("postgresql://"):
-                dsn = "postgresql+psycopg://" + dsn[len("postgresql://") :]
-            self._engines[role] = create_engine(dsn, poolclass=NullPool)
-        return self._engines[role]
+        db = self.settings.database
+        dsn = secret_value(db.admin_dsn if role == "admin" else db.app_dsn)
+        if not dsn:
+            key = "admin_dsn" if role == "admin" else "app_dsn"
+            raise ConfigError(f"[database] {key} is not set; a check runs SQL as {role}")
+        if role not in self._connections:
+            self._connections[role] = connect(dsn)
+        return dsn, self._connections[role]
 
     # -- storage ----------------------------------------------------------------------------
     def _storage(self, spec: StorageSpec) -> str:
@@ -390,6 +388,14 @@ def resolve_token(settings: Settings) -> str:
         roles=list(cfg.token_roles),
         kid=cfg.token_kid,
     )
+
+
+# `:name` binds in a check's SQL (not `::type` casts), and psycopg's spelling of them.
+_BIND = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _pyformat(query: str) -> str:
+    return _BIND.sub(r"%(\1)s", query.replace("%", "%%"))
 
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
