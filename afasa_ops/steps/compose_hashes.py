@@ -23,7 +23,7 @@ from afasa_ops.errors import DriverError
 from afasa_ops.infra.compose import ComposeCli
 from afasa_ops.infra.shell import last_line
 from afasa_ops.runbook.context import Context
-from afasa_ops.steps.stack import compose_of, project_of
+from afasa_ops.steps.stack import compose_of, image_ids, project_of
 
 CACHE = "compose-config-hashes.json"
 
@@ -102,14 +102,8 @@ def _image_ids(ctx: Context, compose: ComposeCli, project: ComposeProject) -> li
             for service, spec in project.services.items()
         }
     )
-    if not names:
-        return []
-    env = {"DOCKER_HOST": compose.docker_host} if compose.docker_host else None
-    record = ctx.shell.run(
-        ["docker", "image", "inspect", "--format", "{{.Id}}", *names], env=env, timeout_s=60
-    )
-    ids = record.stdout.split()  # in the order asked
-    if record.exit_code != 0 or len(ids) != len(names):
+    ids = image_ids(ctx, names)
+    if ids is None:
         return None
     return [f"{name}={image_id}" for name, image_id in zip(names, ids, strict=True)]
 

@@ -361,7 +361,8 @@ def replay_assessment(ctx: Context, directory: Path, ours: str | None) -> Assess
     rel = directory.relative_to(ctx.repo) if directory.is_relative_to(ctx.repo) else directory
     if not directory.is_dir():
         return Assessment.skipped(f"no init directory {rel}")
-    result = replay(schema_settings(ctx).admin_dsn, directory, schema_settings(ctx).timeouts)
+    cfg = schema_settings(ctx)
+    result = replay(cfg.admin_dsn, directory, cfg.timeouts)
     findings = [
         Finding.info("db.init_not_replayed", f"{rel}/{name}: not SQL, not replayed")
         for name in result.skipped

@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import Field
 
 from afasa_ops.compose.project import ComposeProject
-from afasa_ops.config import Settings
 from afasa_ops.errors import DriverError
 from afasa_ops.infra.compose import failure_line
 from afasa_ops.infra.shell import Shell, last_line
@@ -23,7 +22,7 @@ from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Finding, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 from afasa_ops.steps.compose_hashes import config_hashes
-from afasa_ops.steps.stack import compose_of, project_of
+from afasa_ops.steps.stack import compose_of, docker_env, image_ids, project_of
 
 INSPECT_FORMAT = (
     '{"Id":{{json .Id}},'
@@ -33,10 +32,6 @@ INSPECT_FORMAT = (
     '"Config":{"Labels":{{json .Config.Labels}}},'
     '"NetworkSettings":{"Networks":{{json .NetworkSettings.Networks}}}}'
 )
-
-
-def _docker_env(settings: Settings) -> dict[str, str]:
-    return {"DOCKER_HOST": settings.docker.host} if settings.docker.host else {}
 
 
 class ServicesParams(Params):
@@ -104,18 +99,12 @@ class ComposePull(Step):
 
 
 def _absent(ctx: Context, images: dict[str, str]) -> set[str]:
-    """The images not present locally: one `docker image inspect` of them all, and one per
-    image only when that says some are missing (it does not say which in a stable form)."""
-    env = _docker_env(ctx.settings)
-
-    def present(*names: str) -> bool:
-        argv = ["docker", "image", "inspect", "--format", "{{.Id}}", *names]
-        return ctx.shell.run(argv, env=env, timeout_s=60).exit_code == 0
-
+    """The images not present locally: one inspect of them all, and one per image only when
+    that says some are missing (it does not say which in a stable form)."""
     unique = sorted(set(images.values()))
-    if present(*unique):
+    if image_ids(ctx, unique) is not None:
         return set()
-    return {image for image in unique if not present(image)}
+    return {image for image in unique if image_ids(ctx, [image]) is None}
 
 
 # -- up ----------------------------------------------------------------------------------------
@@ -390,7 +379,7 @@ class HealthProbe:
                 "docker", "ps", "-a", *self._project_filters(),
                 "--format", "table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{.Ports}}",
             ],
-            env=_docker_env(self.settings),
+            env=docker_env(self.ctx),
             timeout_s=60,
         )  # fmt: skip
         return record.stdout.strip() or record.stderr.strip()
@@ -408,7 +397,7 @@ class HealthProbe:
         v1 process takes a second to start."""
         record = self.quiet.run(
             ["docker", "ps", "-a", "-q", "--no-trunc", *self._project_filters()],
-            env=_docker_env(self.settings),
+            env=docker_env(self.ctx),
             timeout_s=60,
         )  # fmt: skip
         ids = [ln.strip() for ln in record.stdout.splitlines() if ln.strip()]
@@ -428,7 +417,7 @@ class HealthProbe:
         # and a truncated document would read as "no container" for every service.
         record = self.quiet.run(
             ["docker", "inspect", "--format", INSPECT_FORMAT, *ids],
-            env=_docker_env(self.settings),
+            env=docker_env(self.ctx),
             timeout_s=60,
         )
         out = []

@@ -58,3 +58,20 @@ def _state_file(ctx: Context, name: str) -> Path | None:
         return ctx.state_file(name)
     except OSError:  # a read-only checkout: Compose is simply asked every time
         return None
+
+
+def docker_env(ctx: Context) -> dict[str, str]:
+    """The environment of a docker CLI call: the configured engine, when there is one."""
+    host = ctx.settings.docker.host
+    return {"DOCKER_HOST": host} if host else {}
+
+
+def image_ids(ctx: Context, names: list[str]) -> list[str] | None:
+    """The ids of these local images, in the order given; None when any is absent. One
+    `docker image inspect` for them all."""
+    if not names:
+        return []
+    argv = ["docker", "image", "inspect", "--format", "{{.Id}}", *names]
+    record = ctx.shell.run(argv, env=docker_env(ctx), timeout_s=60)
+    ids = record.stdout.split()
+    return ids if record.exit_code == 0 and len(ids) == len(names) else None
