@@ -11,6 +11,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -77,8 +78,9 @@ class RepoSection(Section):
 
 class RunbookSection(Section):
     path: str = Field(
-        default="runbooks/afasa-repair.yaml",
-        description="Runbook file; relative paths are tried beside the config, then in afasa-ops.",
+        default="afasa-repair",
+        description="Runbook file (relative to the config file), or the name of a runbook"
+        " afasa-ops ships (afasa-repair).",
     )
     timezone: str = Field(default="local", description="IANA zone for dated names, or local.")
     plugins: list[str] = Field(
@@ -151,7 +153,7 @@ class DatabaseSection(Section):
     )
     migrations_dir: str | None = Field(
         default=None,
-        description="Directory of NNNN_name.sql migrations (default: the afasa-ops schema/).",
+        description="Directory of NNNN_name.sql migrations (default: the ones afasa-ops ships).",
     )
     vector: str = Field(
         default="auto",
@@ -381,14 +383,19 @@ class Settings(BaseModel):
     def repo_path(self) -> Path:
         return (self.base_dir / self.repo.path).resolve()
 
-    def runbook_path(self) -> Path:
+    def runbook_path(self) -> Traversable:
+        """The runbook file: a path (absolute, or relative to the config file) when such a file
+        exists, else the shipped runbook of that name; a path that is neither is returned as
+        the file tried, for the loader to report."""
+        from afasa_ops.resources import builtin_runbook
+
         candidate = Path(self.runbook.path)
         if candidate.is_absolute():
             return candidate
-        for root in (self.base_dir, Path(__file__).resolve().parents[1]):
-            if (root / candidate).exists():
-                return root / candidate
-        return self.base_dir / candidate
+        beside = self.base_dir / candidate
+        if beside.exists():
+            return beside
+        return builtin_runbook(self.runbook.path) or beside
 
 
 def secret_value(value: SecretRef | str | None) -> str | None:

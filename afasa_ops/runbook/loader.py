@@ -7,6 +7,7 @@ the step, the line and the field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ class Phase:
 @dataclass
 class Runbook:
     name: str
-    path: Path
+    path: Traversable  # a file, or a runbook shipped in the package
     phases: list[Phase]
     parameters: dict[str, Any] = field(default_factory=dict)
 
@@ -66,12 +67,20 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_runbook(path: Path) -> Runbook:
+def load_runbook(path: Traversable) -> Runbook:
     label = str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RunbookError(f"{label}: no such runbook file") from None
+        from afasa_ops.resources import builtin_runbooks
+
+        raise RunbookError(
+            f"{label}: no such runbook file",
+            hint="set [runbook] path to a runbook file, or to a shipped one: "
+            + ", ".join(builtin_runbooks()),
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunbookError(f"{label}: cannot read: {exc}") from None
     try:
         doc = yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
@@ -89,7 +98,7 @@ def load_runbook(path: Path) -> Runbook:
         raise RunbookError(f"{label}: `parameters` must be a mapping")
     seen: set[str] = set()
     phases = [_load_phase(p, label, seen) for p in phases_doc]
-    return Runbook(str(doc.get("name") or path.stem), path, phases, dict(parameters))
+    return Runbook(str(doc.get("name") or Path(path.name).stem), path, phases, dict(parameters))
 
 
 def _load_phase(doc: Any, label: str, seen: set[str]) -> Phase:

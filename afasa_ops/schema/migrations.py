@@ -1,9 +1,11 @@
-"""Migration files: `schema/NNNN_name.sql`, a body, then `-- verify:` and one boolean query.
+"""Migration files: `NNNN_name.sql`, a body, then `-- verify:` and one boolean query.
 
 Header directives (comment lines anywhere before `-- verify:`):
     -- requires: ext1, ext2   extensions that must be available (preflight blocks otherwise)
     -- optional: vector       extensions created only when [database] vector enables them
 The checksum is the sha256 of the whole file: any edit to an applied file is drift.
+The shipped migrations live in the package (`afasa_ops/data/migrations/`, read through
+importlib.resources); `[database] migrations_dir` may name another directory.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 from afasa_ops.errors import ConfigError
 
@@ -19,15 +21,12 @@ FILE_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 VERIFY_MARK = re.compile(r"^--\s*verify:\s*$", re.MULTILINE)
 DIRECTIVE = re.compile(r"^--\s*(requires|optional):\s*(.+)$", re.MULTILINE)
 
-# Where the project's migrations live (the repository's schema/ directory).
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "schema"
-
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
-    path: Path
+    path: Traversable  # a file, or one shipped in the package
     body: str
     verify: str
     checksum: str
@@ -43,13 +42,16 @@ def checksum(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def parse(path: Path) -> Migration:
+def parse(path: Traversable) -> Migration:
     m = FILE_RE.match(path.name)
     if not m:
         raise ConfigError(
             f"{path}: migration files are named NNNN_name.sql (4 digits, lower-case name)"
         )
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the migration: {exc}") from None
     parts = VERIFY_MARK.split(text, maxsplit=1)
     if len(parts) != 2 or not parts[1].strip():
         raise ConfigError(
@@ -72,15 +74,23 @@ def parse(path: Path) -> Migration:
     )
 
 
-def load(directory: Path | None = None) -> list[Migration]:
-    """The migrations in version order; duplicate versions are refused."""
-    root = directory or DEFAULT_DIR
+def load(directory: Traversable | None = None) -> list[Migration]:
+    """The migrations in version order (the shipped ones by default); duplicate versions are
+    refused."""
+    from afasa_ops.resources import migrations_dir
+
+    root = directory or migrations_dir()
     if not root.is_dir():
         raise ConfigError(
             f"migrations directory {root} does not exist",
-            hint="set [database] migrations_dir to the afasa-ops schema/ directory",
+            hint="set [database] migrations_dir to a directory of NNNN_name.sql files, "
+            "or unset it to use the migrations afasa-ops ships",
         )
-    found = [parse(p) for p in sorted(root.glob("*.sql"))]
+    entries = sorted(
+        (e for e in root.iterdir() if e.name.endswith(".sql") and e.is_file()),
+        key=lambda e: e.name,
+    )
+    found = [parse(p) for p in entries]
     seen: dict[int, Migration] = {}
     for mig in found:
         if mig.version in seen:

@@ -1,4 +1,4 @@
-"""The `patch.apply` step kind inside the runner (phase2 of runbooks/afasa-repair.yaml)."""
+"""The `patch.apply` step kind inside the runner (phase2 of the shipped runbook, afasa-repair)."""
 
 from __future__ import annotations
 

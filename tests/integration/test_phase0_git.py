@@ -24,7 +24,7 @@ DATE = "2026-11-28"
 def context(repo: Path, tmp_path: Path, **opts: bool) -> Context:
     cfg = tmp_path / "afasa-ops.toml"
     cfg.write_text(
-        f'[repo]\npath = "{repo}"\n[runbook]\npath = "{ROOT / "runbooks/afasa-repair.yaml"}"\n'
+        f'[repo]\npath = "{repo}"\n[runbook]\npath = "{ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"}"\n'
     )
     return Context(settings=load_settings(cfg), options=Options(**opts), params={"date": DATE})
 

@@ -149,7 +149,7 @@ class Stack:
         self.config = tmp_path / "afasa-ops.toml"
         self.config.write_text(
             f'[repo]\npath = "{self.repo}"\n'
-            f'[runbook]\npath = "{ROOT / "runbooks/afasa-repair.yaml"}"\n'
+            f'[runbook]\npath = "{ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"}"\n'
             f'[docker]\nhost = "unix://{gate}"\n'
             f'[traefik]\napi_url = "http://127.0.0.1:{self.api}"\n'
             f'entrypoint_url = "http://127.0.0.1:{self.web}"\nwait_s = 60\n'
@@ -169,7 +169,7 @@ class Stack:
         return Context(settings=load_settings(self.config), options=Options(**opts))
 
     def book(self) -> Any:
-        return load_runbook(ROOT / "runbooks" / "afasa-repair.yaml")
+        return load_runbook(ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml")
 
 
 @pytest.fixture
@@ -296,10 +296,12 @@ def test_no_engine_is_blocked_with_one_line(tmp_path: Path) -> None:
     config = tmp_path / "afasa-ops.toml"
     config.write_text(
         f'[repo]\npath = "{repo}"\n[docker]\nhost = "unix://{tmp_path}/no-such.sock"\n'
-        f'[runbook]\npath = "{ROOT / "runbooks/afasa-repair.yaml"}"\n'
+        f'[runbook]\npath = "{ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"}"\n'
     )
     ctx = Context(settings=load_settings(config))
-    result = plan(load_runbook(ROOT / "runbooks/afasa-repair.yaml"), ctx, Selection(["phase1"]))
+    result = plan(
+        load_runbook(ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"), ctx, Selection(["phase1"])
+    )
     engine = result.steps[0]
     assert engine.status.value == "blocked"
     assert (

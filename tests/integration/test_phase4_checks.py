@@ -1,4 +1,4 @@
-"""Phase 4 as shipped in runbooks/afasa-repair.yaml, run by the real runner against
+"""Phase 4 as shipped in the afasa-repair runbook, run by the real runner against
 `afasa-ops serve` (a subprocess on loopback) and the workers, over PostgreSQL and NATS."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 port=port,
                 extra=(
                     "[runbook]\n"
-                    f'path = "{ROOT / "runbooks" / "afasa-repair.yaml"}"\n'
+                    f'path = "{ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"}"\n'
                     "[checks]\n"
                     f'base_url = "http://127.0.0.1:{port}"\n'
                     f'token_signing_key = {{ file = "{tmp / "issuer.pem"}" }}\n'

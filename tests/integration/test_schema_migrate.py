@@ -10,13 +10,13 @@ import psycopg
 import pytest
 
 from afasa_ops.errors import BlockedError, DriverError
+from afasa_ops.resources import migrations_dir
 from afasa_ops.schema import migrator
 from afasa_ops.schema.inspect import LEDGER
-from afasa_ops.schema.migrations import DEFAULT_DIR
 from afasa_ops.schema.settings import SchemaSettings
 from tests.support.schema_db import admin, app_role, copy_migrations, query, settings_for
 
-ALL = sorted(p.name for p in DEFAULT_DIR.glob("*.sql"))
+ALL = sorted(p.name for p in migrations_dir().iterdir() if p.name.endswith(".sql"))
 
 
 @pytest.fixture

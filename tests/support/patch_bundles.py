@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "afasa"
-RUNBOOK = ROOT / "runbooks" / "afasa-repair.yaml"
+RUNBOOK = ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"
 
 DB = "feat(db): add devices registry + RLS"
 TB = "feat(tb_adapter): implement ubibot sync + device state APIs"

@@ -120,10 +120,11 @@ def app_role(dsn: str) -> Iterator[str]:
 
 
 def copy_migrations(target: Path) -> Path:
-    """A private copy of the project's schema/ to edit in a test."""
-    from afasa_ops.schema.migrations import DEFAULT_DIR
+    """A private copy of the shipped migrations to edit in a test."""
+    from afasa_ops.resources import migrations_dir
 
     target.mkdir(parents=True, exist_ok=True)
-    for f in sorted(DEFAULT_DIR.glob("*.sql")):
-        (target / f.name).write_text(f.read_text())
+    for f in migrations_dir().iterdir():
+        if f.name.endswith(".sql"):
+            (target / f.name).write_text(f.read_text())
     return target

@@ -33,7 +33,7 @@ def test_json_path_subset() -> None:
 def _settings(tmp_path: Path, extra: str = ""):  # type: ignore[no-untyped-def]
     config = tmp_path / "afasa-ops.toml"
     config.write_text(
-        f'[repo]\npath = "{tmp_path}"\n[runbook]\npath = "{ROOT / "runbooks/afasa-repair.yaml"}"\n'
+        f'[repo]\npath = "{tmp_path}"\n[runbook]\npath = "{ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"}"\n'
         f'[checks]\nbase_url = "http://127.0.0.1:{free_port()}"\n' + extra
     )
     return load_settings(config)

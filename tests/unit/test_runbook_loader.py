@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_shipped_runbook_loads_with_phases_in_order() -> None:
-    runbook = load_runbook(ROOT / "runbooks" / "afasa-repair.yaml")
+    runbook = load_runbook(ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml")
     assert [p.id for p in runbook.phases] == ["phase0", "phase1", "phase2", "phase3", "phase4"]
 
 
