@@ -30,6 +30,8 @@ def runbooks_dir() -> Traversable:
 
 
 def builtin_runbooks() -> list[str]:
+    if not runbooks_dir().is_dir():  # a broken install: say "no such runbook", not crash
+        return []
     return sorted(
         entry.name.removesuffix(".yaml")
         for entry in runbooks_dir().iterdir()

@@ -28,10 +28,12 @@ RUN set -eux; \
     python3 -m venv "$VIRTUAL_ENV"; \
     pip install -q --no-index --find-links /wheels -r /wheels/runtime.lock
 
-COPY pyproject.toml README.md /src/
+# afasa-ops with its service extra (serve, workers): every dependency is already installed
+# from the lock above, so this resolves against it and adds only afasa-ops itself.
+COPY pyproject.toml README.md LICENSE /src/
 COPY afasa_ops /src/afasa_ops
 RUN set -eux; \
-    pip install -q --no-index --find-links /wheels --no-deps /src; \
+    pip install -q --no-index --find-links /wheels "/src[service]"; \
     rm -rf /src /wheels; \
     afasa-ops --help >/dev/null; \
     useradd --system --uid 10001 --home-dir /var/lib/afasa --create-home afasa

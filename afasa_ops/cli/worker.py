@@ -29,6 +29,9 @@ def report(
     ctx: typer.Context, concurrency: ConcurrencyOption = None, port: PortOption = None
 ) -> None:
     """Generate requested reports (csv, xlsx, pdf) into storage; mark them ready once."""
+    from afasa_ops.extras import require
+
+    require("service", "worker report")
     from afasa_ops.workers.main import run_report
 
     a = app_of(ctx)
@@ -40,6 +43,9 @@ def commands(
     ctx: typer.Context, concurrency: ConcurrencyOption = None, port: PortOption = None
 ) -> None:
     """Apply device enable/disable commands to ThingsBoard and record the outcome."""
+    from afasa_ops.extras import require
+
+    require("service", "worker commands")
     from afasa_ops.workers.main import run_commands
 
     a = app_of(ctx)
@@ -56,6 +62,9 @@ def sync(
     json: JsonOption = False,
 ) -> None:
     """Sync every tenant's UbiBot channels into devices, on an interval with jitter."""
+    from afasa_ops.extras import require
+
+    require("service", "worker sync")
     from afasa_ops.workers.main import run_sync
 
     a = app_of(ctx)

