@@ -7,16 +7,14 @@ Secrets are never written inline in the file. A secret key takes a reference,
 
 from __future__ import annotations
 
-import json
 import os
-import tomllib
 from collections.abc import Mapping
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from afasa_ops.errors import ConfigError
 from afasa_ops.redact import redactor
@@ -26,6 +24,58 @@ CONFIG_ENV = "AFASA_OPS_CONFIG"
 DEFAULT_CONFIG = "afasa-ops.toml"
 # Variables that steer the tool itself rather than override a key.
 RESERVED_ENV = {CONFIG_ENV, "AFASA_OPS_NO_COLOR"}
+
+
+# Bounds by kind of value, so every key of a kind is bounded the same way (a unit test walks
+# every key and fails on a number without both bounds). A week is longer than any wait,
+# timeout or interval afasa-ops has a use for; inf and nan are never a duration.
+MAX_SECONDS = 7 * 24 * 3600
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
+SecondsOrZero = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+PortOrZero = Annotated[int, Field(ge=0, le=65535)]  # 0: the OS picks a free port
+Count = Annotated[int, Field(ge=1, le=1_000_000)]
+Bytes = Annotated[int, Field(ge=1, le=2**40)]
+Factor = Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)]
+# An HS256 key shorter than the hash output is refused (RFC 7518, section 3.2).
+MIN_HMAC_SECRET_BYTES = 32
+
+
+def url_problem(value: str) -> str | None:
+    """Why a URL or URL-form DSN is unusable (no scheme, a port that is not 0..65535)."""
+    if any(ch.isspace() or ord(ch) < 32 for ch in value):
+        return "contains whitespace or control characters"
+    if "://" not in value:
+        return "is not a URL (scheme://host...)"
+    try:
+        urlsplit(value).port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        port = value.split("://", 1)[1].split("/", 1)[0].rpartition(":")[2]
+        if "out of range" in str(exc):
+            return f"port {port} is out of range 0..65535"
+        return f"port {port!r} is not a number"
+    return None
+
+
+def dsn_problem(value: str) -> str | None:
+    """Why a DSN is unusable: URL form as url_problem, key=value form by its port."""
+    if "://" in value:
+        return url_problem(value)
+    for part in value.split():
+        key, _, val = part.partition("=")
+        if key == "port" and not (val.isdigit() and 0 < int(val) <= 65535):
+            return f"port {val!r} is not a number in 1..65535"
+    return None
+
+
+def _url(value: str) -> str:
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Url = Annotated[str, AfterValidator(_url)]
 
 
 class SecretRef(BaseModel):
@@ -51,10 +101,32 @@ class SecretRef(BaseModel):
             secret = os.environ.get(self.env)
         else:
             assert self.file is not None
-            path = Path(self.file)
-            secret = path.read_text().strip() if path.exists() else None
+            try:
+                secret = Path(self.file).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                secret = None  # problem() says why
         redactor.add(secret)
-        return secret
+        return secret or None
+
+    def problem(self) -> str | None:
+        """Why get() has no value, naming the variable or file to fix; None when it has one."""
+        if self.get():
+            return None
+        if self.env is not None:
+            state = "is empty" if self.env in os.environ else "is not set"
+            return f"environment variable {self.env} {state}"
+        if self.file is not None:
+            path = Path(self.file)
+            if not path.exists():
+                return f"secret file {self.file} does not exist"
+            try:
+                path.read_text(encoding="utf-8")
+            except OSError as exc:
+                return f"cannot read secret file {self.file}: {exc.strerror}"
+            except UnicodeDecodeError:
+                return f"secret file {self.file} is not UTF-8 text"
+            return f"secret file {self.file} is empty"
+        return "the value is empty"
 
     def describe(self) -> str:
         if self.env:
@@ -70,10 +142,26 @@ class Section(BaseModel):
     # carry a password).
     secret_keys: ClassVar[tuple[str, ...]] = ()
     dsn_keys: ClassVar[tuple[str, ...]] = ()
+    # Secret keys that are signing keys: shorter values are refused at load.
+    hmac_keys: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _usable_dsns(self) -> Section:
+        for key in self.dsn_keys:
+            value = getattr(self, key)
+            text = value.value if isinstance(value, SecretRef) else value
+            problem = dsn_problem(text) if isinstance(text, str) else None
+            if problem:
+                raise ValueError(f"{key}: {problem}")
+        return self
 
 
 class RepoSection(Section):
-    path: str = Field(description="Path of the AFASA checkout, relative to the config file.")
+    path: str | None = Field(
+        default=None,
+        description="Path of the AFASA checkout, relative to the config file (needed by the"
+        " commands that work on a checkout).",
+    )
 
 
 class RunbookSection(Section):
@@ -111,25 +199,25 @@ class ComposeSection(Section):
 
 
 class DockerSection(Section):
-    host: str | None = Field(
+    host: Url | None = Field(
         default=None,
         description="Engine address (unix:///var/run/docker.sock); DOCKER_HOST when unset.",
     )
 
 
 class TraefikSection(Section):
-    api_url: str = Field(
+    api_url: Url = Field(
         default="http://127.0.0.1:8081",
         description="Traefik API base URL (the dashboard port; --api.insecure=true).",
     )
-    entrypoint_url: str = Field(
+    entrypoint_url: Url = Field(
         default="http://127.0.0.1:80", description="Traefik's web entrypoint, for route checks."
     )
     target_image: str = Field(
         default="traefik:v3.6.7",
         description="Image Traefik is pinned to when unpinned or incompatible.",
     )
-    wait_s: float = Field(
+    wait_s: Seconds = Field(
         default=60.0, description="How long to wait for the provider and routers after a recreate."
     )
 
@@ -147,8 +235,8 @@ class DatabaseSection(Section):
     app_password: SecretRef | None = Field(
         default=None, description="Password for the application role (a reference)."
     )
-    lock_timeout_s: float = Field(default=10.0, description="lock_timeout for tool sessions.")
-    statement_timeout_s: float = Field(
+    lock_timeout_s: Seconds = Field(default=10.0, description="lock_timeout for tool sessions.")
+    statement_timeout_s: Seconds = Field(
         default=300.0, description="statement_timeout for tool sessions."
     )
     migrations_dir: str | None = Field(
@@ -164,16 +252,16 @@ class DatabaseSection(Section):
 
 
 class NatsSection(Section):
-    url: str = Field(default="nats://127.0.0.1:4222", description="NATS server URL.")
+    url: Url = Field(default="nats://127.0.0.1:4222", description="NATS server URL.")
     stream: str = Field(default="AFASA", description="The JetStream stream on afasa.>.")
 
 
 class StorageSection(Section):
     secret_keys = ("access_key", "secret_key")
-    url: str = Field(
+    url: Url = Field(
         default="file://.afasa-ops/storage", description="file://DIR or s3://BUCKET for reports."
     )
-    endpoint: str | None = Field(default=None, description="S3 endpoint URL for s3:// storage.")
+    endpoint: Url | None = Field(default=None, description="S3 endpoint URL for s3:// storage.")
     access_key: SecretRef | None = Field(default=None, description="S3 access key (a reference).")
     secret_key: SecretRef | None = Field(default=None, description="S3 secret key (a reference).")
     region: str = Field(default="us-east-1", description="S3 region.")
@@ -181,25 +269,25 @@ class StorageSection(Section):
 
 class UbibotSection(Section):
     secret_keys = ("account_key",)
-    base_url: str = Field(default="https://webapi.ubibot.com", description="UbiBot API base URL.")
+    base_url: Url = Field(default="https://webapi.ubibot.com", description="UbiBot API base URL.")
     account_key: SecretRef | None = Field(
         default=None, description="Single-tenant UbiBot account key (a reference)."
     )
     tenant_id: str | None = Field(
         default=None, description="Tenant the single-tenant account_key belongs to."
     )
-    interval_s: float = Field(
+    interval_s: Seconds = Field(
         default=300.0, description="worker sync: seconds between passes (UbiBot: >= 60)."
     )
-    jitter_s: float = Field(
+    jitter_s: SecondsOrZero = Field(
         default=30.0, description="worker sync: random extra delay per pass, 0..jitter_s."
     )
-    timeout_s: float = Field(default=10.0, description="UbiBot HTTP timeout in seconds.")
+    timeout_s: Seconds = Field(default=10.0, description="UbiBot HTTP timeout in seconds.")
 
 
 class ThingsboardSection(Section):
     secret_keys = ("password",)
-    base_url: str | None = Field(default=None, description="ThingsBoard REST base URL.")
+    base_url: Url | None = Field(default=None, description="ThingsBoard REST base URL.")
     username: str | None = Field(default=None, description="ThingsBoard tenant user.")
     password: SecretRef | None = Field(
         default=None, description="ThingsBoard password (a reference)."
@@ -207,25 +295,27 @@ class ThingsboardSection(Section):
 
 
 class WorkersSection(Section):
-    ack_wait_s: float = Field(
+    ack_wait_s: Seconds = Field(
         default=30.0, description="JetStream ack_wait: redelivery after this long without ack."
     )
-    max_deliver: int = Field(
+    max_deliver: Count = Field(
         default=5, description="Deliveries before a message is failed and dead-lettered."
     )
-    backoff_s: list[float] = Field(
+    backoff_s: list[Seconds] = Field(
         default_factory=lambda: [1.0, 5.0, 30.0, 120.0],
+        min_length=1,
+        max_length=100,
         description="nak(delay=) per retry; the last value repeats.",
     )
-    grace_s: float = Field(
+    grace_s: SecondsOrZero = Field(
         default=30.0, description="On SIGTERM/SIGINT: time to finish in-flight jobs."
     )
-    concurrency: int = Field(default=2, description="Jobs in flight per worker process.")
-    metrics_port: int = Field(
+    concurrency: Count = Field(default=2, le=1024, description="Jobs in flight per worker process.")
+    metrics_port: PortOrZero = Field(
         default=9102, description="/healthz and /metrics port (0: pick a free port)."
     )
     metrics_host: str = Field(default="0.0.0.0", description="Address for /healthz, /metrics.")
-    relay_interval_s: float = Field(
+    relay_interval_s: Seconds = Field(
         default=0.5, description="Seconds between outbox sweeps (events to JetStream)."
     )
     workdir: str | None = Field(
@@ -241,15 +331,19 @@ class PatchSection(Section):
         default=None,
         description="The operators' patch bundle (zip or folder), relative to the config file.",
     )
-    max_entry_bytes: int = Field(
-        default=16 * 1024 * 1024, gt=0, description="Largest file a bundle may hold."
+    max_entry_bytes: Bytes = Field(
+        default=16 * 1024 * 1024, description="Largest file a bundle may hold."
     )
-    max_total_bytes: int = Field(
-        default=256 * 1024 * 1024, gt=0, description="Largest total size of a bundle."
+    max_total_bytes: Bytes = Field(
+        default=256 * 1024 * 1024, description="Largest total size of a bundle."
     )
-    max_entries: int = Field(default=20_000, gt=0, description="Most files a bundle may hold.")
+    max_entries: Count = Field(default=20_000, description="Most files a bundle may hold.")
     max_ratio: float = Field(
-        default=100.0, gt=1, description="Largest zip compression ratio (zip bomb guard)."
+        default=100.0,
+        gt=1,
+        le=1_000_000,
+        allow_inf_nan=False,
+        description="Largest zip compression ratio (zip bomb guard).",
     )
 
 
@@ -261,17 +355,18 @@ class ServiceEntry(Section):
 
 class ApiSection(Section):
     secret_keys = ("dev_hs256_secret",)
+    hmac_keys = ("dev_hs256_secret",)
     host: str = Field(default="127.0.0.1", description="Address `afasa-ops serve` listens on.")
-    port: int = Field(default=8000, description="Port `afasa-ops serve` listens on.")
-    oidc_issuer_url: str | None = Field(
+    port: Port = Field(default=8000, description="Port `afasa-ops serve` listens on.")
+    oidc_issuer_url: Url | None = Field(
         default=None, description="OIDC issuer (Keycloak realm URL); tokens' iss must equal it."
     )
     audience: str = Field(default="afasa-api", description="Required aud claim of tokens.")
-    jwks_url: str | None = Field(
+    jwks_url: Url | None = Field(
         default=None,
         description="JWKS URL; {oidc_issuer_url}/protocol/openid-connect/certs when unset.",
     )
-    jwks_cache_s: float = Field(default=300.0, description="How long fetched JWKS keys are kept.")
+    jwks_cache_s: Seconds = Field(default=300.0, description="How long fetched JWKS keys are kept.")
     dev_hs256_secret: SecretRef | None = Field(
         default=None,
         description="Development only: HS256 signing secret (a reference). Refused in production.",
@@ -280,28 +375,31 @@ class ApiSection(Section):
         default="production", description="production or development; HS256 needs development."
     )
     presign_expiry_s: int = Field(
-        default=900, description="Lifetime of presigned report download URLs (S3 storage)."
+        default=900,
+        ge=1,
+        le=604_800,  # S3 presigned URLs live at most 7 days description="Lifetime of presigned report download URLs (S3 storage)."
     )
 
 
 class Phase3Section(Section):
-    timeout_s: float = Field(
+    timeout_s: Seconds = Field(
         default=300.0, description="How long to wait for all services to become healthy."
     )
-    poll_initial_s: float = Field(default=1.0, description="First wait between health polls.")
-    poll_max_s: float = Field(default=10.0, description="Longest wait between health polls.")
-    backoff: float = Field(default=1.5, description="Factor the poll wait grows by each round.")
-    http_timeout_s: float = Field(default=5.0, description="Timeout of one /readyz request.")
-    readyz_port: int = Field(
+    poll_initial_s: Seconds = Field(default=1.0, description="First wait between health polls.")
+    poll_max_s: Seconds = Field(default=10.0, description="Longest wait between health polls.")
+    backoff: Factor = Field(default=1.5, description="Factor the poll wait grows by each round.")
+    http_timeout_s: Seconds = Field(default=5.0, description="Timeout of one /readyz request.")
+    readyz_port: Port = Field(
         default=8000, description="Container port of /readyz for services without a healthcheck."
     )
-    pull_timeout_s: float = Field(default=900.0, description="Timeout of `compose pull`.")
-    up_timeout_s: float = Field(default=1800.0, description="Timeout of `compose up -d --build`.")
+    pull_timeout_s: Seconds = Field(default=900.0, description="Timeout of `compose pull`.")
+    up_timeout_s: Seconds = Field(default=1800.0, description="Timeout of `compose up -d --build`.")
 
 
 class ChecksSection(Section):
     secret_keys = ("token", "token_signing_key")
-    base_url: str = Field(
+    hmac_keys = ("token_signing_key",)
+    base_url: Url = Field(
         default="http://127.0.0.1", description="Base URL of the deployment (Traefik's :80)."
     )
     tenant_id: str = Field(
@@ -342,20 +440,18 @@ class ChecksSection(Section):
     report_route: str = Field(
         default="/api/report/reports/{report_id}", description="Route of one report's status."
     )
-    timeout_s: float = Field(default=120.0, description="Deadline of a polling check.")
-    poll_initial_s: float = Field(
-        default=0.05, gt=0, description="First wait between polls of a check; each next is 1.5x."
+    timeout_s: Seconds = Field(default=120.0, description="Deadline of a polling check.")
+    poll_initial_s: Seconds = Field(
+        default=0.05, description="First wait between polls of a check; each next is 1.5x."
     )
-    poll_max_s: float = Field(
-        default=2.0, gt=0, description="Longest wait between polls of a check."
-    )
-    http_timeout_s: float = Field(default=15.0, description="Timeout of one check request.")
+    poll_max_s: Seconds = Field(default=2.0, description="Longest wait between polls of a check.")
+    http_timeout_s: Seconds = Field(default=15.0, description="Timeout of one check request.")
 
 
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    repo: RepoSection
+    repo: RepoSection = Field(default_factory=RepoSection)
     runbook: RunbookSection = Field(default_factory=RunbookSection)
     compose: ComposeSection = Field(default_factory=ComposeSection)
     docker: DockerSection = Field(default_factory=DockerSection)
@@ -381,6 +477,10 @@ class Settings(BaseModel):
 
     @property
     def repo_path(self) -> Path:
+        if not self.repo.path:
+            raise ConfigError(
+                missing_key(self, "repo", "path", "the AFASA checkout this command works on")
+            )
         return (self.base_dir / self.repo.path).resolve()
 
     def runbook_path(self) -> Traversable:
@@ -405,6 +505,45 @@ def secret_value(value: SecretRef | str | None) -> str | None:
     return value
 
 
+def says(name: str, text: str) -> str:
+    """`[section] key: text`, unless the key's name looks secret: the redactor then masks what
+    follows `NAME:` (a net for secrets it was never told about), so the text gets a dash."""
+    from afasa_ops.redact import is_secret_name
+
+    return f"{name} - {text}" if is_secret_name(name) else f"{name}: {text}"
+
+
+def env_var(section: str, key: str) -> str:
+    """The AFASA_OPS_* variable that sets [section] key."""
+    return f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+
+
+def missing_key(settings: Settings, section: str, key: str, purpose: str) -> str:
+    """One line for a key a command needs and does not have, naming what to set: the
+    variable or file a reference points at, else the AFASA_OPS_* variable or the file key."""
+    value = getattr(getattr(settings, section), key)
+    if isinstance(value, SecretRef):
+        return says(f"[{section}] {key}", f"{value.problem()} ({purpose})")
+    where = settings.source or DEFAULT_CONFIG
+    return (
+        f"[{section}] {key} is not set ({purpose}): set {env_var(section, key)}, "
+        f"or {key} under [{section}] in {where}"
+    )
+
+
+def require(settings: Settings, section: str, key: str, purpose: str) -> str:
+    """The value of a key a command cannot do without; a one-line ConfigError (exit 2) naming
+    what to set when it is missing or its reference resolves to nothing."""
+    value = secret_value(getattr(getattr(settings, section), key))
+    if not value:
+        raise ConfigError(missing_key(settings, section, key, purpose))
+    cls = type(getattr(settings, section))
+    problem = dsn_problem(value) if key in cls.dsn_keys else None
+    if problem:
+        raise ConfigError(says(f"[{section}] {key}", problem))
+    return value
+
+
 def section_classes() -> dict[str, type[Section]]:
     out: dict[str, type[Section]] = {}
     for name, field in Settings.model_fields.items():
@@ -418,145 +557,13 @@ def load_settings(
     path: Path | str | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    require_file: bool = True,
+    require_file: bool = False,
 ) -> Settings:
-    env = os.environ if environ is None else environ
-    chosen = Path(path or env.get(CONFIG_ENV) or DEFAULT_CONFIG)
-    label = str(chosen)
-    raw: dict[str, Any] = {}
-    if chosen.exists():
-        try:
-            raw = tomllib.loads(chosen.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{label}: not valid TOML: {exc}") from exc
-        except OSError as exc:
-            raise ConfigError(f"{label}: cannot read: {exc.strerror}") from exc
-    elif require_file:
-        raise ConfigError(
-            f"{label}: no such config file",
-            hint="run `afasa-ops init REPO` to write one, or pass --config PATH",
-        )
-    _refuse_inline_secrets(raw, label)
-    _apply_env_overrides(raw, env)
-    try:
-        settings = Settings.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_first_error(exc, label)) from None
-    settings.source = chosen.resolve() if chosen.exists() else None
-    return settings
+    """Settings from the config file (when there is one) and AFASA_OPS_* variables.
 
+    A file named by `path` or AFASA_OPS_CONFIG must exist; ./afasa-ops.toml may be absent, and
+    then the variables alone configure the tool (containers, CI). Every problem is reported
+    at once, one line each, as one ConfigError (exit 2)."""
+    from afasa_ops.config_load import load
 
-def _refuse_inline_secrets(raw: dict[str, Any], label: str) -> None:
-    for section_name, cls in section_classes().items():
-        section = raw.get(section_name)
-        if not isinstance(section, dict):
-            continue
-        for key in cls.secret_keys:
-            if isinstance(section.get(key), str):
-                raise ConfigError(
-                    f"{label}: [{section_name}] {key} is a secret and may not be written inline",
-                    hint=f'use {key} = {{ env = "NAME" }} or {{ file = "/run/secrets/NAME" }}, '
-                    f"or set {ENV_PREFIX}{section_name.upper()}_{key.upper()}",
-                )
-        for key in cls.dsn_keys:
-            value = section.get(key)
-            if isinstance(value, str) and _has_password(value):
-                raise ConfigError(
-                    f"{label}: [{section_name}] {key} holds a password; "
-                    "a DSN with a password is a secret",
-                    hint=f'use {key} = {{ env = "NAME" }}, or set '
-                    f"{ENV_PREFIX}{section_name.upper()}_{key.upper()}",
-                )
-
-
-def _has_password(dsn: str) -> bool:
-    if "://" in dsn:
-        try:
-            return urlsplit(dsn).password is not None
-        except ValueError:
-            return True
-    return "password=" in dsn.lower()
-
-
-def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    sections = section_classes()
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
-            continue
-        rest = name[len(ENV_PREFIX) :].lower()
-        section_name = next((s for s in sections if rest.startswith(s + "_")), None)
-        if section_name is None:
-            raise ConfigError(
-                f"environment variable {name}: no such section; "
-                f"expected {ENV_PREFIX}<SECTION>_<KEY> with SECTION one of "
-                + ", ".join(s.upper() for s in sections)
-            )
-        key = rest[len(section_name) + 1 :]
-        cls = sections[section_name]
-        field = cls.model_fields.get(key)
-        if field is None:
-            raise ConfigError(
-                f"environment variable {name}: [{section_name}] has no key {key!r}; "
-                f"keys: {', '.join(cls.model_fields)}"
-            )
-        section = raw.setdefault(section_name, {})
-        if key in cls.secret_keys or key in cls.dsn_keys:
-            redactor.add(value)
-            redactor.add_many(_passwords_in(value))
-            section[key] = {"value": value}
-        elif _is_list_field(cls, key):
-            section[key] = _parse_list(value)
-        else:
-            section[key] = value
-
-
-def _passwords_in(value: str) -> list[str]:
-    try:
-        pw = urlsplit(value).password if "://" in value else None
-    except ValueError:
-        pw = None
-    return [pw] if pw else []
-
-
-def _is_list_field(cls: type[Section], key: str) -> bool:
-    return str(cls.model_fields[key].annotation).startswith("list")
-
-
-def _parse_list(value: str) -> list[str]:
-    text = value.strip()
-    if text.startswith("["):
-        parsed = json.loads(text)
-        return [str(v) for v in parsed]
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _first_error(exc: ValidationError, label: str) -> str:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-after")]
-    # Pydantic names the union arm it tried (SecretRef, str); the user wants the key.
-    loc = [p for p in loc if p not in {"SecretRef", "str", "list[str]", "float", "int", "bool"}]
-    if not loc:
-        key = "(top level)"
-    elif len(loc) == 1:
-        key = f"[{loc[0]}]"
-    else:
-        key = f"[{loc[0]}] " + ".".join(loc[1:])
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        where = loc[0] if loc else ""
-        allowed = _allowed_keys(loc)
-        return f"{label}: unknown key {key}" + (
-            f"; valid keys in [{where}]: {allowed}" if allowed else ""
-        )
-    if kind == "missing":
-        return f"{label}: missing required key {key}"
-    value = err.get("input")
-    shown = "" if isinstance(value, dict) else f" (got {redactor.redact(repr(value))})"
-    return f"{label}: {key}: {err['msg'].lower()}{shown}"
-
-
-def _allowed_keys(loc: list[str]) -> str:
-    if len(loc) < 2:
-        return ", ".join(Settings.model_fields)
-    cls = section_classes().get(loc[0])
-    return ", ".join(cls.model_fields) if cls else ""
+    return load(path, environ=os.environ if environ is None else environ, require_file=require_file)

@@ -179,9 +179,7 @@ def _dev_secret(api: ApiSection) -> str | None:
         return None
     secret = api.dev_hs256_secret.get()
     if not secret:
-        raise ConfigError(
-            f"[api] dev_hs256_secret points at {api.dev_hs256_secret.describe()}, which is empty"
-        )
+        raise ConfigError(f"[api] dev_hs256_secret - {api.dev_hs256_secret.problem()}")
     redactor.add(secret)
     return secret
 
@@ -197,7 +195,7 @@ def check_auth_config(api: ApiSection) -> None:
     if api.dev_hs256_secret is None and api.oidc_issuer_url is None:
         raise ConfigError(
             "[api] oidc_issuer_url is not set: no way to verify tokens",
-            hint="set [api] oidc_issuer_url (the Keycloak realm URL)",
+            hint="set AFASA_OPS_API_OIDC_ISSUER_URL or [api] oidc_issuer_url to the Keycloak realm URL",
         )
 
 

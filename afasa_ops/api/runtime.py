@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 from afasa_ops.api.auth import TokenVerifier, build_verifier
 from afasa_ops.api.health import Probe, database_probe, nats_probe, storage_probe
-from afasa_ops.config import Settings, secret_value
-from afasa_ops.errors import ConfigError
+from afasa_ops.config import Settings, require
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -28,12 +27,7 @@ class ApiRuntime:
 def build_runtime(settings: Settings) -> ApiRuntime:
     """Everything checked before the first request: bad configuration stops the start."""
     verifier = build_verifier(settings.api)
-    dsn = secret_value(settings.database.app_dsn)
-    if not dsn:
-        raise ConfigError(
-            "[database] app_dsn is not set: the API connects as the application role",
-            hint="set [database] app_dsn (a reference when it carries a password)",
-        )
+    dsn = require(settings, "database", "app_dsn", "the API connects as the application role")
     from afasa_ops.platform.db import make_engine
 
     engine = make_engine(dsn, pool_size=10, application_name="afasa-ops-api")

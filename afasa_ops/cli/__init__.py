@@ -71,7 +71,8 @@ def main() -> None:
     except AfasaOpsError as exc:
         from afasa_ops.redact import redact
 
-        typer.echo(f"error: {redact(str(exc))}", err=True)
+        for line in redact(str(exc)).splitlines():  # a config error may list several
+            typer.echo(f"error: {line}", err=True)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

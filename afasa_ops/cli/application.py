@@ -114,7 +114,8 @@ class Application:
     def abort(self, message: str, code: int = ExitCode.FAILED) -> NoReturn:
         from afasa_ops.redact import redact
 
-        typer.echo(f"error: {redact(message)}", err=True)
+        for line in redact(message).splitlines():  # a config error may list several problems
+            typer.echo(f"error: {line}", err=True)
         raise typer.Exit(code)
 
     def fail(self, exc: AfasaOpsError) -> NoReturn:

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from afasa_ops.errors import ConfigError
 from afasa_ops.infra.postgres import Timeouts
 
 if TYPE_CHECKING:
@@ -25,15 +24,10 @@ class SchemaSettings:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SchemaSettings:
-        from afasa_ops.config import secret_value
+        from afasa_ops.config import require, secret_value
 
         db = settings.database
-        admin = secret_value(db.admin_dsn)
-        if not admin:
-            raise ConfigError(
-                "[database] admin_dsn is not set",
-                hint="give the DSN migrations run with, e.g. postgresql://postgres@127.0.0.1/afasa",
-            )
+        admin = require(settings, "database", "admin_dsn", "the DSN migrations run with")
         return cls(
             admin_dsn=admin,
             app_role=db.app_role,
@@ -56,10 +50,8 @@ def migrations_dir(settings: Settings) -> Path | None:
 
 def admin_dsn_missing(settings: Settings) -> str | None:
     """Why there is no admin DSN to use, or None when there is one."""
-    from afasa_ops.config import SecretRef, secret_value
+    from afasa_ops.config import missing_key, secret_value
 
-    ref = settings.database.admin_dsn
-    if secret_value(ref):
+    if secret_value(settings.database.admin_dsn):
         return None
-    where = f" ({ref.describe()} is empty)" if isinstance(ref, SecretRef) else ""
-    return f"[database] admin_dsn is not set{where}: database steps skipped"
+    return missing_key(settings, "database", "admin_dsn", "database steps skipped")

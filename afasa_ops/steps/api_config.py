@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from afasa_ops.config import secret_value
+from afasa_ops.config import missing_key, secret_value
 from afasa_ops.errors import ConfigError
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Finding, Outcome
@@ -25,10 +25,8 @@ class ApiConfig(Step):
         except ConfigError as exc:
             return Assessment.blocked(str(exc), [Finding.error("api.auth_config", exc.message)])
         if not secret_value(settings.database.app_dsn):
-            return Assessment.blocked(
-                "[database] app_dsn is not set: `afasa-ops serve` connects as the app role",
-                [Finding.error("api.no_app_dsn", "[database] app_dsn is not set")],
-            )
+            why = missing_key(settings, "database", "app_dsn", "`afasa-ops serve` connects as it")
+            return Assessment.blocked(why, [Finding.error("api.no_app_dsn", why)])
         findings = []
         checks = settings.checks
         has_key = secret_value(checks.token) or secret_value(checks.token_signing_key)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from afasa_ops.config import Settings, secret_value
+from afasa_ops.config import Settings, require, secret_value
 from afasa_ops.errors import ConfigError
 from afasa_ops.redact import redactor
 from afasa_ops.runbook.context import Context
@@ -309,11 +309,8 @@ class CheckRunner:
         """One connection per role for the check's actions, through the PostgreSQL driver."""
         from afasa_ops.infra.postgres import connect
 
-        db = self.settings.database
-        dsn = secret_value(db.admin_dsn if role == "admin" else db.app_dsn)
-        if not dsn:
-            key = "admin_dsn" if role == "admin" else "app_dsn"
-            raise ConfigError(f"[database] {key} is not set; a check runs SQL as {role}")
+        key = "admin_dsn" if role == "admin" else "app_dsn"
+        dsn = require(self.settings, "database", key, f"a check runs SQL as {role}")
         if role not in self._connections:
             self._connections[role] = connect(dsn)
         return dsn, self._connections[role]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from afasa_ops.config import SecretRef, section_classes
+from afasa_ops.config import SecretRef, says, section_classes
 from afasa_ops.errors import AfasaOpsError
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Finding, Outcome
@@ -25,11 +25,11 @@ class ConfigCheck(_ReadOnly):
             section = getattr(settings, section_name)
             for key in type(section).model_fields:
                 value = getattr(section, key)
-                if isinstance(value, SecretRef) and not value.get():
+                problem = value.problem() if isinstance(value, SecretRef) else None
+                if problem:
                     findings.append(
                         Finding.warning(
-                            "config.secret_unresolved",
-                            f"[{section_name}] {key} references {value.describe()}, which is not set",
+                            "config.secret_unresolved", says(f"[{section_name}] {key}", problem)
                         )
                     )
         try:

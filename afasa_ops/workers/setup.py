@@ -41,15 +41,10 @@ def runtime_options(
 
 
 def app_engine(settings: Settings, pool_size: int = 5) -> Engine:
-    from afasa_ops.config import secret_value
+    from afasa_ops.config import require
     from afasa_ops.platform.db import make_engine
 
-    dsn = secret_value(settings.database.app_dsn)
-    if not dsn:
-        raise ConfigError(
-            "[database] app_dsn is not set: workers connect as the application role",
-            hint='set app_dsn = { env = "AFASA_APP_DSN" } and export it',
-        )
+    dsn = require(settings, "database", "app_dsn", "workers connect as the application role")
     return make_engine(dsn, pool_size=pool_size, application_name="afasa-ops-worker")
 
 

@@ -113,7 +113,7 @@ def test_dev_hs256_refused_outside_development(tmp_path: Path, stack: ApiStack) 
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={"AFASA_TEST_DEV_SECRET": "s3cret-dev-value", "PATH": "/usr/bin:/bin"},
+        env={"AFASA_TEST_DEV_SECRET": "s3cret-dev-value-0123456789abcdef", "PATH": "/usr/bin:/bin"},
         timeout=60,
     )
     assert proc.returncode == 2, proc.stderr

@@ -95,6 +95,7 @@ def test_missing_admin_dsn_is_a_config_error(tmp_path: Path) -> None:
     config.write_text(f'[repo]\npath = "{tmp_path}"\n')
     code, out = invoke(config, {}, "status")
     assert code == 2 and "[database] admin_dsn is not set" in out
+    assert "set AFASA_OPS_DATABASE_ADMIN_DSN" in out
 
 
 def test_two_migrate_processes_at_once(env_config: tuple[Path, dict[str, str], str]) -> None:
@@ -123,4 +124,5 @@ def test_doctor_db_without_an_admin_dsn_is_skipped_with_the_reason(tmp_path: Pat
     assert result.exit_code == 0, result.output
     steps = json.loads(result.stdout)["steps"]
     assert {s["status"] for s in steps} == {"skipped"}
-    assert "[database] admin_dsn is not set (env:UNSET_DSN_X is empty)" in steps[0]["summary"]
+    summary = steps[0]["summary"]
+    assert "[database] admin_dsn: environment variable UNSET_DSN_X is not set" in summary

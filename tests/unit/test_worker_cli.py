@@ -25,6 +25,7 @@ def test_worker_without_app_dsn_says_what_to_set(tmp_path: Path) -> None:
     proc = run(tmp_path, "", "report", "--port", "0")
     assert proc.returncode == 2
     assert "[database] app_dsn is not set" in proc.stderr
+    assert "set AFASA_OPS_DATABASE_APP_DSN" in proc.stderr
 
 
 def test_worker_with_a_bad_storage_url_names_it(tmp_path: Path) -> None:
