@@ -47,6 +47,13 @@ def status(ctx: typer.Context, json: JsonOption = False) -> None:
                 f"by {row['applied_by']}  {row['duration_ms']} ms  sha256 {row['checksum'][:12]}",
                 markup=False,
             )
+            adopted = row.get("adopted") or []
+            if adopted:
+                app_.out.print(
+                    f"    adopted {len(adopted)} difference(s) from the baseline:", markup=False
+                )
+            for drift in adopted:
+                app_.out.print(f"      {drift['code']}: {drift['message']}", markup=False)
         for name in report.pending:
             app_.out.print(f"  pending {name}", markup=False)
         _findings(app_, report.findings)
@@ -127,9 +134,16 @@ def baseline(
         app_.fail(exc)
     _findings(app_, report.findings)
     if report.recorded:
-        app_.say(f"recorded {report.migration.path.name} as the baseline")
+        adopted = f", adopting {len(report.drift)} difference(s)" if report.drift else ""
+        app_.say(f"recorded {report.migration.path.name} as the baseline{adopted}")
     elif check and report.blocking:
+        app_.say(f"blocked: {report.blocked_reason()}")
         raise typer.Exit(int(ExitCode.BLOCKED))
+    elif check and report.drift:
+        app_.say(
+            f"nothing the later migrations need is missing: baseline would adopt "
+            f"{len(report.drift)} difference(s) from {report.migration.path.name}"
+        )
     elif check:
         app_.say("the database matches the baseline")
     else:

@@ -1,19 +1,24 @@
-"""Adopt a database the AFASA init SQL made: check its tables and columns, record the baseline.
+"""Adopt a database the AFASA init SQL made: check what the later migrations need, record the
+baseline with the drift it adopts.
 
 The expected shape is read from the baseline migration itself: it is run into a scratch schema
-inside a transaction that is rolled back, so the file stays the single source of truth.
+inside a transaction that is rolled back, so the file stays the single source of truth. AFASA's
+column sets differ between versions, so only what a later migration declares it uses (its
+`-- depends:` line) blocks; every other difference is a finding, recorded with the baseline.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from afasa_ops.errors import BlockedError
 from afasa_ops.infra.postgres import Postgres, translated
 from afasa_ops.runbook.model import Finding, Severity
 from afasa_ops.schema import migrations as mig_files
-from afasa_ops.schema.inspect import inspect
-from afasa_ops.schema.migrations import Migration
+from afasa_ops.schema.inspect import LEDGER, inspect
+from afasa_ops.schema.migrations import Dependency, Migration
 from afasa_ops.schema.migrator import LEDGER_DDL, advisory_lock, ledger_insert
 from afasa_ops.schema.settings import SchemaSettings
 
@@ -25,8 +30,25 @@ JOIN pg_attribute a ON a.attrelid = format('%%I.%%I', c.table_schema, c.table_na
   AND a.attname = c.column_name
 WHERE c.table_schema = %s
 """
+# The ledger learns where the drift a baseline adopted is kept; nullable, added in place, so a
+# ledger written by an earlier afasa-ops takes it without a rewrite.
+ADOPTED_DDL = f"ALTER TABLE {LEDGER} ADD COLUMN IF NOT EXISTS adopted jsonb"
 
 Shape = dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Something a later migration uses that the database lacks."""
+
+    migration: Migration
+    table: str
+    column: str | None = None
+
+    def message(self) -> str:
+        what = f"column {self.table}.{self.column}" if self.column else f"table {self.table}"
+        why = "" if self.migration.depends is not None else " (it declares no -- depends:)"
+        return f"{self.migration.path.name} needs {what}, which is missing{why}"
 
 
 @dataclass
@@ -38,6 +60,20 @@ class BaselineReport:
     @property
     def blocking(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == Severity.ERROR]
+
+    @property
+    def drift(self) -> list[Finding]:
+        """What the baseline adopts: every difference that blocks nothing."""
+        return [f for f in self.findings if f.severity != Severity.ERROR]
+
+    def blocked_reason(self) -> str | None:
+        if not self.blocking:
+            return None
+        return (
+            "cannot baseline: "
+            + "; ".join(f.message for f in self.blocking)
+            + "; nothing recorded (add what is missing, then baseline again)"
+        )
 
 
 def _shape(pg: Postgres, schema: str) -> Shape:
@@ -58,32 +94,114 @@ def expected_shape(pg: Postgres, baseline: Migration) -> Shape:
 
 
 def compare(expected: Shape, actual: Shape) -> list[Finding]:
+    """Every difference from the baseline, as drift: missing tables and columns and other types
+    warn, extra ones are listed. What blocks is decided by the later migrations' needs."""
     out: list[Finding] = []
     for table, columns in sorted(expected.items()):
         have = actual.get(table)
         if have is None:
-            out.append(Finding.error("db.baseline_table_missing", f"table {table} is missing"))
+            out.append(
+                Finding.warning(
+                    "db.baseline_table_missing", f"table {table} is missing", table=table
+                )
+            )
             continue
         for col, typ in columns.items():
             if col not in have:
                 out.append(
-                    Finding.error("db.baseline_column_missing", f"{table}.{col} ({typ}) is missing")
+                    Finding.warning(
+                        "db.baseline_column_missing",
+                        f"{table}.{col} ({typ}) is missing",
+                        table=table,
+                        column=col,
+                        expected=typ,
+                    )
                 )
             elif have[col] != typ:
                 out.append(
                     Finding.warning(
-                        "db.baseline_type_differs", f"{table}.{col} is {have[col]}, expected {typ}"
+                        "db.baseline_type_differs",
+                        f"{table}.{col} is {have[col]}, expected {typ}",
+                        table=table,
+                        column=col,
+                        expected=typ,
+                        actual=have[col],
                     )
                 )
         for col in sorted(set(have) - set(columns)):
             out.append(
-                Finding.info("db.baseline_extra_column", f"{table}.{col} is not in the baseline")
+                Finding.info(
+                    "db.baseline_extra_column",
+                    f"{table}.{col} ({have[col]}) is not in the baseline",
+                    table=table,
+                    column=col,
+                    actual=have[col],
+                )
             )
+    for table in sorted(set(actual) - set(expected) - {LEDGER}):
+        out.append(
+            Finding.info(
+                "db.baseline_extra_table", f"table {table} is not in the baseline", table=table
+            )
+        )
+    return out
+
+
+def needs(migration: Migration, expected: Shape) -> tuple[Dependency, ...]:
+    """What a later migration uses of the baseline: its declaration, or (none declared) all."""
+    if migration.depends is not None:
+        return migration.depends
+    return tuple(Dependency(t, tuple(cols)) for t, cols in sorted(expected.items()))
+
+
+def gaps(later: list[Migration], expected: Shape, actual: Shape) -> list[Gap]:
+    """Each table or column a later migration needs that the database lacks."""
+    out: list[Gap] = []
+    for m in later:
+        for dep in needs(m, expected):
+            have = actual.get(dep.table)
+            if have is None:
+                out.append(Gap(m, dep.table))
+                continue
+            out += [Gap(m, dep.table, col) for col in dep.columns if col not in have]
+    return out
+
+
+def dependency_findings(later: list[Migration], expected: Shape, actual: Shape) -> list[Finding]:
+    out = [
+        Finding.error(
+            "db.baseline_dependency_missing",
+            gap.message(),
+            migration=gap.migration.path.name,
+            table=gap.table,
+            column=gap.column,
+        )
+        for gap in gaps(later, expected, actual)
+    ]
+    # A column a migration uses, of another type than the baseline's: it may still apply (the
+    # migration rolls back cleanly if not), so it warns, naming the migration.
+    for m in later:
+        for dep in needs(m, expected):
+            for col in dep.columns:
+                want = expected.get(dep.table, {}).get(col)
+                have = actual.get(dep.table, {}).get(col)
+                if want and have and want != have:
+                    out.append(
+                        Finding.warning(
+                            "db.baseline_dependency_type_differs",
+                            f"{m.path.name} uses {dep.table}.{col}, which is {have} "
+                            f"(the baseline says {want})",
+                            migration=m.path.name,
+                            table=dep.table,
+                            column=col,
+                        )
+                    )
     return out
 
 
 def check(pg: Postgres, cfg: SchemaSettings) -> BaselineReport:
-    baseline = mig_files.load(cfg.migrations_dir)[0]
+    migrations = mig_files.load(cfg.migrations_dir)
+    baseline = migrations[0]
     insp = inspect(pg)
     report = BaselineReport(baseline)
     if insp.state == "managed":
@@ -100,7 +218,10 @@ def check(pg: Postgres, cfg: SchemaSettings) -> BaselineReport:
         )
     with translated(pg.dsn, "reading the database's columns"):
         actual = _shape(pg, pg.conn().execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
-    report.findings = compare(expected_shape(pg, baseline), actual)
+    expected = expected_shape(pg, baseline)
+    report.findings = dependency_findings(migrations[1:], expected, actual) + compare(
+        expected, actual
+    )
     return report
 
 
@@ -110,16 +231,26 @@ def record(pg: Postgres, cfg: SchemaSettings) -> BaselineReport:
         report = check(pg, cfg)
         if inspect(pg).state == "managed":
             return report
-        if report.blocking:
-            first = report.blocking[0].message
-            raise BlockedError(
-                f"the database differs from {report.migration.path.name}: {first} "
-                f"({len(report.blocking)} difference(s)); nothing recorded",
-                hint="fix the database so it matches the AFASA init SQL, then baseline again",
-            )
+        reason = report.blocked_reason()
+        if reason:
+            raise BlockedError(reason)
         conn = pg.conn()
         with translated(pg.dsn, "recording the baseline"), conn.transaction():
             conn.execute(LEDGER_DDL)
+            conn.execute(ADOPTED_DDL)
             conn.execute(ledger_insert(report.migration))
+            conn.execute(
+                f"UPDATE {LEDGER} SET adopted = %s::jsonb WHERE version = %s",
+                (adopted_json(report), report.migration.version),
+            )
         report.recorded = True
     return report
+
+
+def adopted_json(report: BaselineReport) -> str:
+    """The drift the baseline adopted, as the ledger keeps it."""
+    rows: list[dict[str, Any]] = [
+        {"code": f.code, "severity": str(f.severity), "message": f.message, **f.data}
+        for f in report.drift
+    ]
+    return json.dumps(rows, sort_keys=True)

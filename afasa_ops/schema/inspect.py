@@ -40,6 +40,8 @@ class LedgerRow:
     applied_at: datetime
     applied_by: str
     duration_ms: int
+    # The drift a baseline adopted (schema baseline), as recorded; None for other rows.
+    adopted: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -103,8 +105,9 @@ def inspect(pg: Postgres) -> Inspection:
         insp.has_ledger = LEDGER in insp.tables
         if insp.has_ledger:
             for r in conn.execute(
-                f"SELECT version, name, checksum, applied_at, applied_by, duration_ms "
-                f"FROM {LEDGER} ORDER BY version"
+                # to_jsonb(l): a ledger from before the adopted column reads as NULL there.
+                f"SELECT version, name, checksum, applied_at, applied_by, duration_ms, "
+                f"to_jsonb(l) -> 'adopted' FROM {LEDGER} l ORDER BY version"
             ):
                 insp.applied[int(r[0])] = LedgerRow(*r)
     return insp

@@ -3,7 +3,13 @@
 Header directives (comment lines anywhere before `-- verify:`):
     -- requires: ext1, ext2   extensions that must be available (preflight blocks otherwise)
     -- optional: vector       extensions created only when [database] vector enables them
-The checksum is the sha256 of the whole file: any edit to an applied file is drift.
+    -- depends: tenants(id), reports(status, format), users
+                              the baseline's tables and columns the migration uses (references,
+                              alters, constrains, indexes); `none` when it uses none. `schema
+                              baseline` blocks only when one of these is missing. A migration
+                              without the line is taken to need the whole baseline.
+The checksum is the sha256 of the whole file less its `-- depends:` lines: any other edit to an
+applied file is drift, while a dependency declaration can be added or corrected later.
 The shipped migrations live in the package (`afasa_ops/data/migrations/`, read through
 importlib.resources); `[database] migrations_dir` may name another directory.
 """
@@ -20,6 +26,20 @@ from afasa_ops.errors import ConfigError
 FILE_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 VERIFY_MARK = re.compile(r"^--\s*verify:\s*$", re.MULTILINE)
 DIRECTIVE = re.compile(r"^--\s*(requires|optional):\s*(.+)$", re.MULTILINE)
+DEPENDS = re.compile(r"^--\s*depends:\s*(.*)$", re.MULTILINE)
+DEPENDENCY = re.compile(r"\s*([a-z_][a-z0-9_]*)\s*(?:\(([^()]*)\))?\s*(?:,|$)")
+IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A baseline table a migration uses, and the columns of it that it uses."""
+
+    table: str
+    columns: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.table}({', '.join(self.columns)})" if self.columns else self.table
 
 
 @dataclass(frozen=True)
@@ -32,14 +52,21 @@ class Migration:
     checksum: str
     requires: tuple[str, ...] = field(default=())
     optional: tuple[str, ...] = field(default=())
+    # None: the file declares nothing (taken to need the whole baseline).
+    depends: tuple[Dependency, ...] | None = None
 
     @property
     def label(self) -> str:
         return f"{self.version:04d}_{self.name}"
 
 
+DEPENDS_LINE = re.compile(r"^--\s*depends:.*(?:\n|$)", re.MULTILINE)
+
+
 def checksum(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    """sha256 of a migration file, its `-- depends:` lines left out (they describe the file to
+    `schema baseline`; they change nothing it does)."""
+    return hashlib.sha256(DEPENDS_LINE.sub("", text).encode()).hexdigest()
 
 
 def parse(path: Traversable) -> Migration:
@@ -71,7 +98,37 @@ def parse(path: Traversable) -> Migration:
         checksum=checksum(text),
         requires=tuple(directives["requires"]),
         optional=tuple(directives["optional"]),
+        depends=parse_depends(body, str(path)),
     )
+
+
+def parse_depends(body: str, label: str) -> tuple[Dependency, ...] | None:
+    """The `-- depends:` lines (they may repeat), merged per table; None when there are none."""
+    lines = DEPENDS.findall(body)
+    if not lines:
+        return None
+    text = ", ".join(line.strip().strip(",") for line in lines)
+    if not text.strip(" ,"):
+        raise ConfigError(f"{label}: `-- depends:` is empty; write `-- depends: none` or tables")
+    if text.strip().lower() == "none":
+        return ()
+    merged: dict[str, list[str]] = {}
+    pos = 0
+    while pos < len(text):
+        m = DEPENDENCY.match(text, pos)
+        if not m or m.end() == pos:
+            raise ConfigError(
+                f"{label}: cannot read `-- depends:` at {text[pos : pos + 30]!r}; write "
+                "table(column, ...) entries separated by commas, e.g. tenants(id), users"
+            )
+        columns = [c.strip() for c in (m.group(2) or "").split(",") if c.strip()]
+        bad = [c for c in columns if not IDENT.match(c)]
+        if bad:
+            raise ConfigError(f"{label}: `-- depends:` column {bad[0]!r} is not a plain name")
+        cols = merged.setdefault(m.group(1), [])
+        cols += [c for c in columns if c not in cols]
+        pos = m.end()
+    return tuple(Dependency(table, tuple(cols)) for table, cols in merged.items())
 
 
 def load(directory: Traversable | None = None) -> list[Migration]:

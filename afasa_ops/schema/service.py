@@ -70,6 +70,7 @@ def status(cfg: SchemaSettings) -> StatusReport:
                 "applied_at": r.applied_at.isoformat(),
                 "applied_by": r.applied_by,
                 "duration_ms": r.duration_ms,
+                "adopted": r.adopted,
             }
             for r in insp.applied.values()
         ],

@@ -97,15 +97,13 @@ class Baseline(_SchemaStep):
         if state == "fresh":
             return Assessment.skipped("empty database: migrate creates the schema")
         report = baseline.check(pg, self.cfg(ctx))
-        if report.blocking:
-            return Assessment.blocked(
-                f"the database differs from {report.migration.path.name}: "
-                f"{report.blocking[0].message}",
-                report.findings,
-            )
+        reason = report.blocked_reason()
+        if reason:
+            return Assessment.blocked(reason, report.findings)
+        adopted = f", adopting {len(report.drift)} difference(s)" if report.drift else ""
         return Assessment.pending(
             f"AFASA init-SQL database without a ledger: record {report.migration.path.name} "
-            "as the baseline",
+            f"as the baseline{adopted}",
             report.findings,
         )
 
@@ -265,7 +263,9 @@ def init_sql_text(mig_dir: Path | None) -> str:
         "",
     ]
     for m in migs[1:]:
-        parts += [f"-- {m.path.name}", m.body.strip(), ""]
+        # Without the `-- depends:` lines, which only `schema baseline` reads (and which the
+        # checksum leaves out): the file stays as earlier versions wrote it.
+        parts += [f"-- {m.path.name}", mig_files.DEPENDS_LINE.sub("", m.body).strip(), ""]
     parts.append(LEDGER_DDL + ";")
     parts += [ledger_insert(m) for m in migs]
     return "\n".join(parts) + "\n"

@@ -78,15 +78,20 @@ def test_baseline_then_migrate_fixes_rls_on_existing_policies(afasa_db: SchemaSe
     assert baseline.record(pg, afasa_db).recorded is False
 
 
-def test_baseline_reports_differences_and_records_nothing(afasa_db: SchemaSettings) -> None:
+def test_baseline_check_reports_differences_and_records_nothing(afasa_db: SchemaSettings) -> None:
     execute(afasa_db.admin_dsn, "ALTER TABLE tasks DROP COLUMN due_at")
     execute(afasa_db.admin_dsn, "ALTER TABLE cameras ADD COLUMN vendor text")
+    execute(afasa_db.admin_dsn, "ALTER TABLE tasks DROP COLUMN tenant_id CASCADE")
     pg = admin(afasa_db)
     report = baseline.check(pg, afasa_db)
     messages = [f.message for f in report.findings]
     assert "tasks.due_at (timestamp with time zone) is missing" in messages
-    assert "cameras.vendor is not in the baseline" in messages
-    with pytest.raises(BlockedError, match=r"tasks\.due_at"):
+    assert "cameras.vendor (text) is not in the baseline" in messages
+    # Only what a later migration uses blocks: 0006 puts a policy on tasks.tenant_id.
+    assert [f.message for f in report.blocking] == [
+        "0006_tenant_rls.sql needs column tasks.tenant_id, which is missing"
+    ]
+    with pytest.raises(BlockedError, match=r"tasks\.tenant_id"):
         baseline.record(pg, afasa_db)
     assert inspect(pg).state == "unbaselined"
 

@@ -128,3 +128,13 @@ def copy_migrations(target: Path) -> Path:
         if f.name.endswith(".sql"):
             (target / f.name).write_text(f.read_text())
     return target
+
+
+def mutated_init_sql(*edits: tuple[str, str]) -> str:
+    """AFASA_INIT_SQL with (old, new) text edits, as another AFASA version's init SQL would
+    differ. Each `old` must occur exactly once, so a fixture cannot silently stop mutating."""
+    sql = AFASA_INIT_SQL
+    for old, new in edits:
+        assert sql.count(old) == 1, f"{old!r} occurs {sql.count(old)} times in AFASA_INIT_SQL"
+        sql = sql.replace(old, new)
+    return sql

@@ -1,4 +1,5 @@
 -- afasa-ops migration: the devices registry (UbiBot channels and others, mapped to ThingsBoard).
+-- depends: tenants(id)
 
 CREATE TABLE IF NOT EXISTS devices (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -1,4 +1,5 @@
 -- afasa-ops migration: enable/disable commands issued against devices, with their outcome.
+-- depends: tenants(id)
 
 CREATE TABLE IF NOT EXISTS device_commands (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -1,4 +1,5 @@
 -- afasa-ops migration: reports become jobs a worker processes (queued -> processing -> ready|failed).
+-- depends: reports(tenant_id, status, format, created_at)
 
 -- The AFASA init SQL declares the checks inline, so their names are PostgreSQL's choice:
 -- drop every CHECK on reports that mentions status or format, then add named ones.

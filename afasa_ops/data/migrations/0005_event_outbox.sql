@@ -1,4 +1,5 @@
 -- afasa-ops migration: a transactional outbox. A row is written in the same transaction as the
+-- depends: tenants(id)
 -- change it announces; a relay publishes it to JetStream (Nats-Msg-Id = event_id) and stamps
 -- published_at.
 

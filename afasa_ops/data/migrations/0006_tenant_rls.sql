@@ -1,4 +1,8 @@
 -- afasa-ops migration: row-level security that isolates tenants, on every table with tenant_id.
+-- depends: users(tenant_id), tenant_settings(tenant_id), cameras(tenant_id),
+-- depends: snapshots(tenant_id), detections(tenant_id), assessments(tenant_id), tasks(tenant_id),
+-- depends: rule_proposals(tenant_id), reports(tenant_id), telegram_links(tenant_id),
+-- depends: secrets(tenant_id), audit_log(tenant_id)
 --
 -- ENABLE alone leaves table owners unrestricted, so FORCE as well. One policy per table, FOR ALL,
 -- with USING and WITH CHECK. CREATE POLICY has no IF NOT EXISTS: drop and create in this
