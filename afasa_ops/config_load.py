@@ -50,10 +50,11 @@ def load(path: Path | str | None, *, environ: Mapping[str, str], require_file: b
     chosen = Path(explicit or DEFAULT_CONFIG)
     label = str(chosen)
     raw: dict[str, Any] = {}
-    if chosen.is_file():
+    readable = chosen.exists() and not chosen.is_dir()  # a file, or a pipe like <(...)
+    if readable:
         raw = read_toml(chosen, label)
     elif chosen.exists():
-        raise ConfigError(f"{label}: is not a file")
+        raise ConfigError(f"{label}: is a directory, not a config file")
     elif explicit or require_file:
         raise ConfigError(
             f"{label}: no such config file",
@@ -74,7 +75,7 @@ def load(path: Path | str | None, *, environ: Mapping[str, str], require_file: b
     if problems:
         raise ConfigError("\n".join(one_line(p) for p in dict.fromkeys(problems)))
     assert settings is not None
-    settings.source = chosen.resolve() if chosen.is_file() else None
+    settings.source = chosen.resolve() if readable else None
     return settings
 
 
@@ -191,7 +192,10 @@ def apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str], origins: Or
         if not isinstance(section, dict):
             continue  # the file's [section] is not a table: validation says so
         origins[(section_name, key)] = name
-        if key in cls.secret_keys or key in cls.dsn_keys:
+        if not value and _accepts_none(cls, key):
+            # `KEY=${VAR:-}` in a compose file: an empty variable leaves the key unset.
+            section.pop(key, None)
+        elif key in cls.secret_keys or key in cls.dsn_keys:
             redactor.add(value)
             redactor.add_many(_passwords_in(value))
             section[key] = {"value": value}
@@ -205,6 +209,10 @@ def apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str], origins: Or
         else:
             section[key] = value
     return out
+
+
+def _accepts_none(cls: type[Section], key: str) -> bool:
+    return type(None) in typing.get_args(cls.model_fields[key].annotation)
 
 
 def _is_list_field(cls: type[Section], key: str) -> bool:

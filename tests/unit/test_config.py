@@ -351,3 +351,33 @@ def test_the_reference_states_each_numeric_keys_range() -> None:
                     ln for ln in doc.split(f"## [{name}]")[1].splitlines() if f"`{key}`" in ln
                 )
                 assert shown in row, (name, key, shown, row)
+
+
+def test_an_empty_variable_leaves_an_optional_key_unset(tmp_path: Path) -> None:
+    """Compose files pass `KEY=${VAR:-}`: empty means unset where a key may be unset."""
+    env = {
+        "AFASA_OPS_THINGSBOARD_BASE_URL": "",
+        "AFASA_OPS_UBIBOT_TENANT_ID": "",
+        "AFASA_OPS_UBIBOT_ACCOUNT_KEY": "",
+    }
+    settings = load_settings(write(tmp_path, ""), environ=env)
+    assert settings.thingsboard.base_url is None and settings.ubibot.tenant_id is None
+    assert settings.ubibot.account_key is None
+    # A key that cannot be unset still says what is wrong with an empty value.
+    with pytest.raises(ConfigError, match=r"AFASA_OPS_NATS_URL \(environment variable\)"):
+        load_settings(write(tmp_path, ""), environ={"AFASA_OPS_NATS_URL": ""})
+
+
+def test_a_config_may_come_from_a_pipe(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"{sys.executable} -m afasa_ops -c <(printf '[repo]\\npath = \"{tmp_path}\"\\n') status",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
