@@ -270,6 +270,9 @@ class ApiSection(Section):
         description="JWKS URL; {oidc_issuer_url}/protocol/openid-connect/certs when unset.",
     )
     jwks_cache_s: float = Field(default=300.0, description="How long fetched JWKS keys are kept.")
+    jwks_timeout_s: float = Field(
+        default=3.0, gt=0, description="Timeout of one JWKS fetch (it runs in the background)."
+    )
     dev_hs256_secret: SecretRef | None = Field(
         default=None,
         description="Development only: HS256 signing secret (a reference). Refused in production.",
@@ -279,6 +282,24 @@ class ApiSection(Section):
     )
     presign_expiry_s: int = Field(
         default=900, description="Lifetime of presigned report download URLs (S3 storage)."
+    )
+    report_max_span_days: int = Field(
+        default=366, gt=0, description="Longest report range accepted, in days (422 beyond)."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest request body; 413 before it is read."
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="Time for a request body to arrive whole (else 408)."
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024, gt=0, description="Largest request head (request line and headers); 431."
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time for a request's headers to arrive (else closed)."
+    )
+    keep_alive_s: float = Field(
+        default=5.0, gt=0, description="Idle keep-alive connections are closed after this long."
     )
 
 

@@ -35,6 +35,9 @@ def build(
             raise PermanentError(f"report {_report_id(job)} is not visible to tenant {tenant}")
         if report.status == "ready":
             return  # a duplicate or a redelivery after success: nothing to do
+        unreadable = reports.unreadable_range(report)
+        if unreadable is not None:
+            raise PermanentError(unreadable)  # no retry can read it back either
         key = await runtime.in_thread(reports.render_to_storage, engine, report, storage, scratch)
         await runtime.in_thread(reports.mark_ready, engine, tenant, report, key, PRODUCER)
 

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from afasa_ops.api.downloads import download_url, local_file
@@ -13,6 +14,7 @@ from afasa_ops.api.errors import NotFound
 from afasa_ops.api.routes.deps import Caller, Correlation, Runtime
 from afasa_ops.api.routes.views import as_json
 from afasa_ops.api.schemas import ReportRequest
+from afasa_ops.platform.ranges import span_problem
 
 router = APIRouter(prefix="/api/report")
 
@@ -30,6 +32,11 @@ def generate(
     from afasa_ops.platform.reports import request_report
 
     range_from, range_to = body.resolved_range()
+    problem = span_problem(range_from, range_to, runtime.settings.api.report_max_span_days)
+    if problem is not None:
+        raise RequestValidationError(
+            [{"loc": ("body", "range_to"), "msg": problem, "type": "value_error"}]
+        )
     report_id = request_report(
         runtime.engine,
         caller.tenant_id,
