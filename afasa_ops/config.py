@@ -227,7 +227,8 @@ class WorkersSection(Section):
         default=0.5, description="Seconds between outbox sweeps (events to JetStream)."
     )
     workdir: str | None = Field(
-        default=None, description="Scratch directory for report files (system temp if unset)."
+        default=None,
+        description="Private scratch directory for report files (0700; <tmp>/afasa-ops-report-<uid> if unset).",
     )
     update_stream: bool = Field(
         default=False, description="Update the stream when its config differs (else report)."

@@ -76,8 +76,12 @@ _COLS = (
 )
 
 
+def tenant_prefix(tenant_id: uuid.UUID | str) -> str:
+    return f"tenant/{tenant_id}/"
+
+
 def object_key(tenant_id: uuid.UUID | str, report_id: uuid.UUID | str, fmt: str) -> str:
-    return f"tenant/{tenant_id}/reports/{report_id}.{fmt}"
+    return f"{tenant_prefix(tenant_id)}reports/{report_id}.{fmt}"
 
 
 def request_report(
@@ -420,14 +424,14 @@ def render_to_storage(
     workdir: Path,
     on_progress: Callable[[], None] | None = None,
 ) -> str:
-    """Render into a temporary file, upload under the report's fixed key, return the key."""
+    """Render into a private scratch file (platform/scratch.py), upload under the report's
+    fixed key, return the key. The scratch file is gone afterwards, whatever happened."""
+    from afasa_ops.platform.scratch import scratch_file
+
     key = object_key(report.tenant_id, report.id, report.format)
-    tmp = workdir / f"{report.id}.{uuid.uuid4().hex[:8]}.{report.format}"
-    try:
+    with scratch_file(workdir, f"{report.id}.{report.format}") as tmp:
         render(db, report, tmp)
         if on_progress is not None:
             on_progress()
         storage.put_file(key, tmp, CONTENT_TYPES[report.format])
-    finally:
-        tmp.unlink(missing_ok=True)
     return key
