@@ -319,7 +319,8 @@ class WorkersSection(Section):
         default=0.5, description="Seconds between outbox sweeps (events to JetStream)."
     )
     workdir: str | None = Field(
-        default=None, description="Scratch directory for report files (system temp if unset)."
+        default=None,
+        description="Private scratch directory for report files (0700; <tmp>/afasa-ops-report-<uid> if unset).",
     )
     update_stream: bool = Field(
         default=False, description="Update the stream when its config differs (else report)."
@@ -367,6 +368,9 @@ class ApiSection(Section):
         description="JWKS URL; {oidc_issuer_url}/protocol/openid-connect/certs when unset.",
     )
     jwks_cache_s: Seconds = Field(default=300.0, description="How long fetched JWKS keys are kept.")
+    jwks_timeout_s: Seconds = Field(
+        default=3.0, description="Timeout of one JWKS fetch (it runs in the background)."
+    )
     dev_hs256_secret: SecretRef | None = Field(
         default=None,
         description="Development only: HS256 signing secret (a reference). Refused in production.",
@@ -377,7 +381,26 @@ class ApiSection(Section):
     presign_expiry_s: int = Field(
         default=900,
         ge=1,
-        le=604_800,  # S3 presigned URLs live at most 7 days description="Lifetime of presigned report download URLs (S3 storage)."
+        le=604_800,  # S3 presigned URLs live at most 7 days
+        description="Lifetime of presigned report download URLs (S3 storage).",
+    )
+    report_max_span_days: Count = Field(
+        default=366, le=3_652_059, description="Longest report range accepted, in days (422 beyond)."
+    )
+    max_body_bytes: Bytes = Field(
+        default=1024 * 1024, description="Largest request body; 413 before it is read."
+    )
+    body_timeout_s: Seconds = Field(
+        default=30.0, description="Time for a request body to arrive whole (else 408)."
+    )
+    max_header_bytes: Bytes = Field(
+        default=64 * 1024, description="Largest request head (request line and headers); 431."
+    )
+    header_timeout_s: Seconds = Field(
+        default=10.0, description="Time for a request's headers to arrive (else closed)."
+    )
+    keep_alive_s: Seconds = Field(
+        default=5.0, description="Idle keep-alive connections are closed after this long."
     )
 
 

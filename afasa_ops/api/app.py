@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from afasa_ops import __version__
 from afasa_ops.api.auth import AuthError
 from afasa_ops.api.errors import NotFound, UpstreamError
+from afasa_ops.api.hardening import install_hardening
 from afasa_ops.api.runtime import ApiRuntime
 from afasa_ops.api.schemas import FieldError
 from afasa_ops.errors import AfasaOpsError, UsageError
@@ -38,6 +39,7 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.registry = CollectorRegistry()
+    install_hardening(app, runtime.settings.api)
     _install_metrics(app)
     _install_error_handlers(app)
     app.include_router(health.router)
@@ -108,6 +110,11 @@ def _field_error(err: Any) -> dict[str, str]:
     cause = (err.get("ctx") or {}).get("error")
     if isinstance(cause, FieldError):
         return {"field": cause.field, "message": cause.message}
+    if err.get("type") == "json_invalid":
+        # loc is ("body", <character offset>): a position, not a field.
+        where = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+        at = f" at character {where}" if where is not None else ""
+        return {"field": "body", "message": f"malformed JSON{at}: {cause or 'decode error'}"}
     # loc is ("body", "format") or ("query", "provider") or ("path", "device_id").
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
     field = ".".join(loc) or "body"

@@ -25,7 +25,8 @@ ADMIN_ROLE = "tenant_admin"
 DEV_ISSUER = "afasa-dev"
 # Clock skew tolerated on exp/nbf/iat, in seconds.
 LEEWAY_S = 30
-# A token with an unknown kid refetches the JWKS at most this often (key rotation).
+# The JWKS is fetched at most this often (an unknown kid, a failing issuer); each failure in a
+# row doubles the wait, up to 5 minutes.
 REFETCH_MIN_INTERVAL_S = 10.0
 
 
@@ -61,42 +62,119 @@ def jwks_url_of(api: ApiSection) -> str | None:
     return None
 
 
-class JwksCache:
-    """The issuer's signing keys by kid, fetched over HTTP and kept for a while."""
+class JwksError(Exception):
+    """The issuer's keys could not be fetched or used; the message is one line."""
 
-    def __init__(self, url: str, ttl_s: float, timeout_s: float = 5.0) -> None:
+
+def fetch_jwks(url: str, timeout_s: float) -> dict[str, jwt.PyJWK]:
+    """The signing keys of a JWKS document by kid, or JwksError saying why not."""
+    try:
+        response = httpx.get(url, timeout=timeout_s)
+        response.raise_for_status()
+        doc = response.json()
+    except httpx.TimeoutException:
+        raise JwksError(f"no answer within {timeout_s:g}s") from None
+    except (httpx.HTTPError, ValueError) as exc:
+        raise JwksError(type(exc).__name__) from None
+    # JSON that is not an object ([1,2], a string, null) is as unusable as a 500.
+    if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
+        raise JwksError("the JWKS document is not an object with a keys list")
+    try:
+        keys = jwt.PyJWKSet.from_dict(doc).keys
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+        raise JwksError(type(exc).__name__) from None
+    return {k.key_id or "": k for k in keys if k.public_key_use in (None, "sig")}
+
+
+class JwksCache:
+    """The issuer's signing keys by kid, fetched over HTTP and kept for a while.
+
+    A request never waits for a refresh while a cached key fits its token: the refresh runs in
+    one background thread and the request goes on with the key it has. Only a request the
+    cache cannot serve (no keys yet, or an unknown kid during a rotation) waits, for the one
+    fetch in flight and at most its timeout. Fetches start at most once per interval, longer
+    after each failure, however many requests arrive while the issuer is down.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        ttl_s: float,
+        timeout_s: float = 3.0,
+        min_interval_s: float = REFETCH_MIN_INTERVAL_S,
+    ) -> None:
         self.url = url
         self.ttl_s = ttl_s
         self.timeout_s = timeout_s
+        self.min_interval_s = min_interval_s
+        self.fetches = 0
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = 0.0
+        self._fetched_at: float | None = None
+        self._attempted_at: float | None = None
+        self._failures = 0
+        self._last_error = "no fetch yet"
+        self._inflight: threading.Event | None = None
         self._lock = threading.Lock()
 
     def key(self, kid: str | None) -> jwt.PyJWK:
-        now = time.monotonic()
         with self._lock:
-            stale = now - self._fetched_at > self.ttl_s
-            unknown = kid not in self._keys and now - self._fetched_at > REFETCH_MIN_INTERVAL_S
-            if stale or unknown:
-                self._refresh()
-            if kid is None and len(self._keys) == 1:
-                return next(iter(self._keys.values()))
-            found = self._keys.get(kid or "")
-        if found is None:
-            raise AuthError(401, "token signed by an unknown key")
-        return found
+            now = time.monotonic()
+            found = self._match(kid)
+            stale = self._fetched_at is None or now - self._fetched_at > self.ttl_s
+            inflight = self._refresh_soon(now) if stale or found is None else None
+        if found is not None:
+            return found
+        if inflight is not None:
+            inflight.wait(self.timeout_s + 1.0)
+        with self._lock:
+            found = self._match(kid)
+            have_keys = bool(self._keys)
+            error = self._last_error
+        if found is not None:
+            return found
+        if not have_keys:
+            raise AuthError(401, f"cannot use the issuer's keys: {error}")
+        raise AuthError(401, "token signed by an unknown key")
 
-    def _refresh(self) -> None:
+    def _match(self, kid: str | None) -> jwt.PyJWK | None:
+        if kid is None and len(self._keys) == 1:
+            return next(iter(self._keys.values()))
+        return self._keys.get(kid or "")
+
+    def _refresh_soon(self, now: float) -> threading.Event | None:
+        """The fetch in flight, a new one, or None while the rate limit holds (under lock)."""
+        if self._inflight is not None:
+            return self._inflight
+        wait = min(self.min_interval_s * 2 ** max(self._failures - 1, 0), 300.0)
+        if self._attempted_at is not None and now - self._attempted_at < wait:
+            return None
+        self._attempted_at = now
+        self.fetches += 1
+        done = threading.Event()
+        self._inflight = done
+        threading.Thread(
+            target=self._refresh, args=(done,), name="jwks-refresh", daemon=True
+        ).start()
+        return done
+
+    def _refresh(self, done: threading.Event) -> None:
         try:
-            response = httpx.get(self.url, timeout=self.timeout_s)
-            response.raise_for_status()
-            keys = jwt.PyJWKSet.from_dict(response.json()).keys
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
-            if self._keys:
-                return  # keep serving with the keys we have; the issuer may be restarting
-            raise AuthError(401, f"cannot fetch the issuer's keys: {type(exc).__name__}") from exc
-        self._keys = {k.key_id or "": k for k in keys if k.public_key_use in (None, "sig")}
-        self._fetched_at = time.monotonic()
+            keys = fetch_jwks(self.url, self.timeout_s)
+        except JwksError as exc:
+            with self._lock:
+                # The keys we have stay in use: the issuer may be restarting.
+                self._failures += 1
+                self._last_error = str(exc)
+        else:
+            with self._lock:
+                self._keys = keys
+                self._fetched_at = time.monotonic()
+                self._failures = 0
+                self._last_error = "ok"
+        finally:
+            with self._lock:
+                self._inflight = None
+            done.set()
 
 
 class TokenVerifier:
@@ -105,7 +183,9 @@ class TokenVerifier:
         self.issuer = api.oidc_issuer_url.rstrip("/") if api.oidc_issuer_url else None
         url = jwks_url_of(api)
         # RS256 only with an issuer to check the tokens against.
-        self.jwks = JwksCache(url, api.jwks_cache_s) if url and self.issuer else None
+        self.jwks = (
+            JwksCache(url, api.jwks_cache_s, api.jwks_timeout_s) if url and self.issuer else None
+        )
         self.dev_secret = _dev_secret(api)
 
     def verify(self, authorization: str | None) -> Principal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,15 @@ from urllib.parse import urlsplit
 
 from afasa_ops.api.health import minio_client
 from afasa_ops.config import Settings
+
+
+def belongs_to(view: Any, tenant_id: uuid.UUID) -> bool:
+    """Defence in depth behind row-level security: a report's stored key must lie under its
+    caller's tenant prefix (`tenant/<id>/`), or nothing is served or signed for it."""
+    from afasa_ops.platform.reports import tenant_prefix
+
+    key = str(view.s3_key or "")
+    return key.startswith(tenant_prefix(tenant_id)) and ".." not in key.split("/")
 
 
 def download_url(settings: Settings, view: Any) -> str:

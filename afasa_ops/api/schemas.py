@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from afasa_ops.platform.ranges import bound_problem, preset_start
+
 ReportType = Literal["daily", "weekly", "monthly", "custom"]
 ReportFormat = Literal["pdf", "xlsx", "csv"]
 
@@ -16,7 +18,6 @@ PRESET_SPANS = {
     "weekly": timedelta(days=7),
     "monthly": timedelta(days=30),
 }
-MAX_RANGE = timedelta(days=366)
 
 
 class FieldError(ValueError):
@@ -47,11 +48,20 @@ class ReportRequest(BaseModel):
                 raise FieldError("range_from", "required when type is custom")
             if self.range_to is None:
                 raise FieldError("range_to", "required when type is custom")
+        for name in ("range_from", "range_to"):
+            value = getattr(self, name)
+            problem = bound_problem(value) if value is not None else None
+            if problem is not None:
+                raise FieldError(name, problem)
         if self.range_from is not None and self.range_to is not None:
             if self.range_to <= self.range_from:
                 raise FieldError("range_to", "must be after range_from")
-            if self.range_to - self.range_from > MAX_RANGE:
-                raise FieldError("range_to", f"range longer than {MAX_RANGE.days} days")
+        elif self.range_from is None:
+            end = self.range_to or datetime.now(UTC)
+            if preset_start(end, PRESET_SPANS.get(self.type, timedelta(days=1))) is None:
+                raise FieldError(
+                    "range_to", f"a {self.type} report ending here starts before year 1"
+                )
         return self
 
     def resolved_range(self, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -59,5 +69,7 @@ class ReportRequest(BaseModel):
         if self.range_from is not None and self.range_to is not None:
             return self.range_from, self.range_to
         end = self.range_to or now or datetime.now(UTC)
-        start = self.range_from or end - PRESET_SPANS.get(self.type, timedelta(days=1))
+        start = self.range_from or preset_start(end, PRESET_SPANS.get(self.type, timedelta(days=1)))
+        if start is None:  # only for a `now` in year 1; the validator refused the rest
+            raise FieldError("range_to", "the preset range starts before year 1")
         return start, end

@@ -3,16 +3,19 @@ the current (fix) branch, then verify every applied path byte for byte."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from afasa_ops.errors import BlockedError, DriverError, UsageError
+from afasa_ops.errors import AfasaOpsError, BlockedError, DriverError, ExitCode, UsageError
 from afasa_ops.infra.git import GitRepo
 from afasa_ops.patch import gitinfo
-from afasa_ops.patch.bundle import Limits, read_bundle
+from afasa_ops.patch.bundle import BundleRefused, Limits, read_bundle
 from afasa_ops.patch.groups import Grouper
+from afasa_ops.patch.paths import check_destinations, destination_problem
 from afasa_ops.patch.plan import ADDED, MODIFIED, ONLY_IN_REPO, FileChange, PatchPlan, make_plan
+from afasa_ops.patch.undo import undo_apply
 from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.files import atomic_write_bytes
@@ -148,6 +151,7 @@ def apply_plan(
             hint="review `afasa-ops patch plan` and pass --yes",
         )
     result = ApplyResult(plan, git.current_branch() or "")
+    todo: list[tuple[str, list[FileChange]]] = []
     for message, members in plan.groups():
         chosen: list[FileChange] = []
         for change in members:
@@ -157,11 +161,69 @@ def apply_plan(
                 result.conflicts_skipped.append(change)
             else:
                 chosen.append(change)
-        if not chosen:
-            continue
-        result.groups.append(_apply_group(ctx, git, plan, message, chosen, ask))
-    result.verified = verify_applied(plan, result)
+        if chosen:
+            todo.append((message, chosen))
+    # Everything that can be checked is checked before the first write.
+    preflight(git, plan, [c for _, chosen in todo for c in chosen], no_commit=ctx.options.no_commit)
+    start = git.head_commit()
+    touched: list[str] = []
+    try:
+        for message, chosen in todo:
+            result.groups.append(_apply_group(ctx, git, plan, message, chosen, ask, touched))
+        result.verified = verify_applied(plan, result)
+    except Exception as exc:
+        undone = undo_apply(git, start, touched)
+        if ctx.journal is not None:
+            ctx.journal.write(
+                "patch_undone",
+                start=start,
+                commits=undone.commits,
+                paths=undone.paths,
+                error=undone.error,
+            )
+        raise PatchUndone(exc, undone.summary(result.branch)) from exc
     return result
+
+
+class PatchUndone(AfasaOpsError):
+    """A group failed after earlier ones were written: all of it was taken back. The exit code
+    is the cause's (2 for a refused path, 1 for a failed write or commit)."""
+
+    def __init__(self, cause: BaseException, summary: str) -> None:
+        if isinstance(cause, AfasaOpsError):
+            reason = cause.message
+        else:
+            reason = f"{type(cause).__name__}: {cause}"
+        super().__init__(f"patch apply stopped: {reason}; {summary}")
+        code = cause.exit_code if isinstance(cause, AfasaOpsError) else ExitCode.FAILED
+        self.exit_code = code
+
+
+def preflight(git: GitRepo, plan: PatchPlan, changes: list[FileChange], *, no_commit: bool) -> None:
+    """What could fail midway, checked while nothing is written yet."""
+    root = plan.repo.resolve()
+
+    def refuse(message: str) -> Exception:
+        return BundleRefused(plan.bundle.source, message)
+
+    check_destinations(root, [c.path for c in changes if c.status != ONLY_IN_REPO], refuse)
+    git_dir = Path(git.repo.git_dir)
+    if (git_dir / "index.lock").exists():
+        raise BlockedError(
+            f"{git_dir / 'index.lock'} exists: another git process is using this repository",
+            hint="wait for it to finish, or remove the stale lock file",
+        )
+    if not no_commit and changes:
+        gitinfo.require_identity(git)
+    files = plan.bundle.files
+    needed = sum(len(files[c.path].data) for c in changes if c.path in files)
+    free = shutil.disk_usage(root).free
+    # Each file is written beside its target before the rename, and git stores a blob too.
+    if needed * 2 > free:
+        raise BlockedError(
+            f"{root}: {free} bytes free, the bundle's changes need about {needed * 2}",
+            hint="free some disk space first",
+        )
 
 
 def _apply_group(
@@ -171,6 +233,7 @@ def _apply_group(
     message: str,
     chosen: list[FileChange],
     ask: bool,
+    touched: list[str],
 ) -> GroupResult:
     paths = [c.path for c in chosen]
     ctx.say(
@@ -178,11 +241,19 @@ def _apply_group(
     )
     if ask and not ctx.confirm(f"apply and commit `{message}` ({len(chosen)} file(s))?"):
         return GroupResult(message, paths, None, "declined")
+    root = plan.repo.resolve()
     for change in chosen:
-        target = plan.repo / change.path
+        # Checked again right before the write: a folder swapped for a symlink since the
+        # plan was made must not carry the write outside the repo.
+        deleting = change.status == ONLY_IN_REPO
+        problem = destination_problem(root, change.path, tracked_only=deleting)
+        if problem is not None:
+            raise BundleRefused(plan.bundle.source, f"{change.path!r} {problem}")
+        target = root / change.path
+        touched.append(change.path)
         if ctx.journal is not None and target.exists():
             ctx.journal.keep_original(target)
-        if change.status == ONLY_IN_REPO:
+        if deleting:
             target.unlink()
         else:
             entry = plan.bundle.files[change.path]
@@ -209,7 +280,7 @@ def verify_applied(plan: PatchPlan, result: ApplyResult) -> list[str]:
     if wrong:
         raise DriverError(
             f"after apply these paths do not match the bundle: {', '.join(wrong)}",
-            hint="see the journal; the group commits made so far are on the branch",
+            hint="see the journal",
         )
     return verified
 

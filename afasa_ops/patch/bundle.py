@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from afasa_ops.errors import UsageError
+from afasa_ops.patch.paths import name_problem
 
 # Compose files that mark a repository copy (any one of them, or a services/ folder).
 COMPOSE_NAMES = ("docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml")
@@ -81,16 +82,27 @@ def read_bundle(source: Path, limits: Limits | None = None) -> Bundle:
 
 
 # -- names ------------------------------------------------------------------------------------
+def shown(name: str, limit: int = 120) -> str:
+    """An entry name for a one-line message: quoted, and cut short when it is huge."""
+    if len(name) <= limit:
+        return repr(name)
+    return repr(name[: limit // 2]) + f"...({len(name)} characters)"
+
+
 def safe_name(source: Path, name: str) -> str:
-    """Normalise an entry name to a repo-relative POSIX path, refusing traversal and absolutes."""
+    """Normalise an entry name to a repo-relative POSIX path, refusing traversal, absolutes,
+    names no filesystem holds and aliases of the git folder."""
     if "\x00" in name:
-        raise BundleRefused(source, f"entry {name!r} has a NUL byte in its name")
+        raise BundleRefused(source, f"entry {shown(name)} has a NUL byte in its name")
     if name.startswith(("/", "\\")) or _DRIVE.match(name):
-        raise BundleRefused(source, f"entry {name!r} is an absolute path (zip slip)")
+        raise BundleRefused(source, f"entry {shown(name)} is an absolute path (zip slip)")
     parts = re.split(r"[\\/]", name)
     if ".." in parts:
-        raise BundleRefused(source, f"entry {name!r} climbs out with '..' (zip slip)")
+        raise BundleRefused(source, f"entry {shown(name)} climbs out with '..' (zip slip)")
     clean = [p for p in parts if p not in ("", ".")]
+    problem = name_problem(clean)
+    if problem is not None:
+        raise BundleRefused(source, f"entry {shown(name)} {problem}")
     return "/".join(clean)
 
 
@@ -252,19 +264,28 @@ def _read_member(source: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit
 def _read_directory(source: Path, limits: Limits) -> dict[str, BundleFile]:
     out: dict[str, BundleFile] = {}
     total = 0
-    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+
+    def refuse_walk(exc: OSError) -> None:
+        raise BundleRefused(source, f"cannot read {exc.filename}: {exc.strerror}")
+
+    for dirpath, dirnames, filenames in os.walk(source, onerror=refuse_walk, followlinks=False):
         base = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if d not in (".git", ".afasa-ops"))
         for name in sorted(dirnames) + sorted(filenames):
             path = base / name
             rel = path.relative_to(source).as_posix()
-            st = path.lstat()
+            # Names first: a folder too deep is refused before the walk descends into it.
+            safe_name(source, rel)
+            try:
+                st = path.lstat()
+            except OSError as exc:
+                raise BundleRefused(source, f"cannot read {shown(rel)}: {exc.strerror}") from None
             if stat.S_ISLNK(st.st_mode):
-                raise BundleRefused(source, f"{rel!r} is a symlink")
+                raise BundleRefused(source, f"{shown(rel)} is a symlink")
             if stat.S_ISDIR(st.st_mode):
                 continue
             if not stat.S_ISREG(st.st_mode):
-                raise BundleRefused(source, f"{rel!r} is a device or special file")
+                raise BundleRefused(source, f"{shown(rel)} is a device or special file")
             if len(out) >= limits.max_entries:
                 raise BundleRefused(source, f"has more than {limits.max_entries} files")
             data = _read_regular(source, path, rel, limits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
+from afasa_ops.errors import BlockedError
 from afasa_ops.infra.git import GitRepo, _translated
 
 
@@ -68,3 +69,16 @@ def ignored_paths(repo: GitRepo, paths: list[str]) -> set[str]:
             )
         out.update(line for line in str(stdout).splitlines() if line)
     return out
+
+
+def require_identity(repo: GitRepo) -> None:
+    """A commit needs a committer: without user.name/user.email it fails after the writes."""
+    import git
+
+    try:
+        repo.repo.git.var("GIT_COMMITTER_IDENT")
+    except git.GitCommandError:
+        raise BlockedError(
+            f"{repo.path}: git has no committer identity (user.name and user.email)",
+            hint="git config user.name ... and git config user.email ... in the repo",
+        ) from None

@@ -12,6 +12,7 @@ from afasa_ops.infra.git import GitRepo
 from afasa_ops.patch import gitinfo
 from afasa_ops.patch.bundle import Bundle, BundleRefused
 from afasa_ops.patch.groups import Grouper
+from afasa_ops.patch.paths import check_destinations
 
 ADDED = "added"
 MODIFIED = "modified"
@@ -93,6 +94,9 @@ def make_plan(repo_path: Path, bundle: Bundle, grouper: Grouper, tag: str | None
     git = GitRepo(repo_path)
     tracked = gitinfo.tracked_files(git)
     _check_against_repo(bundle, tracked)
+    # Before any file is read or git is asked about a path: nothing may go through a symlink
+    # or outside the repo (a symlinked folder that .gitignore hides included).
+    check_paths(repo_path, bundle, tracked)
     plan = PatchPlan(repo_path, bundle, grouper, tag)
     changed_after_tag = gitinfo.changed_since(git, tag) if tag else set()
     ignored = gitinfo.ignored_paths(git, sorted(set(bundle.files) - set(tracked)))
@@ -130,6 +134,18 @@ def _conflict_reason(git: GitRepo, tag: str, path: str, wanted: bytes | None) ->
     if base == wanted:
         return f"changed in the repo since {tag}; the bundle has the {tag} version (would revert)"
     return f"changed in the repo since {tag} and also changed by the bundle"
+
+
+def check_paths(repo_path: Path, bundle: Bundle, tracked: list[str]) -> None:
+    """Every bundle destination, and every tracked path the plan reads, stays in the repo."""
+    root = repo_path.resolve()
+
+    def refuse(message: str) -> Exception:
+        return BundleRefused(bundle.source, message)
+
+    check_destinations(root, sorted(bundle.files), refuse)
+    only_tracked = sorted(set(tracked) - set(bundle.files))
+    check_destinations(root, only_tracked, refuse, tracked_only=True)
 
 
 def _check_against_repo(bundle: Bundle, tracked: list[str]) -> None:

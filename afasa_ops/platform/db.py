@@ -56,8 +56,15 @@ def plain_transaction(db: Engine) -> Iterator[Connection]:
 
 
 def tenant_ids(db: Engine) -> list[uuid.UUID]:
-    """Every tenant id (the tenants table is readable by the application role)."""
+    """Every tenant id, for the workers that go over all tenants. The application role sees
+    only its current tenant's row of `tenants` (migration 0008): the ids come from
+    afasa_tenant_ids(), which returns ids and nothing else. Before 0008 (no function yet) the
+    table itself is read."""
     from sqlalchemy import text
 
     with plain_transaction(db) as conn:
-        return [row[0] for row in conn.execute(text("SELECT id FROM tenants ORDER BY id"))]
+        has_function = conn.execute(
+            text("SELECT to_regprocedure('afasa_tenant_ids()') IS NOT NULL")
+        ).scalar_one()
+        sql = "SELECT * FROM afasa_tenant_ids()" if has_function else "SELECT id FROM tenants"
+        return sorted(uuid.UUID(str(row[0])) for row in conn.execute(text(sql)))

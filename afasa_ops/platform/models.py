@@ -21,6 +21,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     LargeBinary,
     Text,
@@ -57,6 +58,19 @@ def _now() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
+def _same_tenant(column: str, parent: str, child: str) -> ForeignKeyConstraint:
+    """The reference stays in the row's tenant (schema/0007_tenant_bound_refs.sql)."""
+    return ForeignKeyConstraint(
+        ["tenant_id", column],
+        [f"{parent}.tenant_id", f"{parent}.id"],
+        name=f"{child}_{column}_same_tenant",
+    )
+
+
+def _tenant_unique(table: str) -> UniqueConstraint:
+    return UniqueConstraint("tenant_id", "id", name=f"{table}_tenant_id_id_key")
+
+
 def _in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
     listed = ", ".join(f"'{v}'" for v in values)
     return CheckConstraint(f"{column} IN ({listed})", name=name)
@@ -88,6 +102,7 @@ class TenantSetting(Base):
 
 class Camera(Base):
     __tablename__ = "cameras"
+    __table_args__ = (_tenant_unique("cameras"),)
     id: Mapped[uuid.UUID] = _pk()
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
     name: Mapped[str] = mapped_column(Text, nullable=False)
@@ -97,6 +112,10 @@ class Camera(Base):
 
 class Snapshot(Base):
     __tablename__ = "snapshots"
+    __table_args__ = (
+        _tenant_unique("snapshots"),
+        _same_tenant("camera_id", "cameras", "snapshots"),
+    )
     id: Mapped[uuid.UUID] = _pk()
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
     camera_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -108,6 +127,10 @@ class Snapshot(Base):
 
 class Detection(Base):
     __tablename__ = "detections"
+    __table_args__ = (
+        _tenant_unique("detections"),
+        _same_tenant("snapshot_id", "snapshots", "detections"),
+    )
     id: Mapped[uuid.UUID] = _pk()
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
     snapshot_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -120,6 +143,7 @@ class Detection(Base):
 
 class Assessment(Base):
     __tablename__ = "assessments"
+    __table_args__ = (_same_tenant("detection_id", "detections", "assessments"),)
     id: Mapped[uuid.UUID] = _pk()
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
     detection_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -215,6 +239,7 @@ class Device(Base):
         UniqueConstraint(
             "tenant_id", "provider", "external_id", name="devices_tenant_provider_external_key"
         ),
+        _tenant_unique("devices"),
     )
     id: Mapped[uuid.UUID] = _pk(GEN_UUID)
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
@@ -241,6 +266,7 @@ class DeviceCommand(Base):
     __table_args__ = (
         _in("command", COMMANDS, "device_commands_command_check"),
         _in("status", COMMAND_STATUSES, "device_commands_status_check"),
+        _same_tenant("device_id", "devices", "device_commands"),
     )
     id: Mapped[uuid.UUID] = _pk(GEN_UUID)
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()

@@ -14,6 +14,7 @@ from afasa_ops.errors import UsageError
 from afasa_ops.platform import events
 from afasa_ops.platform.db import as_uuid, tenant_transaction
 from afasa_ops.platform.outbox import enqueue
+from afasa_ops.platform.ranges import bound_problem, readable
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -41,8 +42,8 @@ class ReportView:
     tenant_id: uuid.UUID
     format: str
     report_type: str | None
-    range_from: datetime
-    range_to: datetime
+    range_from: datetime | None  # None: the stored value cannot be read back (see ranges.py)
+    range_to: datetime | None
     status: str
     s3_key: str | None
     error: str | None
@@ -66,14 +67,21 @@ class ReportView:
         return out
 
 
+# range_from/range_to are read through a guard: a row stored with a value no reader can hold
+# (before ranges were bounded) reads as NULL instead of failing the whole list.
 _COLS = (
-    "id, tenant_id, format, report_type, range_from, range_to, status, s3_key, error, "
-    "attempts, created_at, started_at, finished_at, requested_by, correlation_id"
+    f"id, tenant_id, format, report_type, {readable('range_from')}, {readable('range_to')}, "
+    "status, s3_key, error, attempts, created_at, started_at, finished_at, requested_by, "
+    "correlation_id"
 )
 
 
+def tenant_prefix(tenant_id: uuid.UUID | str) -> str:
+    return f"tenant/{tenant_id}/"
+
+
 def object_key(tenant_id: uuid.UUID | str, report_id: uuid.UUID | str, fmt: str) -> str:
-    return f"tenant/{tenant_id}/reports/{report_id}.{fmt}"
+    return f"{tenant_prefix(tenant_id)}reports/{report_id}.{fmt}"
 
 
 def request_report(
@@ -101,6 +109,10 @@ def request_report(
             f"report range: range_to {range_to.isoformat()} is not after range_from "
             f"{range_from.isoformat()}"
         )
+    for name, value in (("range_from", range_from), ("range_to", range_to)):
+        problem = bound_problem(value)
+        if problem is not None:
+            raise ReportRequestError(f"report range: {name} {problem}")
     tid = str(as_uuid(tenant_id))
     corr = correlation_id or str(uuid.uuid4())
     with tenant_transaction(db, tid) as conn:
@@ -287,8 +299,21 @@ def _section_sql(sql: str, report: ReportView) -> str:
     return sql.format(a=a, b=b)
 
 
+def unreadable_range(report: ReportView) -> str | None:
+    """Why a report cannot be rendered from its stored range, or None."""
+    if report.range_from is None or report.range_to is None:
+        return (
+            f"report {report.id}: its stored range is outside what can be read back; "
+            "request a new report with a range inside 0001-01-03..9999-12-29"
+        )
+    return None
+
+
 def render(db: Engine, report: ReportView, out: Path) -> Path:
     """Write the report file from the tenant's data, streaming rows (bounded memory)."""
+    problem = unreadable_range(report)
+    if problem is not None:
+        raise ReportRequestError(problem)
     with tenant_transaction(db, report.tenant_id) as conn:
         if report.format == "csv":
             _render_csv(conn, report, out)
@@ -376,6 +401,7 @@ def _render_pdf(conn: Connection, report: ReportView, out: Path) -> None:
 
     line(f"AFASA report {report.id}", 14)
     line(f"Tenant {report.tenant_id}   type {report.report_type or 'custom'}", 9)
+    assert report.range_from is not None and report.range_to is not None  # render() checked
     line(f"Range {report.range_from.isoformat()} to {report.range_to.isoformat()}", 9)
     for name, sql in SECTIONS:
         y -= 6
@@ -398,14 +424,14 @@ def render_to_storage(
     workdir: Path,
     on_progress: Callable[[], None] | None = None,
 ) -> str:
-    """Render into a temporary file, upload under the report's fixed key, return the key."""
+    """Render into a private scratch file (platform/scratch.py), upload under the report's
+    fixed key, return the key. The scratch file is gone afterwards, whatever happened."""
+    from afasa_ops.platform.scratch import scratch_file
+
     key = object_key(report.tenant_id, report.id, report.format)
-    tmp = workdir / f"{report.id}.{uuid.uuid4().hex[:8]}.{report.format}"
-    try:
+    with scratch_file(workdir, f"{report.id}.{report.format}") as tmp:
         render(db, report, tmp)
         if on_progress is not None:
             on_progress()
         storage.put_file(key, tmp, CONTENT_TYPES[report.format])
-    finally:
-        tmp.unlink(missing_ok=True)
     return key

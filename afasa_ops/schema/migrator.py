@@ -249,7 +249,8 @@ def apply_one(pg: Postgres, m: Migration, plan: MigrationPlan, done: set[str]) -
         text = diag.message_primary or str(exc).splitlines()[0]
         raise MigrationFailed(
             f"{m.path.name}{where}: {text}; this migration was rolled back, ledger unchanged",
-            hint=f"fix {m.path} and run `afasa-ops schema migrate` again",
+            # A migration that refuses the data it finds says what to do in its HINT.
+            hint=diag.message_hint or f"fix {m.path} and run `afasa-ops schema migrate` again",
         ) from exc
 
 

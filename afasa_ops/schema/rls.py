@@ -197,6 +197,7 @@ def probe(pg: Postgres, role: str, table: str = "devices") -> list[Finding]:
                 problems.append(f"a {table} row for tenant A was written while set to tenant B")
             except psycopg.errors.InsufficientPrivilege:
                 pass  # refused by WITH CHECK, as wanted
+            problems += _privacy_problems(conn, role)
         # The next transaction on the same connection must not inherit the tenant.
         with conn.transaction(force_rollback=True):
             conn.execute(f"SET LOCAL ROLE {quote_ident(role)}")
@@ -211,6 +212,28 @@ def probe(pg: Postgres, role: str, table: str = "devices") -> list[Finding]:
         Finding.error("db.isolation_probe_failed", f"isolation probe on {table}: {p}", role=role)
         for p in problems
     ]
+
+
+def _privacy_problems(conn: Any, role: str) -> list[str]:
+    """As the role with one tenant set: it sees its own tenants row only, and cannot rewrite
+    the audit trail (schema/0008_tenant_privacy.sql, the grants of schema/roles.py)."""
+    import psycopg
+
+    problems: list[str] = []
+    seen = conn.execute("SELECT count(*) FROM tenants").fetchone()[0]
+    if seen != 1:
+        problems.append(f"a tenant sees {seen} rows of tenants, not only its own")
+    for verb in (
+        "UPDATE audit_log SET reason = reason WHERE false",
+        "DELETE FROM audit_log WHERE false",
+    ):
+        try:
+            with conn.transaction():
+                conn.execute(verb)
+            problems.append(f"{role} may {verb.split()[0]} audit_log (it must be append-only)")
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+    return problems
 
 
 def tenant(conn: Any, tenant_id: uuid.UUID) -> None:

@@ -14,6 +14,17 @@ WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p'
 """
 
 
+# What the services need on tenant tables; append-only tables (the audit trail) get no UPDATE
+# or DELETE, so a compromised service cannot rewrite history.
+TENANT_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
+APPEND_ONLY_GRANTS = "SELECT, INSERT"
+APPEND_ONLY = ("audit_log",)
+
+
+def _append_only() -> str:
+    return ", ".join(quote_literal(t) for t in APPEND_ONLY)
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -81,11 +92,20 @@ def role_statements(role: str, password: str | None, *, render: bool) -> list[st
         " EXECUTE format('ALTER TABLE %I OWNER TO %I', t.relname, current_user);"
         " END LOOP; END $$;",
         f"GRANT USAGE ON SCHEMA public TO {r};",
+        # tenants: read only, and row-level security (0008) shows a tenant its own row.
         "DO $$ BEGIN IF to_regclass('tenants') IS NOT NULL THEN"
+        f" EXECUTE format('REVOKE ALL ON tenants FROM %I', {lit});"
         f" EXECUTE format('GRANT SELECT ON tenants TO %I', {lit}); END IF; END $$;",
+        # Every tenant id, and nothing else, for the workers that go over all tenants.
+        "DO $$ BEGIN IF to_regprocedure('afasa_tenant_ids()') IS NOT NULL THEN"
+        f" EXECUTE format('GRANT EXECUTE ON FUNCTION afasa_tenant_ids() TO %I', {lit});"
+        " END IF; END $$;",
+        # Exactly the privileges the services use: audit_log is append-only.
         f"DO $$ DECLARE t record; BEGIN FOR t IN {' '.join(TENANT_TABLES_SQL.split())} LOOP"
-        " EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO %I',"
-        f" t.relname, {lit}); END LOOP; END $$;",
+        f" EXECUTE format('REVOKE ALL ON %I FROM %I', t.relname, {lit});"
+        f" EXECUTE format('GRANT %s ON %I TO %I', CASE WHEN t.relname IN ({_append_only()})"
+        f" THEN '{APPEND_ONLY_GRANTS}' ELSE '{TENANT_GRANTS}' END, t.relname, {lit});"
+        " END LOOP; END $$;",
         f"DO $$ BEGIN IF to_regclass('{LEDGER}') IS NOT NULL THEN"
         f" EXECUTE format('REVOKE ALL ON {LEDGER} FROM %I', {lit}); END IF; END $$;",
     ]
@@ -106,10 +126,30 @@ def missing_grants(pg: Postgres, role: str) -> list[str]:
     SELECT t.relname FROM ({TENANT_TABLES_SQL}) t
     WHERE NOT (has_table_privilege(%(r)s, t.relname, 'SELECT')
                AND has_table_privilege(%(r)s, t.relname, 'INSERT')
-               AND has_table_privilege(%(r)s, t.relname, 'UPDATE'))
+               AND (t.relname = ANY(%(append_only)s)
+                    OR has_table_privilege(%(r)s, t.relname, 'UPDATE')))
     UNION ALL
     SELECT 'tenants' WHERE to_regclass('tenants') IS NOT NULL
       AND NOT has_table_privilege(%(r)s, 'tenants', 'SELECT')
+    UNION ALL
+    SELECT 'afasa_tenant_ids()' WHERE to_regprocedure('afasa_tenant_ids()') IS NOT NULL
+      AND NOT has_function_privilege(%(r)s, 'afasa_tenant_ids()', 'EXECUTE')
     """
     with translated(pg.dsn, f"reading grants of {role}"):
-        return [r[0] for r in pg.conn().execute(sql, {"r": role})]
+        rows = pg.conn().execute(sql, {"r": role, "append_only": list(APPEND_ONLY)})
+        return [r[0] for r in rows]
+
+
+def excess_grants(pg: Postgres, role: str) -> list[str]:
+    """Privileges the role holds beyond what the services need, as "table: PRIVILEGE"."""
+    sql = """
+    SELECT t || ': ' || p FROM unnest(%(append_only)s::text[]) AS t,
+      unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE']) AS p
+    WHERE to_regclass(t) IS NOT NULL AND has_table_privilege(%(r)s, t, p)
+    UNION ALL
+    SELECT 'tenants: ' || p FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p
+    WHERE to_regclass('tenants') IS NOT NULL AND has_table_privilege(%(r)s, 'tenants', p)
+    """
+    with translated(pg.dsn, f"reading grants of {role}"):
+        rows = pg.conn().execute(sql, {"r": role, "append_only": list(APPEND_ONLY)})
+        return [r[0] for r in rows]

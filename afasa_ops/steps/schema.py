@@ -167,7 +167,7 @@ class AppRole(_SchemaStep):
         if skipped := self.unconfigured(ctx):
             return skipped
         from afasa_ops.schema.rls import role_findings
-        from afasa_ops.schema.roles import missing_grants, role_state
+        from afasa_ops.schema.roles import excess_grants, missing_grants, role_state
 
         cfg = self.cfg(ctx)
         pg = admin(ctx)
@@ -180,6 +180,14 @@ class AppRole(_SchemaStep):
             findings.append(
                 Finding.warning(
                     "db.app_role_grants", f"{cfg.app_role} lacks grants on {', '.join(missing)}"
+                )
+            )
+        excess = excess_grants(pg, cfg.app_role) if state.exists else []
+        if excess:
+            findings.append(
+                Finding.error(
+                    "db.app_role_excess",
+                    f"{cfg.app_role} holds more than the services need: {', '.join(excess)}",
                 )
             )
         if findings:

@@ -52,17 +52,14 @@ def run_commands(settings: Settings, *, concurrency: int | None, port: int | Non
 
 def sync_config(settings: Settings) -> object:
     from afasa_ops.config import secret_value
-    from afasa_ops.platform.secrets import MASTER_KEY_ENV, master_key_from_env
+    from afasa_ops.platform.accounts import configured_key, master_key_or_none
+    from afasa_ops.platform.secrets import MASTER_KEY_ENV
     from afasa_ops.workers.sync import SyncConfig
 
     ub = settings.ubibot
-    key = secret_value(ub.account_key)
-    if key and not ub.tenant_id:
-        raise ConfigError("[ubibot] account_key is set but tenant_id is not: whose key is it?")
-    import os
-
-    master = master_key_from_env() if os.environ.get(MASTER_KEY_ENV) else None
-    if master is None and not key:
+    configured = configured_key(ub.tenant_id, secret_value(ub.account_key))
+    master = master_key_or_none()
+    if master is None and configured is None:
         raise ConfigError(
             f"worker sync has no UbiBot keys to use: set {MASTER_KEY_ENV} (tenant secrets) "
             "or [ubibot] account_key and tenant_id"
@@ -72,8 +69,8 @@ def sync_config(settings: Settings) -> object:
         timeout_s=ub.timeout_s,
         interval_s=ub.interval_s,
         jitter_s=ub.jitter_s,
-        config_tenant=ub.tenant_id,
-        config_key=key,
+        config_tenant=str(configured.tenant_id) if configured else None,
+        config_key=configured.key if configured else None,
         master_key=master,
     )
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from afasa_ops.platform import events, reports
+from afasa_ops.platform.scratch import prepare_workdir
 from afasa_ops.workers.runtime import Job, PermanentError, Runtime, RuntimeOptions, WorkerSpec
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ def _report_id(job: Job) -> str:
 def build(
     options: RuntimeOptions, engine: Engine, storage: Any, workdir: Path | None = None
 ) -> Runtime:
-    scratch = workdir or Path(tempfile.gettempdir())
+    # Private (0700, ours), and swept of what dead workers left, before the first job.
+    scratch = prepare_workdir(workdir)
     runtime: Runtime
 
     async def handle(job: Job) -> None:
@@ -35,6 +36,9 @@ def build(
             raise PermanentError(f"report {_report_id(job)} is not visible to tenant {tenant}")
         if report.status == "ready":
             return  # a duplicate or a redelivery after success: nothing to do
+        unreadable = reports.unreadable_range(report)
+        if unreadable is not None:
+            raise PermanentError(unreadable)  # no retry can read it back either
         key = await runtime.in_thread(reports.render_to_storage, engine, report, storage, scratch)
         await runtime.in_thread(reports.mark_ready, engine, tenant, report, key, PRODUCER)
 

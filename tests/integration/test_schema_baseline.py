@@ -62,6 +62,8 @@ def test_baseline_then_migrate_fixes_rls_on_existing_policies(afasa_db: SchemaSe
         "0004_report_jobs.sql",
         "0005_event_outbox.sql",
         "0006_tenant_rls.sql",
+        "0007_tenant_bound_refs.sql",
+        "0008_tenant_privacy.sql",
     ]
     assert rls.audit(pg, None, afasa_db.app_role) == []
     assert rls.probe(pg, afasa_db.app_role) == []

@@ -111,8 +111,8 @@ def test_two_migrate_processes_at_once(env_config: tuple[Path, dict[str, str], s
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     applied = sorted(len(json.loads(out)["applied"]) for out, _ in outs)
-    assert applied == [0, 6]
-    assert query(dsn, f"SELECT count(*), count(DISTINCT version) FROM {LEDGER}") == [(6, 6)]
+    assert applied == [0, 8]
+    assert query(dsn, f"SELECT count(*), count(DISTINCT version) FROM {LEDGER}") == [(8, 8)]
 
 
 def test_doctor_db_without_an_admin_dsn_is_skipped_with_the_reason(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_fresh_database_gets_every_migration_and_verifies(cfg: SchemaSettings) -
     assert {"devices", "device_commands", "event_outbox", "reports", LEDGER} <= tables(
         cfg.admin_dsn
     )
-    assert [v for v, _ in ledger(cfg.admin_dsn)] == [1, 2, 3, 4, 5, 6]
+    assert [v for v, _ in ledger(cfg.admin_dsn)] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert migrator.verify(pg, cfg) == []
     row = query(cfg.admin_dsn, f"SELECT applied_by, duration_ms FROM {LEDGER} WHERE version = 1")
     assert row[0][0] == "postgres" and row[0][1] >= 0
@@ -95,7 +95,7 @@ def test_changed_applied_file_blocks_naming_file_and_checksums(
 
 def test_failing_migration_rolls_back_fully(cfg: SchemaSettings, tmp_path: Path) -> None:
     mig_dir = copy_migrations(tmp_path / "schema")
-    (mig_dir / "0007_broken.sql").write_text(
+    (mig_dir / "0099_broken.sql").write_text(
         "-- a migration with a syntax error on line 3\n"
         "CREATE TABLE half_done (a int);\n"
         "SELEC 1;\n"
@@ -105,10 +105,10 @@ def test_failing_migration_rolls_back_fully(cfg: SchemaSettings, tmp_path: Path)
     pg = admin(cfg)
     with pytest.raises(DriverError) as err:
         migrator.migrate(pg, cfg)
-    assert "0007_broken.sql line 3" in str(err.value)
+    assert "0099_broken.sql line 3" in str(err.value)
     assert 'syntax error at or near "SELEC"' in str(err.value)
     assert "half_done" not in tables(cfg.admin_dsn)
-    assert [v for v, _ in ledger(cfg.admin_dsn)] == [1, 2, 3, 4, 5, 6]
+    assert [v for v, _ in ledger(cfg.admin_dsn)] == [1, 2, 3, 4, 5, 6, 7, 8]
     pg.close()
 
 
@@ -162,7 +162,7 @@ def test_two_concurrent_migrates_apply_each_file_once(cfg: SchemaSettings) -> No
         t.join(timeout=60)
     assert errors == []
     assert sorted(results, key=len) == [[], ALL]
-    assert [v for v, _ in ledger(cfg.admin_dsn)] == [1, 2, 3, 4, 5, 6]
+    assert [v for v, _ in ledger(cfg.admin_dsn)] == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def test_missing_extension_blocks_before_any_change(cfg: SchemaSettings) -> None:
@@ -199,7 +199,7 @@ def test_missing_extension_blocks_before_any_change(cfg: SchemaSettings) -> None
 def test_required_extension_missing_blocks_naming_it(cfg: SchemaSettings, tmp_path: Path) -> None:
     mig_dir = copy_migrations(tmp_path / "schema")
     extra = "-- requires: afasa_no_such_extension\nCREATE TABLE later (a int);\n"
-    (mig_dir / "0007_needs_ext.sql").write_text(extra + "-- verify:\nSELECT true;\n")
+    (mig_dir / "0099_needs_ext.sql").write_text(extra + "-- verify:\nSELECT true;\n")
     cfg = settings_for(cfg.admin_dsn, cfg.app_role, migrations_dir=mig_dir)
     with pytest.raises(BlockedError, match='lacks the extension "afasa_no_such_extension"'):
         migrator.migrate(admin(cfg), cfg)

@@ -46,7 +46,7 @@ def test_phase2_converges_then_reruns_quietly(
             "phase2.schema.init_sql",
         } <= changed
         assert git(afasa_repo, "log", "-1", "--format=%s") == INIT_COMMIT_MESSAGE
-        assert query(pg_database, "SELECT count(*) FROM afasa_ops_schema_migrations") == [(6,)]
+        assert query(pg_database, "SELECT count(*) FROM afasa_ops_schema_migrations") == [(8,)]
 
         code, second = run(config, "run", "phase2", "--yes")
         assert code == 0, second

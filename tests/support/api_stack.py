@@ -213,7 +213,11 @@ class ApiStack:
 
 @contextmanager
 def api_stack(
-    tmp: Path, storage_url: str | None = None, storage_lines: list[str] | None = None
+    tmp: Path,
+    storage_url: str | None = None,
+    storage_lines: list[str] | None = None,
+    tenant_a: uuid.UUID | None = None,
+    extra: str = "",
 ) -> Iterator[ApiStack]:
     from fastapi.testclient import TestClient
 
@@ -242,9 +246,10 @@ def api_stack(
                 issuer_url=issuer.url,
                 ubibot_url=ubibot.base_url,
                 storage_lines=storage_lines,
+                extra=extra,
             )
             settings = load_settings(config)
-            tenant_a = add_tenant(db.admin_dsn, "farm A")
+            tenant_a = add_tenant(db.admin_dsn, "farm A", tenant_a)
             tenant_b = add_tenant(db.admin_dsn, "farm B")
             runtime = build_runtime(settings)
             key = base64.b64decode(MASTER_KEY)

@@ -49,6 +49,11 @@ class OidcIssuer:
     key: rsa.RSAPrivateKey = field(default_factory=new_rsa_key)
     kid: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     jwks_requests: int = 0
+    # Failure modes of the JWKS endpoint: a raw body instead of the keys (b"[1,2]"), an
+    # HTTP status, and a delay before answering (a hanging issuer).
+    jwks_body: bytes | None = None
+    jwks_status: int = 200
+    jwks_delay_s: float = 0.0
 
     @property
     def url(self) -> str:
@@ -117,7 +122,12 @@ def _handler(issuer: OidcIssuer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == REALM_PATH + "/protocol/openid-connect/certs":
                 issuer.jwks_requests += 1
-                self._json(issuer.jwks())
+                if issuer.jwks_delay_s:
+                    time.sleep(issuer.jwks_delay_s)
+                if issuer.jwks_body is not None or issuer.jwks_status != 200:
+                    self._raw(issuer.jwks_status, issuer.jwks_body or b"{}")
+                else:
+                    self._json(issuer.jwks())
             elif self.path == REALM_PATH + "/.well-known/openid-configuration":
                 self._json(
                     {
@@ -130,12 +140,17 @@ def _handler(issuer: OidcIssuer) -> type[BaseHTTPRequestHandler]:
                 self.send_error(404)
 
         def _json(self, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._raw(200, json.dumps(body).encode())
+
+        def _raw(self, status: int, data: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (hanging-issuer tests)
 
         def log_message(self, format: str, *args: Any) -> None:
             return None

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from afasa_ops.api.auth import Principal
+from afasa_ops.api.hardening import known_tenants
 from afasa_ops.api.runtime import ApiRuntime
 
 
@@ -17,7 +18,10 @@ def runtime_of(request: Request) -> ApiRuntime:
 
 
 def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    return runtime_of(request).verifier.verify(authorization)
+    runtime = runtime_of(request)
+    caller = runtime.verifier.verify(authorization)
+    known_tenants(request).require(runtime.engine, caller.tenant_id)
+    return caller
 
 
 def admin(caller: Annotated[Principal, Depends(principal)]) -> Principal:

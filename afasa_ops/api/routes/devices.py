@@ -10,28 +10,48 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
 from afasa_ops.api.errors import NotFound, UpstreamError
 from afasa_ops.api.routes.deps import Admin, Caller, Correlation, Runtime
 from afasa_ops.api.routes.views import as_json
 from afasa_ops.config import secret_value
-from afasa_ops.errors import AfasaOpsError
+from afasa_ops.errors import AfasaOpsError, ConfigError
 
 router = APIRouter()
 
 
 def _sync(runtime: Runtime, caller: Admin, correlation: Correlation) -> dict[str, Any]:
+    from afasa_ops.platform.accounts import (
+        AccountKeyUnreadable,
+        MissingAccountKey,
+        account_key_for,
+        configured_key,
+        master_key_or_none,
+    )
     from afasa_ops.platform.devices import sync_ubibot
 
     ubibot = runtime.settings.ubibot
+    try:
+        # The configured key belongs to [ubibot] tenant_id only; any other caller's key is
+        # its own secret, so a sync never fetches one tenant's channels into another.
+        key = account_key_for(
+            runtime.engine,
+            caller.tenant_id,
+            configured_key(ubibot.tenant_id, secret_value(ubibot.account_key)),
+            master_key_or_none(),
+        )
+    except MissingAccountKey as exc:
+        raise HTTPException(409, exc.message) from exc
+    except (AccountKeyUnreadable, ConfigError) as exc:
+        raise HTTPException(503, f"UbiBot sync is not available: {exc.message}") from exc
     try:
         counts = sync_ubibot(
             runtime.engine,
             caller.tenant_id,
             base_url=ubibot.base_url,
-            account_key=secret_value(ubibot.account_key),
+            account_key=key,
             correlation_id=correlation,
         )
     except AfasaOpsError as exc:

@@ -6,13 +6,15 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
-from afasa_ops.api.downloads import download_url, local_file
+from afasa_ops.api.downloads import belongs_to, download_url, local_file
 from afasa_ops.api.errors import NotFound
 from afasa_ops.api.routes.deps import Caller, Correlation, Runtime
 from afasa_ops.api.routes.views import as_json
 from afasa_ops.api.schemas import ReportRequest
+from afasa_ops.platform.ranges import span_problem
 
 router = APIRouter(prefix="/api/report")
 
@@ -30,6 +32,11 @@ def generate(
     from afasa_ops.platform.reports import request_report
 
     range_from, range_to = body.resolved_range()
+    problem = span_problem(range_from, range_to, runtime.settings.api.report_max_span_days)
+    if problem is not None:
+        raise RequestValidationError(
+            [{"loc": ("body", "range_to"), "msg": problem, "type": "value_error"}]
+        )
     report_id = request_report(
         runtime.engine,
         caller.tenant_id,
@@ -46,10 +53,10 @@ def generate(
     )
 
 
-def _report_json(runtime: Runtime, request: Request, view: Any) -> dict[str, Any]:
+def _report_json(runtime: Runtime, caller: Caller, request: Request, view: Any) -> dict[str, Any]:
     data = as_json(view)
     data["report_id"] = data.get("id")
-    if data.get("status") == "ready" and data.get("s3_key"):
+    if data.get("status") == "ready" and data.get("s3_key") and belongs_to(view, caller.tenant_id):
         data["download_url"] = download_url(runtime.settings, view)
     return data
 
@@ -59,7 +66,7 @@ def list_reports(runtime: Runtime, caller: Caller, request: Request) -> dict[str
     from afasa_ops.platform.reports import list_reports as list_tenant_reports
 
     views = list_tenant_reports(runtime.engine, caller.tenant_id)
-    return {"reports": [_report_json(runtime, request, v) for v in views]}
+    return {"reports": [_report_json(runtime, caller, request, v) for v in views]}
 
 
 @router.get("/reports/{report_id}")
@@ -71,7 +78,7 @@ def get_report(
     view = get_tenant_report(runtime.engine, caller.tenant_id, report_id)
     if view is None:
         raise NotFound("report")
-    return _report_json(runtime, request, view)
+    return _report_json(runtime, caller, request, view)
 
 
 @router.get("/reports/{report_id}/download", response_model=None)
@@ -84,6 +91,8 @@ def download(
     view = get_tenant_report(runtime.engine, caller.tenant_id, report_id)
     if view is None or view.status != "ready" or not view.s3_key:
         raise NotFound("report")
+    if not belongs_to(view, caller.tenant_id):
+        raise NotFound("report")  # a key outside the caller's prefix is never served
     if runtime.settings.storage.url.startswith("s3://"):
         return RedirectResponse(download_url(runtime.settings, view), status_code=307)
     path = local_file(runtime.settings, view.s3_key)

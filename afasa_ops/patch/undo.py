@@ -1,0 +1,87 @@
+"""Taking back a patch apply that failed midway: the branch back at the starting commit, and
+the index and work tree of every path the apply touched as they were. Unrelated changes an
+`--allow-dirty` apply left alone stay as they are."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from afasa_ops.infra.git import GitRepo, _translated
+from afasa_ops.patch import gitinfo
+
+
+@dataclass(frozen=True)
+class Undone:
+    start: str
+    commits: list[str]
+    paths: list[str]
+    error: str | None = None  # why the undo itself failed, if it did
+
+    def summary(self, branch: str) -> str:
+        if self.error is not None:
+            return (
+                f"undoing failed too ({self.error}); the branch {branch} was at "
+                f"{self.start[:12]} before the apply: `git reset --hard {self.start[:12]}` "
+                "restores it"
+            )
+        what = f"undid {len(self.commits)} commit(s)" if self.commits else "nothing was committed"
+        return (
+            f"{what}: {branch} is back at {self.start[:12]} and the "
+            f"{len(self.paths)} touched path(s) are as they were"
+        )
+
+
+def commits_since(git: GitRepo, start: str) -> list[str]:
+    with _translated(f"rev-list {start}..HEAD"):
+        out = str(git.repo.git.rev_list(f"{start}..HEAD"))
+    return [line for line in out.splitlines() if line]
+
+
+def undo_apply(git: GitRepo, start: str, touched: list[str]) -> Undone:
+    """Move the branch back to `start` and restore `touched` in the index and work tree."""
+    commits: list[str] = []
+    try:
+        commits = commits_since(git, start)
+        if commits:
+            # --soft: only the branch moves; unrelated work in the index and tree is kept.
+            with _translated(f"reset --soft {start}"):
+                git.repo.git.reset("--soft", start)
+        if touched:
+            _restore_paths(git, start, touched)
+    except Exception as exc:
+        return Undone(start, commits, touched, f"{type(exc).__name__}: {exc}")
+    return Undone(start, commits, touched)
+
+
+def _restore_paths(git: GitRepo, start: str, touched: list[str]) -> None:
+    root = Path(git.repo.working_tree_dir or ".")
+    existed = [p for p in touched if gitinfo.blob_at(git, start, p) is not None]
+    added = [p for p in touched if p not in existed]
+    for chunk in _chunks(touched):
+        # The index entries of these paths back to `start` (new ones leave the index).
+        with _translated("reset -- <paths>"):
+            git.repo.git.reset("-q", start, "--", *chunk)
+    for chunk in _chunks(existed):
+        with _translated("checkout -- <paths>"):
+            git.repo.git.checkout(start, "--", *chunk)
+    for rel in added:
+        target = root / rel
+        if target.is_file() and not target.is_symlink():
+            target.unlink()
+        _remove_empty_parents(root, target.parent)
+
+
+def _remove_empty_parents(root: Path, folder: Path) -> None:
+    """Folders the apply created for new files go with them (only while empty)."""
+    while folder != root and folder.is_relative_to(root):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def _chunks(paths: list[str], size: int = 500) -> list[list[str]]:
+    return [paths[i : i + size] for i in range(0, len(paths), size)]
