@@ -153,6 +153,23 @@ class DatabaseSection(Section):
         default=None,
         description="Directory of NNNN_name.sql migrations (default: the afasa-ops schema/).",
     )
+    connect_timeout_s: float = Field(
+        default=5.0, ge=0, description="Connect timeout of the API's and workers' sessions."
+    )
+    pool_timeout_s: float = Field(
+        default=5.0, ge=0, description="Longest wait of a request or job for a pooled connection."
+    )
+    api_statement_timeout_s: float = Field(
+        default=10.0, ge=0, description="statement_timeout of the API's sessions (0: none)."
+    )
+    worker_statement_timeout_s: float = Field(
+        default=600.0, ge=0, description="statement_timeout of the workers' sessions (0: none)."
+    )
+    keepalive_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="TCP keepalive idle of app sessions; a silent peer is dropped after ~3x.",
+    )
     vector: str = Field(
         default="auto",
         pattern="^(auto|require|off)$",
