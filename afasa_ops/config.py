@@ -249,6 +249,14 @@ class WorkersSection(Section):
     update_stream: bool = Field(
         default=False, description="Update the stream when its config differs (else report)."
     )
+    reconcile_interval_s: float = Field(
+        default=60.0, ge=0, description="Seconds between reconciliation sweeps (0: none)."
+    )
+    reconcile_after_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="A job row untouched this long with no live message is re-announced or failed.",
+    )
 
 
 class PatchSection(Section):

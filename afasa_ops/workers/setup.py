@@ -37,6 +37,8 @@ def runtime_options(
         metrics_host=w.metrics_host,
         metrics_port=port if port is not None else w.metrics_port,
         update_stream=w.update_stream,
+        reconcile_interval_s=w.reconcile_interval_s,
+        reconcile_after_s=w.reconcile_after_s,
     )
 
 

@@ -154,10 +154,10 @@ class PgCluster:
     def hang(self) -> None:
         """SIGSTOP the postmaster and every backend: connections stay open, nothing answers,
         new connections are accepted by the kernel and never served."""
-        pids = self._family()
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
-        self._stopped_pids = pids
+        for pid in self._family():
+            with suppress(ProcessLookupError):  # a backend may exit while we look
+                os.kill(pid, signal.SIGSTOP)
+                self._stopped_pids.append(pid)
 
     def resume(self) -> None:
         for pid in self._stopped_pids:
@@ -168,7 +168,9 @@ class PgCluster:
     def destroy(self) -> None:
         self.resume()
         if self._alive():
-            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            with suppress(subprocess.TimeoutExpired):
+                self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+                          "-w", "stop", timeout_s=20)  # fmt: skip
         if self._alive():
             self.kill9()
         shutil.rmtree(self.root, ignore_errors=True)
