@@ -295,6 +295,11 @@ class ApiSection(Section):
         description="JWKS URL; {oidc_issuer_url}/protocol/openid-connect/certs when unset.",
     )
     jwks_cache_s: float = Field(default=300.0, description="How long fetched JWKS keys are kept.")
+    request_timeout_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="An /api request unanswered this long gets 503 (a hung database); 0: none.",
+    )
     dev_hs256_secret: SecretRef | None = Field(
         default=None,
         description="Development only: HS256 signing secret (a reference). Refused in production.",
