@@ -149,6 +149,12 @@ class DatabaseSection(Section):
     statement_timeout_s: float = Field(
         default=300.0, description="statement_timeout for tool sessions."
     )
+    idle_in_transaction_timeout_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="idle_in_transaction_session_timeout for tool sessions: a dead client's "
+        "locks go after this.",
+    )
     migrations_dir: str | None = Field(
         default=None,
         description="Directory of NNNN_name.sql migrations (default: the afasa-ops schema/).",
