@@ -446,3 +446,38 @@ def test_reconciliation_reannounces_or_fails_rows_the_stream_lost(
         )
         == 4
     )
+
+
+def test_a_job_given_up_during_a_database_outage_is_failed_when_it_returns(
+    private_db: tuple[PgCluster, PlatformDb],
+    nats_server: NatsServer,
+    tmp_path: Path,
+    workers: list[WorkerProcess],
+) -> None:
+    pg, db = private_db
+    tenant = add_tenant(db.admin_dsn, "given-up-in-outage")
+    storage = tmp_path / "storage"
+    once = {**FAST, "max_deliver": 1, "ack_wait_s": 2.0, "reconcile_interval_s": 0}
+    cfg = write_config(
+        tmp_path / "afasa-ops.toml", db, nats_server.url, storage_url=f"file://{storage}",
+        workers=once,
+    )  # fmt: skip
+    first = start_worker(workers, cfg, tmp_path)
+    with table_locked(db.admin_dsn):
+        (rid,) = request(db, tenant, 1)
+        wait_for(lambda: statuses(db, tenant).get("processing") == 1, 60, "in flight")
+        first.kill9()  # its only delivery dies with it
+        pg.stop()
+    # The message runs out of deliveries while the database cannot record a final state.
+    second = start_worker(workers, cfg, tmp_path)
+    time.sleep(4)  # past ack_wait: the server is done with the message
+    pg.start()
+    # The final state is written once the database is back, then the dead letter goes out.
+    wait_for(lambda: statuses(db, tenant) == {"failed": 1}, 60, f"failed: {second.logs()[-2000:]}")
+    error = admin_scalar(db.admin_dsn, "SELECT error FROM reports WHERE id = %s", (rid,))
+    assert "no ack after 1 deliveries" in error
+    dlq = wait_for(
+        lambda: subject_messages(nats_server.url, "afasa.dlq.report.requested"), 30, "dlq"
+    )
+    assert len(dlq) == 1 and json.loads(dlq[0].data)["data"]["report_id"] == str(rid)
+    assert len(lines(second, "database unavailable")) == 1
