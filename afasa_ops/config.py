@@ -239,9 +239,30 @@ class DatabaseSection(Section):
     statement_timeout_s: Seconds = Field(
         default=300.0, description="statement_timeout for tool sessions."
     )
+    idle_in_transaction_timeout_s: SecondsOrZero = Field(
+        default=60.0,
+        description="idle_in_transaction_session_timeout for tool sessions: a dead client's "
+        "locks go after this.",
+    )
     migrations_dir: str | None = Field(
         default=None,
         description="Directory of NNNN_name.sql migrations (default: the ones afasa-ops ships).",
+    )
+    connect_timeout_s: SecondsOrZero = Field(
+        default=5.0, description="Connect timeout of the API's and workers' sessions."
+    )
+    pool_timeout_s: SecondsOrZero = Field(
+        default=5.0, description="Longest wait of a request or job for a pooled connection."
+    )
+    api_statement_timeout_s: SecondsOrZero = Field(
+        default=10.0, description="statement_timeout of the API's sessions (0: none)."
+    )
+    worker_statement_timeout_s: SecondsOrZero = Field(
+        default=600.0, description="statement_timeout of the workers' sessions (0: none)."
+    )
+    keepalive_s: SecondsOrZero = Field(
+        default=10.0,
+        description="TCP keepalive idle of app sessions; a silent peer is dropped after ~3x.",
     )
     vector: str = Field(
         default="auto",
@@ -325,6 +346,13 @@ class WorkersSection(Section):
     update_stream: bool = Field(
         default=False, description="Update the stream when its config differs (else report)."
     )
+    reconcile_interval_s: SecondsOrZero = Field(
+        default=60.0, description="Seconds between reconciliation sweeps (0: none)."
+    )
+    reconcile_after_s: Seconds = Field(
+        default=300.0,
+        description="A job row untouched this long with no live message is re-announced or failed.",
+    )
 
 
 class PatchSection(Section):
@@ -371,6 +399,10 @@ class ApiSection(Section):
     jwks_timeout_s: Seconds = Field(
         default=3.0, description="Timeout of one JWKS fetch (it runs in the background)."
     )
+    request_timeout_s: SecondsOrZero = Field(
+        default=15.0,
+        description="An /api request unanswered this long gets 503 (a hung database); 0: none.",
+    )
     dev_hs256_secret: SecretRef | None = Field(
         default=None,
         description="Development only: HS256 signing secret (a reference). Refused in production.",
@@ -385,7 +417,9 @@ class ApiSection(Section):
         description="Lifetime of presigned report download URLs (S3 storage).",
     )
     report_max_span_days: Count = Field(
-        default=366, le=3_652_059, description="Longest report range accepted, in days (422 beyond)."
+        default=366,
+        le=3_652_059,
+        description="Longest report range accepted, in days (422 beyond).",
     )
     max_body_bytes: Bytes = Field(
         default=1024 * 1024, description="Largest request body; 413 before it is read."

@@ -23,6 +23,7 @@ from afasa_ops.redact import redact
 
 
 def create_app(runtime: ApiRuntime) -> FastAPI:
+    from afasa_ops.api import outages
     from afasa_ops.api.routes import devices, health, reports
 
     @asynccontextmanager
@@ -40,6 +41,7 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
     app.state.runtime = runtime
     app.state.registry = CollectorRegistry()
     install_hardening(app, runtime.settings.api)
+    outages.install(app, runtime.settings.api.request_timeout_s)  # inside the metrics
     _install_metrics(app)
     _install_error_handlers(app)
     app.include_router(health.router)
@@ -68,12 +70,16 @@ def _install_metrics(app: FastAPI) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
-        # The route template, not the raw path: ids would explode the label space.
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests.labels(route, request.method, str(response.status_code)).inc()
-        latency.labels(route, request.method).observe(time.perf_counter() - started)
-        return response
+        status = "500"  # an exception nobody handled is answered 500: count it as such
+        try:
+            response = await call_next(request)
+            status = str(response.status_code)
+            return response
+        finally:
+            # The route template, not the raw path: ids would explode the label space.
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            requests.labels(route, request.method, status).inc()
+            latency.labels(route, request.method).observe(time.perf_counter() - started)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

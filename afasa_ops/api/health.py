@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -15,6 +16,14 @@ from afasa_ops.config import Settings, secret_value
 from afasa_ops.redact import redactor
 
 PROBE_TIMEOUT_S = 3.0
+# The probes' own threads: request threads stuck on a hung database cannot starve /readyz.
+# A probe stuck past its timeout keeps its thread; four cover a few rounds of that.
+_PROBE_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
+
+
+async def in_probe_thread(fn: Callable[[], None]) -> None:
+    await asyncio.get_running_loop().run_in_executor(_PROBE_THREADS, fn)
+
 
 Probe = Callable[[], Awaitable[None]]
 
@@ -63,7 +72,7 @@ def database_probe(engine: object) -> Probe:
             )
 
     async def probe() -> None:
-        await asyncio.to_thread(ping)
+        await in_probe_thread(ping)
 
     return probe
 
@@ -101,7 +110,7 @@ def storage_probe(settings: Settings) -> Probe:
         storage.exists(".afasa-readyz")
 
     async def probe() -> None:
-        await asyncio.to_thread(check)
+        await in_probe_thread(check)
 
     return probe
 

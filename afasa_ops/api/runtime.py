@@ -19,21 +19,42 @@ class ApiRuntime:
     verifier: TokenVerifier
     engine: Engine
     probes: dict[str, Probe] = field(default_factory=dict)
+    other_engines: list[Engine] = field(default_factory=list)
 
     def close(self) -> None:
         self.engine.dispose()
+        for engine in self.other_engines:
+            engine.dispose()
 
 
 def build_runtime(settings: Settings) -> ApiRuntime:
     """Everything checked before the first request: bad configuration stops the start."""
     verifier = build_verifier(settings.api)
     dsn = require(settings, "database", "app_dsn", "the API connects as the application role")
-    from afasa_ops.platform.db import make_engine
+    from afasa_ops.platform.db import EngineTimeouts, engine_timeouts, make_engine
 
-    engine = make_engine(dsn, pool_size=10, application_name="afasa-ops-api")
+    db = settings.database
+    engine = make_engine(
+        dsn,
+        pool_size=10,
+        application_name="afasa-ops-api",
+        timeouts=engine_timeouts(db, statement_s=db.api_statement_timeout_s),
+    )
+    # /readyz never waits behind application work: its own connection, its own short bounds.
+    probe_engine = make_engine(
+        dsn,
+        pool_size=1,
+        application_name="afasa-ops-readyz",
+        timeouts=EngineTimeouts(
+            connect_s=min(db.connect_timeout_s or 2.0, 2.0),
+            pool_s=1.0,
+            statement_s=2.0,
+            keepalive_s=db.keepalive_s,
+        ),
+    )
     probes = {
-        "database": database_probe(engine),
+        "database": database_probe(probe_engine),
         "nats": nats_probe(settings.nats.url, settings.nats.stream),
         "storage": storage_probe(settings),
     }
-    return ApiRuntime(settings, verifier, engine, probes)
+    return ApiRuntime(settings, verifier, engine, probes, [probe_engine])

@@ -62,14 +62,30 @@ class Timeouts:
     connect_s: float = 5.0
     lock_s: float = 10.0
     statement_s: float = 300.0
+    # A tool session that dies (kill -9, a lost host) must not keep its locks: the server
+    # ends an idle transaction after idle_s, checks during a running statement that the
+    # client is still there every client_check_s, and TCP keepalives find a silent peer.
+    idle_s: float = 60.0
+    client_check_s: float = 1.0
+    keepalive_s: float = 10.0
 
     def options(self) -> str:
         # Passed at connect time so every statement of the session, including the first, is
         # bounded: no hidden infinite waits on a lock held by a running service.
         return (
             f"-c lock_timeout={int(self.lock_s * 1000)} "
-            f"-c statement_timeout={int(self.statement_s * 1000)}"
+            f"-c statement_timeout={int(self.statement_s * 1000)} "
+            f"-c idle_in_transaction_session_timeout={int(self.idle_s * 1000)}"
         )
+
+    def keepalives(self) -> dict[str, int]:
+        idle = max(1, round(self.keepalive_s))
+        return {
+            "keepalives": 1,
+            "keepalives_idle": idle,
+            "keepalives_interval": idle,
+            "keepalives_count": 3,
+        }
 
 
 def translate(exc: BaseException, dsn: str, doing: str) -> AfasaOpsError:
@@ -132,13 +148,23 @@ def connect(
     redact_dsn(dsn)  # teaches the redactor the password before anything can print it
     t = timeouts or Timeouts()
     with translated(dsn, "connecting"):
-        return psycopg.connect(
-            dsn,
-            autocommit=autocommit,
-            connect_timeout=max(1, int(t.connect_s)),
-            options=t.options(),
-            application_name="afasa-ops",
-        )
+        params: dict[str, Any] = {
+            "connect_timeout": max(1, int(t.connect_s)),
+            "options": t.options(),
+            "application_name": "afasa-ops",
+            **t.keepalives(),
+        }
+        conn = psycopg.connect(dsn, autocommit=autocommit, **params)
+        # PostgreSQL 14+: notice a vanished client during a long statement (a migration),
+        # not only when it next writes to it. Set after connecting: older servers lack it.
+        if t.client_check_s > 0 and conn.info.server_version >= 140000:
+            conn.execute(
+                "SELECT set_config('client_connection_check_interval', %s, false)",
+                (f"{int(t.client_check_s * 1000)}ms",),
+            )
+            if not autocommit:
+                conn.commit()
+        return conn
 
 
 class Postgres:

@@ -178,23 +178,53 @@ def list_reports(db: Engine, tenant_id: uuid.UUID | str, limit: int = 100) -> li
 # --- the worker's side ---------------------------------------------------------------------
 
 
-def claim(db: Engine, tenant_id: uuid.UUID | str, report_id: uuid.UUID | str) -> ReportView | None:
-    """Mark the report processing (and count the attempt). Returns it as it was before, so a
-    ready report is seen as ready and skipped; None when this tenant cannot see it."""
+# A report in one of these states is decided: no delivery, late or repeated, changes it.
+FINAL_STATUSES = ("ready", "failed")
+
+
+def claim(
+    db: Engine,
+    tenant_id: uuid.UUID | str,
+    report_id: uuid.UUID | str,
+    *,
+    count_attempt: bool = True,
+) -> ReportView | None:
+    """Mark the report processing (and count the attempt, unless this resumes one an outage
+    interrupted). Returns it as it was before, so a ready or failed report is seen as decided
+    and skipped; None when this tenant cannot see it."""
     from sqlalchemy import text
 
     with tenant_transaction(db, tenant_id) as conn:
         view = _view(conn, report_id, lock=True)
-        if view is None or view.status == "ready":
+        if view is None or view.status in FINAL_STATUSES:
             return view
         conn.execute(
             text(
                 "UPDATE reports SET status = 'processing', started_at = now(), "
-                "attempts = attempts + 1, updated_at = now() WHERE id = :r"
+                "attempts = attempts + :n, updated_at = now() WHERE id = :r"
             ),
-            {"r": view.id},
+            {"r": view.id, "n": 1 if count_attempt else 0},
         )
     return view
+
+
+def release(db: Engine, tenant_id: uuid.UUID | str, report_id: uuid.UUID | str) -> bool:
+    """Shutdown abandoned the attempt: the report waits `queued` for the next delivery."""
+    from sqlalchemy import text
+
+    try:
+        rid = as_uuid(report_id)
+    except ValueError:
+        return False
+    with tenant_transaction(db, tenant_id) as conn:
+        done = conn.execute(
+            text(
+                "UPDATE reports SET status = 'queued', updated_at = now() "
+                "WHERE id = :r AND status = 'processing' RETURNING id"
+            ),
+            {"r": rid},
+        ).first()
+    return done is not None
 
 
 def mark_ready(
@@ -204,15 +234,16 @@ def mark_ready(
     s3_key: str,
     producer: str = PRODUCER,
 ) -> bool:
-    """ready + s3_key + the ready event, once: False when another delivery got there first."""
+    """ready + s3_key + the ready event, once: False when another delivery got there first or
+    the report was failed for good meanwhile (a failed report never turns ready)."""
     from sqlalchemy import text
 
     with tenant_transaction(db, tenant_id) as conn:
         done = conn.execute(
             text(
                 "UPDATE reports SET status = 'ready', s3_key = :k, error = NULL, "
-                "finished_at = now(), updated_at = now() WHERE id = :r AND status <> 'ready' "
-                "RETURNING id"
+                "finished_at = now(), updated_at = now() "
+                "WHERE id = :r AND status NOT IN ('ready', 'failed') RETURNING id"
             ),
             {"k": s3_key, "r": report.id},
         ).first()
@@ -236,7 +267,7 @@ def record_failure(
     db: Engine, tenant_id: uuid.UUID | str, report_id: uuid.UUID | str, error: str, *, final: bool
 ) -> None:
     """Keep the error; a final failure ends the report `failed`, otherwise it waits queued for
-    its retry. A ready report is never downgraded."""
+    its retry. A decided (ready or failed) report is never changed."""
     from sqlalchemy import text
 
     try:
@@ -248,7 +279,7 @@ def record_failure(
             text(
                 "UPDATE reports SET status = :s, error = :e, updated_at = now(), "
                 "finished_at = CASE WHEN :final THEN now() ELSE finished_at END "
-                "WHERE id = :r AND status <> 'ready'"
+                "WHERE id = :r AND status NOT IN ('ready', 'failed')"
             ),
             {"s": "failed" if final else "queued", "e": error[:4000], "final": final, "r": rid},
         )

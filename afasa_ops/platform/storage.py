@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from afasa_ops.errors import ConfigError, DriverError
+from afasa_ops.platform.availability import STORAGE, Unavailable
 
 if TYPE_CHECKING:
     from afasa_ops.config import StorageSection
@@ -85,16 +88,28 @@ class S3Storage:
         return f"s3://{self.bucket}"
 
     def _client(self) -> Any:
+        import urllib3
         from minio import Minio
 
         parts = urlsplit(self.endpoint if "://" in self.endpoint else f"http://{self.endpoint}")
+        # Bounded: a refused or silent endpoint is an outage within seconds, not minutes.
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=S3_CONNECT_TIMEOUT_S, read=S3_READ_TIMEOUT_S),
+            retries=urllib3.Retry(
+                total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+            ),
+        )
         return Minio(
             parts.netloc,
             access_key=self.access_key,
             secret_key=self.secret_key,
             secure=parts.scheme == "https",
             region=self.region,
+            http_client=http,
         )
+
+    def _where(self, key: str | None = None) -> str:
+        return f"s3://{self.bucket}/{key}" if key else f"s3://{self.bucket}"
 
     def _ensure_bucket(self, client: Any) -> None:
         if self._bucket_checked:
@@ -108,49 +123,102 @@ class S3Storage:
         self._bucket_checked = True
 
     def put_file(self, key: str, path: Path, content_type: str) -> None:
-        from minio.error import MinioException
-
         client = self._client()
-        try:
+        with s3_errors("put", self._where(key)):
             self._ensure_bucket(client)
             client.fput_object(self.bucket, _safe_key(key), str(path), content_type=content_type)
-        except (MinioException, OSError) as exc:
-            raise DriverError(f"S3 {self.endpoint} put {self.bucket}/{key}: {exc}") from exc
 
     def get_bytes(self, key: str) -> bytes:
-        from minio.error import MinioException
-
-        try:
+        with s3_errors("get", self._where(key)):
             resp = self._client().get_object(self.bucket, key)
-        except (MinioException, OSError) as exc:
-            raise DriverError(f"S3 {self.endpoint} get {self.bucket}/{key}: {exc}") from exc
-        try:
-            return bytes(resp.read())
-        finally:
-            resp.close()
-            resp.release_conn()
+            try:
+                return bytes(resp.read())
+            finally:
+                resp.close()
+                resp.release_conn()
 
     def exists(self, key: str) -> bool:
         from minio.error import S3Error
 
         try:
-            self._client().stat_object(self.bucket, key)
+            with s3_errors("stat", self._where(key), passthrough=S3Error):
+                self._client().stat_object(self.bucket, key)
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
                 return False
-            raise DriverError(f"S3 {self.endpoint} stat {self.bucket}/{key}: {exc}") from exc
+            raise _translate("stat", self._where(key), exc) from exc
         return True
 
     def list_keys(self, prefix: str) -> list[str]:
         from minio.error import S3Error
 
         try:
-            objs = self._client().list_objects(self.bucket, prefix=prefix, recursive=True)
-            return sorted(o.object_name for o in objs if o.object_name)
+            with s3_errors("list", self._where(), passthrough=S3Error):
+                objs = self._client().list_objects(self.bucket, prefix=prefix, recursive=True)
+                return sorted(o.object_name for o in objs if o.object_name)
         except S3Error as exc:
             if exc.code == "NoSuchBucket":
                 return []
-            raise DriverError(f"S3 {self.endpoint} list {self.bucket}: {exc}") from exc
+            raise _translate("list", self._where(), exc) from exc
+
+
+S3_CONNECT_TIMEOUT_S = 5.0
+S3_READ_TIMEOUT_S = 60.0
+# S3 error codes that say "later", not "never": the service is there but not serving.
+_S3_UNAVAILABLE_CODES = {"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout"}
+
+
+def _cause(exc: BaseException) -> tuple[str, bool]:
+    """(what went wrong in a few words, whether it is an outage) for an S3 client error."""
+    import urllib3.exceptions as u3
+    from minio.error import S3Error, ServerError
+
+    if isinstance(exc, u3.MaxRetryError) and exc.reason is not None:
+        return _cause(exc.reason)
+    if isinstance(exc, u3.NewConnectionError):
+        text = str(exc).lower()
+        if "refused" in text:
+            return "connection refused", True
+        return "cannot connect", True
+    if isinstance(exc, u3.ConnectTimeoutError):
+        return "connection timed out", True
+    if isinstance(exc, u3.ReadTimeoutError):
+        return "no answer (read timed out)", True
+    if isinstance(exc, u3.ResponseError):
+        return "server errors (5xx) on every retry", True
+    if isinstance(exc, (u3.ProtocolError, ConnectionError)):
+        return "connection reset", True
+    if isinstance(exc, u3.HTTPError):
+        return type(exc).__name__, True
+    if isinstance(exc, S3Error):
+        return f"{exc.code}: {exc.message}", exc.code in _S3_UNAVAILABLE_CODES
+    if isinstance(exc, ServerError):
+        return f"HTTP {exc.status_code} from the server", exc.status_code >= 500
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__), False
+
+
+def _translate(op: str, where: str, exc: BaseException) -> DriverError:
+    cause, outage = _cause(exc)
+    message = f"S3 {op} {where}: {cause}"
+    return Unavailable(STORAGE, message) if outage else DriverError(message)
+
+
+@contextmanager
+def s3_errors(
+    op: str, where: str, passthrough: type[BaseException] | None = None
+) -> Iterator[None]:
+    """Every S3 client error as one line ("S3 put s3://bucket/key: connection refused");
+    an outage as `Unavailable`, so a worker holds its job instead of failing it."""
+    import urllib3.exceptions as u3
+    from minio.error import MinioException
+
+    try:
+        yield
+    except (MinioException, OSError, u3.HTTPError) as exc:
+        if passthrough is not None and isinstance(exc, passthrough):
+            raise
+        raise _translate(op, where, exc) from exc
 
 
 def open_storage(section: StorageSection, base_dir: Path) -> Storage:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from afasa_ops.errors import AfasaOpsError, BlockedError, DriverError
-from afasa_ops.infra.postgres import Postgres, translated
+from afasa_ops.infra.postgres import LOCK_STATES, Postgres, translated
 from afasa_ops.runbook.model import Finding
 from afasa_ops.schema import migrations as mig_files
 from afasa_ops.schema.inspect import LEDGER, Inspection, inspect
@@ -213,6 +213,39 @@ def advisory_lock(pg: Postgres, wait_s: float) -> Iterator[None]:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
 
 
+# Other sessions holding locks on this database's tables: the ones a migration waits for.
+_HOLDERS_SQL = """
+SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), a.usename,
+       coalesce(a.xact_start, a.backend_start), a.state,
+       string_agg(DISTINCT l.mode || ' on ' || c.relname, ', ')
+FROM pg_locks l
+JOIN pg_class c ON c.oid = l.relation
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid()
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 4
+LIMIT 3
+"""
+
+
+def describe_lock_holders(conn: object) -> str:
+    """'pid 123 (application psql, user app, since 2026-..., idle in transaction: ...)'."""
+    try:
+        rows = conn.execute(_HOLDERS_SQL).fetchall()  # type: ignore[attr-defined]
+    except Exception:
+        return "another session (could not read pg_locks)"
+    if not rows:
+        return "another session (gone by now)"
+    return "; ".join(
+        f"pid {pid} (application {app}, user {user}, since {since:%Y-%m-%d %H:%M:%S%z}, "
+        f"{state}: {locks})"
+        for pid, app, user, since, state, locks in rows
+    )
+
+
 @dataclass
 class MigrateResult:
     applied: list[str] = field(default_factory=list)
@@ -240,6 +273,14 @@ def apply_one(pg: Postgres, m: Migration, plan: MigrationPlan, done: set[str]) -
                     "another migrate applied it (rolled back here)"
                 )
     except psycopg.Error as exc:
+        if getattr(exc, "sqlstate", None) in LOCK_STATES:
+            # Not the file's fault: another session holds what this migration must lock.
+            raise BlockedError(
+                f"{m.path.name}: a lock was not granted within lock_timeout "
+                f"({pg.timeouts.lock_s:g}s); held by {describe_lock_holders(conn)}; "
+                "rolled back, nothing applied",
+                hint="wait for that session to finish (or end it) and run again",
+            ) from exc
         diag = exc.diag
         where = ""
         if diag.statement_position:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from afasa_ops.platform import devices, events
+from afasa_ops.platform import devices, events, reconcile
 from afasa_ops.platform.thingsboard import ThingsboardClient, ThingsboardError
 from afasa_ops.workers.runtime import Job, PermanentError, Runtime, RuntimeOptions, WorkerSpec
 
@@ -83,6 +84,17 @@ def build(options: RuntimeOptions, engine: Engine, tb: ThingsboardClient | None)
                 error=error,
             )
 
-    spec = WorkerSpec("commands", events.DEVICE_COMMAND_REQUESTED, handle, None, on_dead)
+    def sweep(live_since: datetime | None, max_attempts: int) -> tuple[int, int]:
+        return reconcile.sweep_all(
+            engine,
+            reconcile.COMMANDS,
+            live_since=live_since,
+            after_s=options.reconcile_after_s,
+            max_attempts=max_attempts,
+        )
+
+    spec = WorkerSpec(
+        "commands", events.DEVICE_COMMAND_REQUESTED, handle, None, on_dead, reconcile=sweep
+    )
     runtime = Runtime(spec, options, engine)
     return runtime

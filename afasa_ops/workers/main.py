@@ -23,6 +23,13 @@ def _run(runtime: Runtime) -> int:
     return asyncio.run(runtime.run())
 
 
+def _exit_code(code: int) -> int:
+    """The runtime has stopped: exit now, even past job threads a hung database still holds."""
+    from afasa_ops.workers.runtime import exit_without_waiting_for_blocked_threads
+
+    return exit_without_waiting_for_blocked_threads(code)
+
+
 def run_report(settings: Settings, *, concurrency: int | None, port: int | None) -> int:
     from afasa_ops.platform.storage import open_storage
     from afasa_ops.workers import report
@@ -33,9 +40,10 @@ def run_report(settings: Settings, *, concurrency: int | None, port: int | None)
     storage = open_storage(settings.storage, settings.base_dir)
     workdir = Path(settings.workers.workdir) if settings.workers.workdir else None
     try:
-        return _run(report.build(opts, engine, storage, workdir))
+        code = _run(report.build(opts, engine, storage, workdir))
     finally:
         engine.dispose()
+    return _exit_code(code)
 
 
 def run_commands(settings: Settings, *, concurrency: int | None, port: int | None) -> int:
@@ -45,9 +53,10 @@ def run_commands(settings: Settings, *, concurrency: int | None, port: int | Non
     opts = runtime_options(settings, concurrency=concurrency, port=port)
     engine = app_engine(settings, pool_size=opts.concurrency + 2)
     try:
-        return _run(commands.build(opts, engine, thingsboard_client(settings)))
+        code = _run(commands.build(opts, engine, thingsboard_client(settings)))
     finally:
         engine.dispose()
+    return _exit_code(code)
 
 
 def sync_config(settings: Settings) -> object:

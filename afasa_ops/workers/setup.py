@@ -37,15 +37,23 @@ def runtime_options(
         metrics_host=w.metrics_host,
         metrics_port=port if port is not None else w.metrics_port,
         update_stream=w.update_stream,
+        reconcile_interval_s=w.reconcile_interval_s,
+        reconcile_after_s=w.reconcile_after_s,
     )
 
 
 def app_engine(settings: Settings, pool_size: int = 5) -> Engine:
     from afasa_ops.config import require
-    from afasa_ops.platform.db import make_engine
+    from afasa_ops.platform.db import engine_timeouts, make_engine
 
     dsn = require(settings, "database", "app_dsn", "workers connect as the application role")
-    return make_engine(dsn, pool_size=pool_size, application_name="afasa-ops-worker")
+    db = settings.database
+    return make_engine(
+        dsn,
+        pool_size=pool_size,
+        application_name="afasa-ops-worker",
+        timeouts=engine_timeouts(db, statement_s=db.worker_statement_timeout_s),
+    )
 
 
 def thingsboard_client(settings: Settings) -> ThingsboardClient | None:

@@ -3,6 +3,7 @@ application role to reach it through (so row-level security is really enforced).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,9 @@ def _with_user(dsn: str, user: str) -> str:
 
 
 @contextmanager
-def platform_database(prefix: str = "afasa_wk") -> Iterator[PlatformDb]:
+def platform_database(
+    prefix: str = "afasa_wk", server_dsn: str = PG_ADMIN_DSN
+) -> Iterator[PlatformDb]:
     import psycopg
 
     from afasa_ops.infra.postgres import Postgres
@@ -33,7 +36,7 @@ def platform_database(prefix: str = "afasa_wk") -> Iterator[PlatformDb]:
     from afasa_ops.schema.settings import SchemaSettings
 
     role = f"afasa_app_t{uuid.uuid4().hex[:8]}"
-    with fresh_database(prefix) as admin:
+    with fresh_database(prefix, server_dsn) as admin:
         pg = Postgres(admin)
         try:
             migrate(pg, SchemaSettings(admin_dsn=admin, app_role=role, vector="off"))
@@ -42,13 +45,21 @@ def platform_database(prefix: str = "afasa_wk") -> Iterator[PlatformDb]:
         try:
             yield PlatformDb(admin, _with_user(admin, role), role)
         finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
+            with (
+                contextlib.suppress(psycopg.OperationalError),
+                psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn,
+            ):
                 conn.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE usename = %s AND pid <> pg_backend_pid()",
                     (role,),
                 )
-    with psycopg.connect(dsn_for("postgres", PG_ADMIN_DSN), autocommit=True) as conn:
+    with (
+        contextlib.suppress(psycopg.OperationalError),
+        psycopg.connect(
+            dsn_for("postgres", server_dsn), autocommit=True, connect_timeout=5
+        ) as conn,
+    ):
         conn.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 

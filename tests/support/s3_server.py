@@ -30,6 +30,10 @@ class S3Server:
     secret_key: str = field(default_factory=lambda: secrets.token_hex(20))
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    # Chosen on the first start and kept, so a restart (an outage's end) comes back on the
+    # same endpoint with the same data.
+    ports: dict[str, int] = field(default_factory=dict)
+    grpc: dict[str, int] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -58,9 +62,11 @@ class S3Server:
                 }
             )
         )
-        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        if not self.ports:
+            self.ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+            self.grpc = {name: free_port() for name in self.ports}
+        ports, grpc = self.ports, self.grpc
         self.port = ports["s3"]
-        grpc = {name: free_port() for name in ports}
         argv = [
             binary, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={ports['master']}", f"-master.port.grpc={grpc['master']}",
@@ -72,7 +78,7 @@ class S3Server:
             f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=20",
             "-master.telemetry=false",
         ]  # fmt: skip
-        log = (self.workdir / "weed.log").open("wb")
+        log = (self.workdir / "weed.log").open("ab")
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         if not wait_port("127.0.0.1", self.port, timeout_s) or not self._ready(timeout_s):
             tail = (self.workdir / "weed.log").read_text(errors="replace")[-2000:]
@@ -97,6 +103,17 @@ class S3Server:
             except Exception:
                 time.sleep(0.5)
         return False
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def kill9(self) -> None:
+        """An outage: SIGKILL (weed takes its time over SIGTERM); data stays in workdir."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -5,6 +5,7 @@ Under CI=true a missing service fails the test run; locally it skips with the re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -52,32 +53,37 @@ def dsn_for(database: str, base: str = PG_ADMIN_DSN) -> str:
     return f"{head}/{database}"
 
 
-def pg_available() -> str | None:
+def pg_available(server_dsn: str = PG_ADMIN_DSN) -> str | None:
     try:
         import psycopg
 
-        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3) as conn:
+        with psycopg.connect(server_dsn, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
         return None
     except Exception as exc:  # pragma: no cover - depends on the machine
-        return f"PostgreSQL at {PG_ADMIN_DSN}: {exc}"
+        return f"PostgreSQL at {server_dsn}: {exc}"
 
 
 @contextmanager
-def fresh_database(prefix: str = "afasa_test") -> Iterator[str]:
-    """A new, empty database; yields its admin DSN and drops it afterwards."""
+def fresh_database(prefix: str = "afasa_test", server_dsn: str = PG_ADMIN_DSN) -> Iterator[str]:
+    """A new, empty database; yields its admin DSN and drops it afterwards. `server_dsn`: a
+    private cluster's (tests/support/pg_cluster.py) instead of the machine's server."""
     import psycopg
 
-    reason = pg_available()
+    reason = pg_available(server_dsn)
     if reason:
         unavailable(reason)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield dsn_for(name)
+        yield dsn_for(name, server_dsn)
     finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        # A fault-injection test may have left the private server down: nothing to drop then.
+        with (
+            contextlib.suppress(psycopg.OperationalError),
+            psycopg.connect(server_dsn, autocommit=True, connect_timeout=5) as conn,
+        ):
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -119,3 +125,10 @@ class NatsServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def kill9(self) -> None:
+        """SIGKILL the server: no clean shutdown, the store is recovered on the next start."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None

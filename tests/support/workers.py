@@ -33,6 +33,7 @@ def write_config(
     stream: str = "AFASA",
     workers: dict[str, Any] | None = None,
     extra: str = "",
+    storage_lines: list[str] | None = None,
 ) -> Path:
     w = {
         "ack_wait_s": 3.0,
@@ -56,6 +57,7 @@ def write_config(
         f'stream = "{stream}"',
         "[storage]",
         f'url = "{storage_url}"',
+        *(storage_lines or []),
         "[workers]",
         *[f"{k} = {json.dumps(v)}" for k, v in w.items()],
         extra,

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from afasa_ops.api.health import run_probes
-from afasa_ops.api.routes.deps import Runtime
+from afasa_ops.api.routes.deps import runtime_of
 
 router = APIRouter()
 
@@ -18,7 +18,10 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(runtime: Runtime) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
+    # No dependency injection here: a sync dependency would run on the request thread pool,
+    # which a hung database can fill. The probes have threads of their own.
+    runtime = runtime_of(request)
     results = await run_probes(runtime.probes)
     failed = [r.name for r in results if not r.ok]
     body = {
