@@ -116,12 +116,15 @@ class DockerSection(Section):
 
 
 class TraefikSection(Section):
-    api_url: str = Field(
-        default="http://127.0.0.1:8081",
-        description="Traefik API base URL (the dashboard port; --api.insecure=true).",
+    api_url: str | None = Field(
+        default=None,
+        description="Traefik API base URL (--api.insecure=true); derived from the Traefik "
+        "service's published ports when unset.",
     )
-    entrypoint_url: str = Field(
-        default="http://127.0.0.1:80", description="Traefik's web entrypoint, for route checks."
+    entrypoint_url: str | None = Field(
+        default=None,
+        description="Traefik's web entrypoint, for route checks; derived from the Traefik "
+        "service's published ports when unset.",
     )
     target_image: str = Field(
         default="traefik:v3.6.7",

@@ -4,8 +4,9 @@ A sandbox is a folder holding:
 
     <root>/<name>/          git repo: docker-compose.yml, infra/, .env.example (committed),
                             .env (generated secrets, local images, free ports; git-ignored)
-    <root>/afasa-ops.toml   written by `afasa-ops init <repo>`, completed with the keys a run
-                            needs (published loopback ports, Traefik URLs, secret references)
+    <root>/afasa-ops.toml   written by `afasa-ops init <repo>` (Traefik's URLs from its
+                            published ports), completed with the keys a run needs (published
+                            loopback ports, secret references)
     <root>/ops.env          the secret values those references name (AFASA_ADMIN_DSN, ...)
     <root>/sandbox.json     what was chosen (ports, project, socket), for `up`/`down`/tests
 
@@ -376,9 +377,9 @@ def write_config(box: Sandbox) -> None:
         },
         # The stack's api verifies development HS256 tokens; the checks mint them.
         "api": {"environment": "development", "dev_hs256_secret": {"env": "AFASA_DEV_JWT_SECRET"}},
-        "traefik": {"api_url": box.url("api"), "entrypoint_url": box.url("http")},
+        # [traefik] api_url/entrypoint_url and [checks] base_url: `init` derives them from
+        # Traefik's published ports in .env (TRAEFIK_HTTP_PORT, TRAEFIK_API_PORT).
         "checks": {
-            "base_url": box.url("http"),
             "tenant_id": TENANT_ID,
             "token_signing_key": {"env": "AFASA_DEV_JWT_SECRET"},
         },
