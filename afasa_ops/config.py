@@ -128,7 +128,7 @@ class TraefikSection(Section):
     )
     target_image: str = Field(
         default="traefik:v3.6.7",
-        description="Image Traefik is pinned to when unpinned or incompatible.",
+        description="Pin target when unpinned or incompatible, within its own major line.",
     )
     wait_s: float = Field(
         default=60.0, description="How long to wait for the provider and routers after a recreate."

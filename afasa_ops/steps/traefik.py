@@ -155,11 +155,14 @@ class ComposeFix(Step):
                 )
             )
         proj = project_of(ctx)
+        explicit = ctx.params.get("target_image")
         analysis = analyse(
             proj,
             target_image=p.target_image or ctx.settings.traefik.target_image,
             traefik_service=ctx.settings.compose.traefik_service,
             engine=api,
+            # Only the operator's --param target_image may cross a major version.
+            explicit_target=str(explicit) if explicit else None,
         )
         return analysis, notes
 
@@ -176,8 +179,9 @@ class ComposeFix(Step):
             )
         diff = "".join(c.diff for c in changes)
         fixing = sorted({f.code for f in analysis.findings if f.severity == "error"})
+        why = f"fix {', '.join(fixing)}" if fixing else "pin the requested image"
         return Assessment.pending(
-            f"edit {', '.join(c.rel for c in changes)} to fix {', '.join(fixing)}",
+            f"edit {', '.join(c.rel for c in changes)} to {why}",
             findings,
             diff,
         )
