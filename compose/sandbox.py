@@ -148,6 +148,8 @@ class Sandbox:
             "AFASA_APP_IMAGE": self.app_image,
             "AFASA_OPS_SRC": str(ROOT),
             "COMPOSE_PROFILES": "demo",
+            # Its Traefik routes only its own containers (other sandboxes share the engine).
+            "AFASA_STACK": self.project,
             "UBIBOT_BASE_URL": "http://ubibot:8080",
             "UBIBOT_TENANT_ID": TENANT_ID,
             "UBIBOT_SYNC_INTERVAL_S": "60",

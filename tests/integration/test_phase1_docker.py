@@ -48,8 +48,11 @@ BACKEND_CODE = (
 )
 
 
-def compose_text(web: int, api: int, gate: Path, image: str = "traefik:latest") -> str:
-    """The contract's shape: banners, comments, DOCKER_API_VERSION hack, wrong network."""
+def compose_text(
+    web: int, api: int, gate: Path, image: str = "traefik:latest", project: str = "afasa"
+) -> str:
+    """The contract's shape: banners, comments, DOCKER_API_VERSION hack, wrong network; and a
+    constraint to the project's own containers, since other tests' stacks share the engine."""
     code = BACKEND_CODE.replace("\n", "\\n").replace('"', '\\"')
     return f"""\
 # =============================================================================
@@ -68,6 +71,7 @@ services:
       - "--providers.docker=true"
       - "--providers.docker.exposedbydefault=false"
       - "--providers.docker.network=afasa2_afasa_net"
+      - "--providers.docker.constraints=Label(`com.docker.compose.project`,`{project}`)"
       - "--api.insecure=true"
       - "--entrypoints.web.address=:80"
       - "--log.level=INFO"
@@ -142,7 +146,9 @@ class Stack:
         self.name = f"afasa-p1-{secrets.token_hex(3)}"
         src = tmp_path / "src"
         src.mkdir()
-        (src / "docker-compose.yml").write_text(compose_text(self.web, self.api, gate, image))
+        (src / "docker-compose.yml").write_text(
+            compose_text(self.web, self.api, gate, image, self.name)
+        )
         self.repo = make_git_repo(src, tmp_path / self.name)
         git(self.repo, "tag", "pre-audit-2026-11-28")
         self.gate = gate

@@ -52,6 +52,7 @@ services:
       - "--providers.docker=true"
       - "--providers.docker.exposedbydefault=false"
       - "--providers.docker.network={network_flag}"
+      - "--providers.docker.constraints=Label(`com.docker.compose.project`,`@PROJECT@`)"
       - "--api.insecure=true"
       - "--entryPoints.web.address=:80"
     ports:
@@ -95,7 +96,8 @@ class Checkout:
         self.name = f"afasa-ports-{secrets.token_hex(3)}"
         src = tmp_path / "src"
         src.mkdir(parents=True)
-        # @PROJECT@: the provider network of an already fixed stack, `<project>_afasa_net`.
+        # @PROJECT@: the project name (for the provider network of an already fixed stack,
+        # and for a constraint so that other tests' stacks on the engine are not routed).
         (src / "docker-compose.yml").write_text(compose.replace("@PROJECT@", self.name))
         (src / ".gitignore").write_text(".env\n")
         self.repo = make_git_repo(src, tmp_path / self.name)
