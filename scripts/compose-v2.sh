@@ -51,7 +51,9 @@ report_cli() {
 		say "warning: docker compose answers $found, not $VERSION: another plugin comes first" \
 			"(docker looks in \${DOCKER_CONFIG:-~/.docker}/cli-plugins before $DIR)" >&2
 	else
-		say "warning: the docker CLI does not find $DEST (is the docker CLI installed?)" >&2
+		say "warning: \`docker compose\` does not answer: the docker CLI is missing, or does not" \
+			"look in $DIR (a plugin directory it reads: \${DOCKER_CONFIG:-~/.docker}/cli-plugins," \
+			"/usr/local/lib/docker/cli-plugins)" >&2
 	fi
 }
 
