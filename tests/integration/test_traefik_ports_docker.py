@@ -258,4 +258,5 @@ def test_an_unpublished_api_is_a_finding_and_routing_is_verified_by_the_entrypoi
     broken = plan(load_runbook(RUNBOOK), box.context(), Selection(["phase1"]))
     routing = step(broken, "phase1.traefik.routing")
     assert routing.status.value == "pending", routing.summary
-    assert "GET /api/report: Traefik's own 404" in routing.summary
+    # Traefik's own 404 once it has seen the container stop; a timeout or 502 before then.
+    assert "routing is not working: GET /api/report: " in routing.summary
