@@ -206,16 +206,19 @@ class DockerSection(Section):
 
 
 class TraefikSection(Section):
-    api_url: Url = Field(
-        default="http://127.0.0.1:8081",
-        description="Traefik API base URL (the dashboard port; --api.insecure=true).",
+    api_url: Url | None = Field(
+        default=None,
+        description="Traefik API base URL (--api.insecure=true); derived from the Traefik "
+        "service's published ports when unset.",
     )
-    entrypoint_url: Url = Field(
-        default="http://127.0.0.1:80", description="Traefik's web entrypoint, for route checks."
+    entrypoint_url: Url | None = Field(
+        default=None,
+        description="Traefik's web entrypoint, for route checks; derived from the Traefik "
+        "service's published ports when unset.",
     )
     target_image: str = Field(
         default="traefik:v3.6.7",
-        description="Image Traefik is pinned to when unpinned or incompatible.",
+        description="Pin target when unpinned or incompatible, within its own major line.",
     )
     wait_s: Seconds = Field(
         default=60.0, description="How long to wait for the provider and routers after a recreate."

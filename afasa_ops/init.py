@@ -14,6 +14,12 @@ from afasa_ops.compose.project import (
 )
 from afasa_ops.errors import UsageError
 from afasa_ops.runbook.files import atomic_write
+from afasa_ops.traefik.ports import (
+    TraefikPorts,
+    from_compose,
+    unpublished_api_advice,
+    unpublished_entrypoint_advice,
+)
 
 COMPOSE_CANDIDATES = ("docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml")
 OVERRIDE_CANDIDATES = (
@@ -42,6 +48,8 @@ class InitResult:
     init_sql_dir: str | None
     traefik_service: str | None
     services: list[ServiceInfo] = field(default_factory=list)
+    # Where Traefik's entrypoint and API answer, from the service's `ports:`.
+    traefik_ports: TraefikPorts | None = None
     text: str = ""
 
 
@@ -59,6 +67,7 @@ def inspect(repo: Path, config_path: Path) -> InitResult:
     # The project name must not depend on whoever runs init: only .env and the files count.
     project = load_project(repo, files, environ={})
     init_dir = project.init_sql_dir()
+    traefik = _traefik_service(project)
     result = InitResult(
         config_path=config_path,
         repo=repo,
@@ -69,8 +78,11 @@ def inspect(repo: Path, config_path: Path) -> InitResult:
         init_sql_dir=str(init_dir.relative_to(repo))
         if init_dir and init_dir.is_relative_to(repo)
         else None,
-        traefik_service=_traefik_service(project),
+        traefik_service=traefik,
         services=_services(project),
+        traefik_ports=from_compose(project.services[traefik], traefik, ", ".join(files))
+        if traefik
+        else None,
     )
     result.text = render_config(result)
     return result
@@ -110,6 +122,31 @@ def _q(value: str) -> str:
     return json.dumps(value)
 
 
+def _traefik_lines(r: InitResult) -> list[str]:
+    """[traefik] URLs as the compose file publishes them; what it leaves open is derived at
+    run time (the running container's ports), and a comment says so."""
+    ports = r.traefik_ports
+    if ports is None:
+        return []
+    web, api = ports.entrypoint, ports.api
+    lines = ["", "[traefik]", f"# From the {ports.service} service's ports: in the compose files."]
+    lines.append("# Remove a URL to derive it again at run time.")
+    for key, endpoint in (("entrypoint_url", web), ("api_url", api)):
+        if endpoint.url:
+            lines.append(f"{key} = {_q(endpoint.url)}  # {endpoint.source}")
+    if web.url is None:
+        lines.append(f"# entrypoint_url: {web.problem}; taken from the running container, else")
+        lines.append(f"# {unpublished_entrypoint_advice(ports)}.")
+    if api.url is None:
+        lines.append(f"# api_url: {api.problem}; taken from the running container if it")
+        lines.append("# publishes it, else routing is verified through the entrypoint alone:")
+        lines.append(f"# {unpublished_api_advice(ports)}.")
+    if web.url:
+        # The functional checks go through the same entrypoint.
+        lines += ["", "[checks]", f"base_url = {_q(web.url)}"]
+    return lines
+
+
 def render_config(r: InitResult) -> str:
     try:
         repo_value = str(r.repo.relative_to(r.config_path.parent.resolve())) or "."
@@ -134,6 +171,7 @@ def render_config(r: InitResult) -> str:
         lines.append(f"traefik_service = {_q(r.traefik_service)}")
     if r.init_sql_dir:
         lines.append(f"init_sql_dir = {_q(r.init_sql_dir)}")
+    lines += _traefik_lines(r)
     lines += [
         "",
         "[database]",

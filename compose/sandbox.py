@@ -4,8 +4,9 @@ A sandbox is a folder holding:
 
     <root>/<name>/          git repo: docker-compose.yml, infra/, .env.example (committed),
                             .env (generated secrets, local images, free ports; git-ignored)
-    <root>/afasa-ops.toml   written by `afasa-ops init <repo>`, completed with the keys a run
-                            needs (published loopback ports, Traefik URLs, secret references)
+    <root>/afasa-ops.toml   written by `afasa-ops init <repo>` (Traefik's URLs from its
+                            published ports), completed with the keys a run needs (published
+                            loopback ports, secret references)
     <root>/ops.env          the secret values those references name (AFASA_ADMIN_DSN, ...)
     <root>/sandbox.json     what was chosen (ports, project, socket), for `up`/`down`/tests
 
@@ -81,6 +82,10 @@ class Sandbox:
     docker_socket: str = ENGINE_SOCKET
     app_image: str = ""
     secrets: dict[str, str] = field(default_factory=dict)
+    # The Compose CLI of the stack's own calls (`docker compose` or `docker-compose`) and of
+    # afasa-ops' `[compose] command`; "" picks v2 when installed, else v1, for both.
+    compose_command: str = ""
+    ops_compose_command: str = ""
 
     # -- paths and names ------------------------------------------------------------------
 
@@ -147,6 +152,8 @@ class Sandbox:
             "AFASA_APP_IMAGE": self.app_image,
             "AFASA_OPS_SRC": str(ROOT),
             "COMPOSE_PROFILES": "demo",
+            # Its Traefik routes only its own containers (other sandboxes share the engine).
+            "AFASA_STACK": self.project,
             "UBIBOT_BASE_URL": "http://ubibot:8080",
             "UBIBOT_TENANT_ID": TENANT_ID,
             "UBIBOT_SYNC_INTERVAL_S": "60",
@@ -173,7 +180,8 @@ class Sandbox:
     def compose(
         self, *args: str, timeout: float = 600, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        argv = [*compose_binary(), *args]
+        binary = self.compose_command.split() if self.compose_command else compose_binary()
+        argv = [*binary, *args]
         proc = subprocess.run(
             argv,
             cwd=self.repo,
@@ -206,7 +214,8 @@ class Sandbox:
 
     def health(self) -> dict[str, str]:
         """service -> health (or state when the service has no healthcheck)."""
-        ids = self.compose("ps", "-q").stdout.split()
+        # -a: Compose v2's `ps` lists running containers only, v1's all of them.
+        ids = self.compose("ps", "-a", "-q").stdout.split()
         if not ids:
             return {}
         fmt = (
@@ -271,7 +280,9 @@ def afasa_ops_binary() -> str:
 
 def _clean_environ() -> dict[str, str]:
     drop = ("AFASA_OPS_", "COMPOSE_", "DOCKER_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    # DOCKER_CONFIG stays: it is where the docker CLI finds its plugins (Compose v2).
+    keep = ("DOCKER_CONFIG",)
+    return {k: v for k, v in os.environ.items() if k in keep or not k.startswith(drop)}
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -305,9 +316,14 @@ def create(
     app_image: str | None = None,
     ports: dict[str, int] | None = None,
     prepare: Callable[[Path], None] | None = None,
+    compose_command: str = "",
+    ops_compose_command: str | None = None,
 ) -> Sandbox:
     """A fresh sandbox: the stack committed as found, .env, afasa-ops.toml and ops.env.
-    `prepare(repo)` may change the stack's files before the first commit (tests use it)."""
+    `prepare(repo)` may change the stack's files before the first commit (tests use it).
+    `compose_command` runs the stack's own Compose calls, `ops_compose_command` (default: the
+    same) is afasa-ops' `[compose] command`: a stack started by one Compose, repaired by
+    the other."""
     root = root.resolve()
     box = Sandbox(
         root=root,
@@ -315,6 +331,8 @@ def create(
         ports=ports or {p: free_port() for p in PORTS},
         docker_socket=docker_socket,
         app_image=app_image or app_image_tag(),
+        compose_command=compose_command,
+        ops_compose_command=compose_command if ops_compose_command is None else ops_compose_command,
         secrets={
             "POSTGRES_PASSWORD": _token(),
             "AFASA_APP_PASSWORD": _token(),
@@ -376,14 +394,16 @@ def write_config(box: Sandbox) -> None:
         },
         # The stack's api verifies development HS256 tokens; the checks mint them.
         "api": {"environment": "development", "dev_hs256_secret": {"env": "AFASA_DEV_JWT_SECRET"}},
-        "traefik": {"api_url": box.url("api"), "entrypoint_url": box.url("http")},
+        # [traefik] api_url/entrypoint_url and [checks] base_url: `init` derives them from
+        # Traefik's published ports in .env (TRAEFIK_HTTP_PORT, TRAEFIK_API_PORT).
         "checks": {
-            "base_url": box.url("http"),
             "tenant_id": TENANT_ID,
             "token_signing_key": {"env": "AFASA_DEV_JWT_SECRET"},
         },
         "phase3": {"timeout_s": 240},
     }
+    if box.ops_compose_command:
+        wanted["compose"] = {"command": box.ops_compose_command}
     known = _known_sections()
     for section, keys in wanted.items():
         if section not in known:
@@ -449,6 +469,12 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--name", default="afasa-ref")
     c.add_argument("--docker-socket", default=ENGINE_SOCKET)
     c.add_argument("--app-image", default=None)
+    c.add_argument(
+        "--compose",
+        default="",
+        help="Compose CLI for the stack and afasa-ops: 'docker compose' (v2) or 'docker-compose'"
+        " (v1); default: v2 when installed, else v1",
+    )
     u = sub.add_parser("up", help="start the stack (or --only SERVICE...) and wait for health")
     u.add_argument("root", type=Path)
     u.add_argument("--only", nargs="*", default=[])
@@ -460,7 +486,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "create":
             box = create(
-                args.root, args.name, docker_socket=args.docker_socket, app_image=args.app_image
+                args.root,
+                args.name,
+                docker_socket=args.docker_socket,
+                app_image=args.app_image,
+                compose_command=args.compose,
             )
             print(f"sandbox: {box.repo} (project {box.project}), config {box.config}")
             print(f"sandbox: Traefik {box.url('http')}, its API {box.url('api')}")

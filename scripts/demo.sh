@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the built-in reference stack, from a fresh machine of this kind.
-#   1. a Docker engine (installed and started when none answers; says so first)
+#   1. a Docker engine (installed and started when none answers; says so first) and
+#      Compose v2 beside Debian's v1 (scripts/compose-v2.sh)
 #   2. the stack's images, built locally (no container registry needed), the app image too
 #   3. on an engine older than Docker 29: the Docker 29.1 API gate in front of it, so the
 #      Traefik incident is the real one (AFASA_DEMO_GATE=0 to use the engine as it is)
@@ -16,6 +17,9 @@ say() { printf '\n==> %s\n' "$*" >&2; }
 
 say "Docker engine"
 bash scripts/docker-engine.sh
+
+say "Compose v2 (the docker compose plugin, pinned; afasa-ops prefers it over v1)"
+bash scripts/compose-v2.sh
 
 say "images (compose/images/build.sh: reused when present)"
 bash compose/images/build.sh

@@ -3,8 +3,9 @@
 #
 # - `docker info` works already: say so (and still make sure docker-compose exists).
 # - Otherwise, on Debian/Ubuntu: install Debian's docker.io (Engine 20.10, API 1.41) and
-#   docker-compose (Compose v1 1.29.2, the only Compose these machines can install; no
-#   registry, no Docker apt repo), start dockerd in the background so it outlives this
+#   docker-compose (Compose v1 1.29.2, the only Compose bookworm packages; no registry, no
+#   Docker apt repo; Compose v2 comes from scripts/compose-v2.sh), start dockerd in the
+#   background so it outlives this
 #   script, and wait up to 60 s for it to answer.
 #
 # Beware: /usr/local/bin/docker on these machines is a 28.x CLI *without* an engine; it comes

@@ -30,3 +30,9 @@ def command(
         f"wrote {target}: project {result.project_name!r} ({result.project_name_source}), "
         f"networks {', '.join(result.networks)}, {len(result.services)} routed services"
     )
+    if result.traefik_ports is not None:
+        web, api = result.traefik_ports.entrypoint, result.traefik_ports.api
+        app.say(
+            f"Traefik: entrypoint {web.url or 'derived at run time'}, "
+            f"API {api.url or 'derived at run time (' + api.problem + ')'}"
+        )

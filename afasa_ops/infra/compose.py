@@ -20,6 +20,10 @@ _BUILD_FAILED = re.compile(r"failed to build", re.IGNORECASE)
 _CAUSE = re.compile(
     r"error|failed|not found|denied|no such|returned a non-zero code", re.IGNORECASE
 )
+# Compose v2 builds with BuildKit: its last line says why ("failed to solve: ... not found")
+# but not which service; the step that failed is quoted above it as "> [api 2/3] COPY x y:".
+_SOLVE_FAILED = re.compile(r"failed to solve", re.IGNORECASE)
+_BUILDKIT_STEP = re.compile(r"^\s*> \[(?P<step>[^\]]+)\] (?P<instruction>.*?):?\s*$")
 
 V2 = ["docker", "compose"]
 V1 = ["docker-compose"]
@@ -119,9 +123,18 @@ class ComposeCli:
 
 def failure_line(record: CommandRecord) -> str:
     """The one line that says why a Compose command failed: its last line, plus the build
-    error above it when that last line only says a build failed."""
+    error above it when that last line only says a build failed (v1), or the build step
+    that failed, with its service, when BuildKit's last line does not name it (v2)."""
     output = record.stderr or record.stdout
     last = last_line(output)
+    if _SOLVE_FAILED.search(last):
+        # The build's own log (with the quoted step) is on stdout, the verdict on stderr.
+        both = f"{record.stdout}\n{record.stderr}"
+        steps = [m for m in map(_BUILDKIT_STEP.match, both.splitlines()) if m]
+        if steps:
+            where = steps[-1]
+            return f"{last} (at [{where['step']}] {where['instruction']})"
+        return last
     if _BUILD_FAILED.search(last):
         above = [line.strip() for line in output.strip().splitlines()[:-1] if line.strip()]
         cause = next((line for line in reversed(above) if _CAUSE.search(line)), None)

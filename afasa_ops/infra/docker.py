@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +50,8 @@ class ContainerInfo:
     env: dict[str, str]
     cmd: list[str]
     config_hash: str | None
+    # What `docker port` shows: "80/tcp" -> [(host_ip, host_port), ...], published ports only.
+    ports: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def running(self) -> bool:
@@ -168,7 +170,19 @@ def _info(attrs: dict[str, Any]) -> ContainerInfo:
         env=env,
         cmd=[str(c) for c in config.get("Cmd") or []],
         config_hash=labels.get("com.docker.compose.config-hash"),
+        ports=_published(attrs),
     )
+
+
+def _published(attrs: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for port, bindings in ports.items():
+        if bindings:  # None: exposed, not published
+            out[str(port)] = [
+                (str(b.get("HostIp") or ""), str(b.get("HostPort") or "")) for b in bindings
+            ]
+    return out
 
 
 def _explain(exc: Any) -> str:

@@ -15,12 +15,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from afasa_ops.compose.project import ComposeProject
 from afasa_ops.errors import DriverError
 from afasa_ops.infra.compose import ComposeCli
+from afasa_ops.infra.docker import DockerEngine
 from afasa_ops.infra.shell import last_line
 from afasa_ops.runbook.context import Context
 from afasa_ops.steps.stack import compose_of, image_ids, project_of
@@ -38,6 +40,8 @@ def config_hashes(ctx: Context) -> dict[str, str]:
         if remembered.get("key") == key and isinstance(remembered.get("hashes"), dict):
             return {str(k): str(v) for k, v in remembered["hashes"].items()}
     hashes = ask(compose)
+    if not compose.is_v1:
+        hashes = _v2_env_file_services(ctx, compose, project_of(ctx), hashes)
     if key is not None:
         with contextlib.suppress(OSError):  # a read-only checkout only loses the shortcut
             ctx.state_file(CACHE).write_text(json.dumps({"key": key, "hashes": hashes}))
@@ -52,6 +56,33 @@ def ask(compose: ComposeCli) -> dict[str, str]:
         )
     pairs = (line.split() for line in record.stdout.splitlines())
     return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+
+def _v2_env_file_services(
+    ctx: Context, compose: ComposeCli, project: ComposeProject, hashes: dict[str, str]
+) -> dict[str, str]:
+    """Compose v2 from 2.22 hashes a service for `config --hash` without merging its
+    `env_file` into its environment, while `up` labels the container with the merged one
+    (docker/compose#14001, fixed upstream by #14002): for such a service the two never match.
+    There, Compose's own convergence decides: `--dry-run up` says whether it would recreate
+    the container, and when it would not, the container's label is what is expected."""
+    affected = [s for s in hashes if (project.services.get(s) or {}).get("env_file")]
+    if not affected:
+        return hashes
+    out = dict(hashes)
+    engine = ctx.driver("docker", lambda: DockerEngine(ctx.settings.docker.host))
+    for service in affected:
+        info = engine.service_container(project.name, service)
+        if info is None or info.config_hash is None:
+            continue  # no container: out of date whatever the hash says
+        record = compose.run(
+            "--dry-run", "up", "-d", "--no-build", "--no-deps", service, timeout_s=120
+        )
+        output = record.stderr + record.stdout
+        said = re.findall(rf"Container {re.escape(info.name)}\s+(\w+)", output)
+        if record.exit_code == 0 and said and not any(w.startswith("Recreate") for w in said):
+            out[service] = info.config_hash
+    return out
 
 
 def fingerprint(ctx: Context, compose: ComposeCli, project: ComposeProject) -> str | None:

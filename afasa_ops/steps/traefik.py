@@ -33,6 +33,12 @@ from afasa_ops.traefik.fallback import (
 )
 from afasa_ops.traefik.fix import compose_changes
 from afasa_ops.traefik.logs import LogScan, scan
+from afasa_ops.traefik.ports import (
+    TraefikPorts,
+    resolve_endpoints,
+    unpublished_api_advice,
+    unpublished_entrypoint_advice,
+)
 from afasa_ops.traefik.routing import RoutingReport, check_routing, expected_routing
 
 FIX_MESSAGE = "chore(compose): pin traefik + fix network discovery"
@@ -149,11 +155,14 @@ class ComposeFix(Step):
                 )
             )
         proj = project_of(ctx)
+        explicit = ctx.params.get("target_image")
         analysis = analyse(
             proj,
             target_image=p.target_image or ctx.settings.traefik.target_image,
             traefik_service=ctx.settings.compose.traefik_service,
             engine=api,
+            # Only the operator's --param target_image may cross a major version.
+            explicit_target=str(explicit) if explicit else None,
         )
         return analysis, notes
 
@@ -170,8 +179,9 @@ class ComposeFix(Step):
             )
         diff = "".join(c.diff for c in changes)
         fixing = sorted({f.code for f in analysis.findings if f.severity == "error"})
+        why = f"fix {', '.join(fixing)}" if fixing else "pin the requested image"
         return Assessment.pending(
-            f"edit {', '.join(c.rel for c in changes)} to fix {', '.join(fixing)}",
+            f"edit {', '.join(c.rel for c in changes)} to {why}",
             findings,
             diff,
         )
@@ -462,39 +472,104 @@ class Routing(Step):
     def services(self, ctx: Context) -> list[str]:
         return [traefik_service(ctx, project_of(ctx))]
 
-    def _report(self, ctx: Context) -> RoutingReport:
+    def _report(self, ctx: Context) -> tuple[TraefikPorts, RoutingReport | None]:
+        """Where Traefik answers, and what it answers there (None: the entrypoint cannot
+        be reached from here, so nothing was asked)."""
         p = cast(RoutingParams, self.params)
+        ports = traefik_ports(ctx)
+        if ports.entrypoint.url is None:
+            return ports, None
         proj = project_of(ctx)
         configured = [r for s in ctx.settings.services for r in s.routes]
         expected = expected_routing(proj, [*configured, *p.routes])
-        t = ctx.settings.traefik
-        return check_routing(t.api_url, t.entrypoint_url, expected)
+        skipped = f"Traefik's API: {ports.api.problem}"
+        return ports, check_routing(
+            ports.api.url, ports.entrypoint.url, expected, api_skipped=skipped
+        )
 
-    def _assess(self, report: RoutingReport) -> Assessment:
+    def _assess(self, ports: TraefikPorts, report: RoutingReport | None) -> Assessment:
+        findings = _endpoint_findings(ports)
+        if report is None:
+            web = ports.entrypoint
+            return Assessment.blocked(
+                f"Traefik's web entrypoint cannot be reached ({web.problem}): "
+                f"{unpublished_entrypoint_advice(ports)}",
+                findings,
+            )
         if report.ok:
             shown = ", ".join(f"{p.path} {p.status}" for p in report.probes)
-            return Assessment.ok(
-                f"{len(report.expected.routers)} @docker routers enabled; {shown}",
-                [Finding.info("traefik.routers", ", ".join(sorted(report.routers)))],
-            )
-        findings = [Finding.error("traefik.routing", problem) for problem in report.problems()]
+            if report.api_skipped:
+                head = "routers list skipped (the API is not published)"
+            else:
+                head = f"{len(report.expected.routers)} @docker routers enabled"
+                findings.append(Finding.info("traefik.routers", ", ".join(sorted(report.routers))))
+            return Assessment.ok(f"{head}; {shown}", findings)
+        findings += [Finding.error("traefik.routing", problem) for problem in report.problems()]
         return Assessment.pending(
             "routing is not working: " + "; ".join(report.problems()), findings
         )
 
     def check(self, ctx: Context) -> Assessment:
-        return self._assess(self._report(ctx))
+        return self._assess(*self._report(ctx))
 
     def apply(self, ctx: Context) -> Outcome:
         """Wait (up to wait_s) for the routers to appear; verify() then judges."""
         p = cast(RoutingParams, self.params)
         deadline = time.monotonic() + (p.wait_s or ctx.settings.traefik.wait_s)
         while time.monotonic() < deadline:
-            if self._report(ctx).ok:
+            _, report = self._report(ctx)
+            if report is None or report.ok:
                 break
             time.sleep(1.0)
         return Outcome(False, "waited for the routers")
 
     def verify(self, ctx: Context) -> Assessment:
         # Anything but ok after the wait fails the step (and writes the incident bundle).
-        return self._assess(self._report(ctx))
+        return self._assess(*self._report(ctx))
+
+
+def traefik_ports(ctx: Context) -> TraefikPorts:
+    """[traefik] api_url/entrypoint_url when set, else the Traefik service's published ports
+    in the compose files, else those of its running container."""
+    proj = project_of(ctx)
+    service = traefik_service(ctx, proj)
+    t = ctx.settings.traefik
+
+    def published() -> dict[str, list[tuple[str, str]]] | None:
+        info = engine(ctx).service_container(proj.name, service)
+        return info.ports if info is not None and info.running else None
+
+    files = ", ".join(ctx.settings.compose.files)
+    return resolve_endpoints(
+        proj.services[service],
+        service,
+        files,
+        api_url=t.api_url,
+        entrypoint_url=t.entrypoint_url,
+        published=published,
+    )
+
+
+def _endpoint_findings(ports: TraefikPorts) -> list[Finding]:
+    web, api = ports.entrypoint, ports.api
+    findings = [
+        Finding.info(
+            "traefik.endpoints",
+            f"entrypoint {web.url or 'unknown'} ({web.source or web.problem}); "
+            f"API {api.url or 'not published'} ({api.source or api.problem})",
+            entrypoint_url=web.url,
+            api_url=api.url,
+        )
+    ]
+    if api.url is None:
+        findings.append(
+            Finding.warning(
+                "traefik.api_unpublished",
+                f"Traefik's API cannot be reached ({api.problem}), so its routers are not "
+                "listed: "
+                f"{unpublished_api_advice(ports)}; routing is verified through the entrypoint "
+                "alone",
+                service=ports.service,
+            )
+        )
+    return findings

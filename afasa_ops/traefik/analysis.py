@@ -17,6 +17,7 @@ from afasa_ops.errors import UsageError
 from afasa_ops.runbook.model import Finding
 from afasa_ops.traefik.compat import judge
 from afasa_ops.traefik.images import is_traefik, parse_image
+from afasa_ops.traefik.pins import PinTarget, choose
 
 NETWORK_FLAG = "--providers.docker.network"
 NETWORK_LABEL = "traefik.docker.network"
@@ -80,12 +81,16 @@ def analyse(
     target_image: str,
     traefik_service: str | None = None,
     engine: EngineApi | None = None,
+    explicit_target: str | None = None,
 ) -> Analysis:
+    """`target_image` is the configured pin target, used within its major line;
+    `explicit_target` (the operator's --param target_image) is used as given, and is pinned
+    even where the image needs no pin."""
     name = find_traefik_service(project, traefik_service)
     spec = project.services[name]
     image = str(spec.get("image") or "")
     result = Analysis(name, image)
-    _check_image(project, result, target_image, engine)
+    _check_image(project, result, target_image, engine, explicit_target)
     _check_api_env(project, result)
     _check_provider(project, result, spec)
     _check_networks(project, result)
@@ -97,9 +102,17 @@ def analyse(
 
 
 def _check_image(
-    project: ComposeProject, result: Analysis, target: str, engine: EngineApi | None
+    project: ComposeProject,
+    result: Analysis,
+    configured: str,
+    engine: EngineApi | None,
+    explicit: str | None,
 ) -> None:
     ref = parse_image(result.image)
+    args = command_args(project.services[result.service], result.service)
+    pin = choose(
+        result.image, configured=configured, explicit=explicit, engine=engine, command=args
+    )
     needs_pin = False
     if not ref.pinned:
         shown = ref.tag or "no tag"
@@ -107,10 +120,10 @@ def _check_image(
             Finding.error(
                 "traefik.unpinned",
                 f"service {result.service} runs {result.image!r} ({shown}): a floating tag "
-                f"can move to any release; pin {target}",
+                f"can move to any release; {_pin_text(pin)}",
                 service=result.service,
                 image=result.image,
-                target=target,
+                target=pin.image,
             )
         )
         needs_pin = True
@@ -120,18 +133,43 @@ def _check_image(
             result.findings.append(
                 Finding.error(
                     "traefik.incompatible",
-                    f"{verdict.reason} (engine {engine.version}); pin {target}",
+                    f"{verdict.reason} (engine {engine.version}); {_pin_text(pin)}",
                     service=result.service,
                     image=result.image,
                     fixed_api=verdict.fixed_api,
                     engine_min_api=engine.min_api_version,
                     source=verdict.source,
+                    target=pin.image,
                 )
             )
             needs_pin = True
-    if needs_pin and result.image != target:
+    if explicit and result.image != explicit:
+        result.findings.append(
+            Finding.info(
+                "traefik.pin_requested",
+                f"pin {explicit} as given with --param target_image",
+                service=result.service,
+                image=result.image,
+                target=explicit,
+            )
+        )
+        needs_pin = True
+    if not needs_pin:
+        return
+    if pin.blocked is not None:
+        result.findings.append(pin.blocked)
+        result.unfixable.append(pin.blocked)
+        return
+    result.findings += pin.findings
+    if result.image != pin.image:
         path = _defining_file(project, ("services", result.service, "image"))
-        result.add_edit(path, Edit("set", ("services", result.service, "image"), target))
+        result.add_edit(path, Edit("set", ("services", result.service, "image"), pin.image))
+
+
+def _pin_text(pin: PinTarget) -> str:
+    if pin.blocked is not None:
+        return "no pin target in its release line"
+    return f"pin {pin.image} ({pin.why}" + (f": {pin.source})" if pin.source else ")")
 
 
 # -- DOCKER_API_VERSION ---------------------------------------------------------------------

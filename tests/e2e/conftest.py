@@ -116,12 +116,18 @@ class Stack:
             return err.code, err.read().decode(errors="replace")
 
     def container(self, service: str) -> str:
-        out = self.box.compose("ps", "-q", service).stdout.split()
+        out = self.box.compose("ps", "-a", "-q", service).stdout.split()
         assert out, f"no container for {service}"
         return out[0]
 
     def logs(self, service: str) -> str:
         return dx.logs(self.container(service))
+
+    def names(self) -> set[str]:
+        """The names of the stack's containers."""
+        ids = self.box.compose("ps", "-a", "-q").stdout.split()
+        out = dx.docker("inspect", "-f", "{{.Name}}", *ids).stdout.split() if ids else []
+        return {n.lstrip("/") for n in out}
 
     def image_of(self, service: str) -> str:
         return dx.docker(
@@ -151,17 +157,36 @@ class Stack:
         return dx.wait_for(what, probe, deadline_s=deadline_s, interval=1)
 
 
+# Which Compose starts the stack (the operator's own `up`) and which one afasa-ops runs:
+# tests take `compose_pair` indirectly parametrized with these names (default "v1").
+COMPOSE_PAIRS = {
+    "v1": ("v1", "v1"),
+    "v2": ("v2", "v2"),
+    "v1-then-v2": ("v1", "v2"),
+    "v2-then-v1": ("v2", "v1"),
+}
+
+
+@pytest.fixture
+def compose_pair(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(the stack's Compose command, afasa-ops' `[compose] command`). A missing Compose
+    fails under CI=true (scripts/ci-docker.sh installs both) and skips elsewhere."""
+    started, converged = COMPOSE_PAIRS[getattr(request, "param", "v1")]
+    return dx.require_compose(started), dx.require_compose(converged)
+
+
 @pytest.fixture
 def make_stack(
-    engine: str, app_image: str, gate: str, tmp_path: Path
+    engine: str, app_image: str, gate: str, tmp_path: Path, compose_pair: tuple[str, str]
 ) -> Iterator[Callable[..., Stack]]:
     made: list[Stack] = []
+    started_by, converged_by = compose_pair
 
     def make(*, before_commit: Callable[[Path], None] | None = None) -> Stack:
         name = f"afasa-e2e-{secrets.token_hex(3)}"
         box = sandbox_mod.create(
             tmp_path / "sandbox", name, docker_socket=gate, app_image=app_image,
-            prepare=before_commit,
+            prepare=before_commit, compose_command=started_by, ops_compose_command=converged_by,
         )  # fmt: skip
         stack = Stack(box)
         made.append(stack)

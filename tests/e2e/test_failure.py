@@ -1,6 +1,6 @@
 """A service that never becomes healthy stops the run at phase 3 with an incident bundle that
 holds the evidence (command, compose ps, logs, docker version/info, uname, OS release) and no
-secret values."""
+secret values; with Compose v1 and v2."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def never_healthy(repo: Path) -> None:
     compose.write_text(text.replace(block.group(0), sick))
 
 
+@pytest.mark.parametrize("compose_pair", ["v1", "v2"], indirect=True)
 def test_unhealthy_service_stops_phase3_with_an_incident_bundle(
     make_stack: Callable[..., Stack], tmp_path: Path
 ) -> None:

@@ -1,22 +1,36 @@
 """The Docker 29 incident on the reference stack, with the real Traefik behind the 29.1 gate:
-routing is broken as found, `doctor` names the three causes, `run phase1` repairs it."""
+routing is broken as found, `doctor` names the three causes, `run phase1` repairs it, on the
+ports the checkout publishes (found by `init`). With Compose v1 and v2, and a stack started
+by v2 then repaired by v1."""
 
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Callable
 
 import pytest
 
 from tests.e2e.conftest import Stack, start_before_state, traefik_routers
+from tests.support import docker_fixtures as dx
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(900)]
 
 TOO_OLD = "client version 1.24 is too old"
 
 
-def test_phase1_repairs_the_docker_29_incident(make_stack: Callable[..., Stack]) -> None:
+@pytest.mark.parametrize("compose_pair", ["v1", "v2", "v2-then-v1"], indirect=True)
+def test_phase1_repairs_the_docker_29_incident(
+    make_stack: Callable[..., Stack], compose_pair: tuple[str, str]
+) -> None:
     stack = make_stack()
+    # `init` found Traefik's published ports (free ones, from .env): no URL was configured.
+    written = tomllib.loads(stack.box.config.read_text())
+    assert written["traefik"] == {
+        "entrypoint_url": stack.box.url("http"),
+        "api_url": stack.box.url("api"),
+    }
+    assert written["compose"]["command"] == compose_pair[1]
     start_before_state(stack)
 
     # As found: the real Traefik v3.6.0 is refused by the engine's API floor ...
@@ -53,6 +67,13 @@ def test_phase1_repairs_the_docker_29_incident(make_stack: Callable[..., Stack])
     assert "#  Edge: reverse proxy" in compose  # comments and banners kept
     assert stack.git("status", "--porcelain") == ""
     assert stack.image_of("traefik") == "traefik:v3.6.7"
+    # The recreated Traefik carries the name of the Compose that recreated it.
+    v2 = compose_pair[1] == dx.COMPOSE_COMMANDS["v2"]
+    project = stack.box.project
+    assert (f"{project}-traefik-1" if v2 else f"{project}_traefik_1") in stack.names()
+    engine = next(s for s in doc["steps"] if s["id"] == "phase1.engine")
+    flavour = "docker compose (v2 plugin)" if v2 else "docker-compose (v1)"
+    assert any(f["message"].startswith(flavour) for f in engine["findings"]), engine
 
     # Routing works: the api's router comes from the docker provider, and a request through
     # the entrypoint reaches the api (its own 401 JSON, not Traefik's 404 page).

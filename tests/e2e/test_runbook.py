@@ -1,6 +1,7 @@
 """The whole runbook on the reference stack: from a git repo in its "before" state with an
 existing database volume made by the init SQL, `run all` repairs everything; a rerun changes
-nothing; the report holds it all; `rollback` restores the before state."""
+nothing; the report holds it all; `rollback` restores the before state. With Compose v1 and
+v2 (tests/e2e/test_mixed_compose.py: a stack started by one, converged by the other)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(1500)]
 PHASES = ("phase0", "phase1", "phase2", "phase3", "phase4")
 
 
+@pytest.mark.parametrize("compose_pair", ["v1", "v2"], indirect=True)
 def test_run_all_repairs_reruns_clean_reports_and_rolls_back(
     make_stack: Callable[..., Stack],
 ) -> None:

@@ -44,3 +44,24 @@ def test_v1_version_is_remembered_per_binary(tmp_path: Path) -> None:
     cache.write_text(json.dumps({**stale, "binary": stale["binary"] + "0", "version": "0.0.1"}))
     third = detect(cache)
     assert third == first
+
+
+AUTO = """
+import json
+from pathlib import Path
+from afasa_ops.infra.compose import ComposeCli
+from afasa_ops.infra.shell import Shell
+cli = ComposeCli(Shell(), Path("."), [], "p", "auto")
+print(json.dumps({"binary": cli.binary(), "v1": cli.is_v1, "version": cli.version()}))
+"""
+
+
+def test_auto_prefers_compose_v2_when_the_plugin_is_installed() -> None:
+    from tests.support import docker_fixtures as dx
+
+    dx.require_compose("v2")
+    proc = subprocess.run([sys.executable, "-c", AUTO], capture_output=True, text=True, check=True)
+    found = json.loads(proc.stdout)
+    assert found["binary"] == ["docker", "compose"] and found["v1"] is False
+    assert found["version"] == dx.compose_version("v2")
+    assert str(found["version"]).startswith("2.")

@@ -29,6 +29,7 @@ from afasa_ops.runbook.context import Context, Options
 from afasa_ops.runbook.loader import load_runbook
 from afasa_ops.runbook.runner import Selection
 from tests.conftest import git, make_git_repo
+from tests.support import docker_fixtures as dx
 from tests.support.services import free_port, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +49,11 @@ BACKEND_CODE = (
 )
 
 
-def compose_text(web: int, api: int, gate: Path, image: str = "traefik:latest") -> str:
-    """The contract's shape: banners, comments, DOCKER_API_VERSION hack, wrong network."""
+def compose_text(
+    web: int, api: int, gate: Path, image: str = "traefik:latest", project: str = "afasa"
+) -> str:
+    """The contract's shape: banners, comments, DOCKER_API_VERSION hack, wrong network; and a
+    constraint to the project's own containers, since other tests' stacks share the engine."""
     code = BACKEND_CODE.replace("\n", "\\n").replace('"', '\\"')
     return f"""\
 # =============================================================================
@@ -68,6 +72,7 @@ services:
       - "--providers.docker=true"
       - "--providers.docker.exposedbydefault=false"
       - "--providers.docker.network=afasa2_afasa_net"
+      - "--providers.docker.constraints=Label(`com.docker.compose.project`,`{project}`)"
       - "--api.insecure=true"
       - "--entrypoints.web.address=:80"
       - "--log.level=INFO"
@@ -137,12 +142,14 @@ def gate(tmp_path: Path) -> Iterator[Path]:
 
 
 class Stack:
-    def __init__(self, tmp_path: Path, gate: Path, image: str) -> None:
+    def __init__(self, tmp_path: Path, gate: Path, image: str, ops_compose: str) -> None:
         self.web, self.api = free_port(), free_port()
         self.name = f"afasa-p1-{secrets.token_hex(3)}"
         src = tmp_path / "src"
         src.mkdir()
-        (src / "docker-compose.yml").write_text(compose_text(self.web, self.api, gate, image))
+        (src / "docker-compose.yml").write_text(
+            compose_text(self.web, self.api, gate, image, self.name)
+        )
         self.repo = make_git_repo(src, tmp_path / self.name)
         git(self.repo, "tag", "pre-audit-2026-11-28")
         self.gate = gate
@@ -153,7 +160,9 @@ class Stack:
             f'[docker]\nhost = "unix://{gate}"\n'
             f'[traefik]\napi_url = "http://127.0.0.1:{self.api}"\n'
             f'entrypoint_url = "http://127.0.0.1:{self.web}"\nwait_s = 60\n'
+            f'[compose]\ncommand = "{ops_compose}"\n'
         )
+        self.ops_compose = ops_compose
 
     def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         # The test's own Compose talks to the real engine, not through the gate.
@@ -165,6 +174,20 @@ class Stack:
             env={**os.environ, "DOCKER_HOST": f"unix://{SOCKET}"},
         )
 
+    def traefik_image(self) -> str:
+        """The image of the project's Traefik container, whichever Compose named it."""
+        found = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.name}",
+             "--filter", "label=com.docker.compose.service=traefik"],
+            capture_output=True, text=True,
+        ).stdout.split()  # fmt: skip
+        assert len(found) == 1, found
+        return subprocess.run(
+            ["docker", "inspect", "-f", "{{.Name}} {{.Config.Image}}", found[0]],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
     def context(self, **opts: Any) -> Context:
         return Context(settings=load_settings(self.config), options=Options(**opts))
 
@@ -173,8 +196,11 @@ class Stack:
 
 
 @pytest.fixture
-def broken_stack(tmp_path: Path, gate: Path) -> Iterator[Stack]:
-    stack = Stack(tmp_path, gate, BROKEN)
+def broken_stack(request: pytest.FixtureRequest, tmp_path: Path, gate: Path) -> Iterator[Stack]:
+    """Started by Compose v1 (the test's own); repaired with the Compose the test names
+    (indirect parameter `v1` or `v2`, default v1)."""
+    ops = dx.require_compose(getattr(request, "param", "v1"))
+    stack = Stack(tmp_path, gate, BROKEN, ops)
     up = stack.compose("up", "-d")
     try:
         assert up.returncode == 0, up.stderr
@@ -187,6 +213,7 @@ def statuses(result: Any) -> dict[str, str]:
     return {s.id: s.status.value for s in result.steps}
 
 
+@pytest.mark.parametrize("broken_stack", ["v1", "v2"], indirect=True)
 def test_phase1_repairs_routing_on_docker_29(broken_stack: Stack) -> None:
     stack = broken_stack
     book = stack.book()
@@ -231,12 +258,9 @@ def test_phase1_repairs_routing_on_docker_29(broken_stack: Stack) -> None:
         '-      - "--providers.docker.network=afasa2_afasa_net"',
         f'+      - "--providers.docker.network={stack.name}_afasa_net"',
     ]
-    image = subprocess.run(
-        ["docker", "inspect", "-f", "{{.Config.Image}}", f"{stack.name}_traefik_1"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    assert image == FIXED
+    # Recreated by the repairing Compose: v2 names it <project>-traefik-1, v1 <project>_..._1.
+    sep = "_" if stack.ops_compose == dx.COMPOSE_COMMANDS["v1"] else "-"
+    assert stack.traefik_image() == f"/{stack.name}{sep}traefik{sep}1 {FIXED}"
     body = urllib.request.urlopen(f"http://127.0.0.1:{stack.web}/api/report/x", timeout=5).read()
     assert body == b"report ok"
 
@@ -250,12 +274,7 @@ def test_phase1_repairs_routing_on_docker_29(broken_stack: Stack) -> None:
     back = rollback(stack.context())
     assert back.tag == "pre-audit-2026-11-28" and back.found_by == "tag pattern"
     assert back.services_changed == ["traefik"] and back.recreated == ["traefik"]
-    image = subprocess.run(
-        ["docker", "inspect", "-f", "{{.Config.Image}}", f"{stack.name}_traefik_1"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    assert image == BROKEN
+    assert stack.traefik_image() == f"/{stack.name}{sep}traefik{sep}1 {BROKEN}"
 
 
 def test_pin_that_does_not_clear_the_failure_is_blocked_with_remedies(

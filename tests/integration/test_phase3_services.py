@@ -1,4 +1,5 @@
-"""Phase 3 against the real Docker engine and Compose: a tiny project of local images."""
+"""Phase 3 against the real Docker engine and Compose: a tiny project of local images, with
+Compose v1 (docker-compose) and v2 (the docker compose plugin) alike."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from afasa_ops.runbook.loader import load_runbook
 from afasa_ops.runbook.model import Status
 from afasa_ops.runbook.runner import Runner, Selection
 from tests.conftest import git
+from tests.support import docker_fixtures as dx
 from tests.support.services import unavailable
 
 IMAGE = "afasa-local/debian-python:bookworm"
@@ -72,25 +74,37 @@ phases:
 
 
 def docker_ready() -> None:
-    if shutil.which("docker") is None or shutil.which("docker-compose") is None:
-        unavailable("docker and docker-compose are not installed")
+    if shutil.which("docker") is None:
+        unavailable("docker is not installed")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         unavailable("the Docker engine does not answer `docker info`")
     if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode:
         unavailable(f"local image {IMAGE} missing: run compose/images/build.sh --only base")
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
+@pytest.fixture(params=["v1", "v2"])
+def compose(request: pytest.FixtureRequest) -> str:
+    """`[compose] command` of the run: every test runs with Compose v1 and v2."""
     docker_ready()
+    return dx.require_compose(str(request.param))
+
+
+def ps_name(compose: str, service: str) -> str:
+    """How `docker ps` names a service's first container: v1 `p_web_1`, v2 `p-web-1`."""
+    return f"_{service}_1" if compose == dx.COMPOSE_COMMANDS["v1"] else f"-{service}-1"
+
+
+@pytest.fixture
+def project(tmp_path: Path, compose: str) -> Iterator[Path]:
     repo = tmp_path / f"p3{uuid.uuid4().hex[:8]}"
     repo.mkdir()
     (repo / "Dockerfile").write_text(f"FROM {IMAGE}\nLABEL afasa.test=phase3\n")
     git(repo, "init", "-q", "-b", "main")
     (tmp_path / "runbook.yaml").write_text(RUNBOOK)
+    (tmp_path / "compose-command").write_text(compose)
     yield repo
     subprocess.run(
-        ["docker-compose", "down", "-v", "--rmi", "local", "-t", "1"],
+        [*compose.split(), "down", "-v", "--rmi", "local", "-t", "1"],
         cwd=repo,
         capture_output=True,
     )
@@ -108,7 +122,7 @@ def _run(repo: Path, tmp_path: Path, compose: str) -> tuple[Runner, object]:
     config = tmp_path / "afasa-ops.toml"
     config.write_text(
         f'[repo]\npath = "{repo}"\n[runbook]\npath = "{tmp_path / "runbook.yaml"}"\n'
-        '[compose]\ncommand = "docker-compose"\n'
+        f'[compose]\ncommand = "{(tmp_path / "compose-command").read_text()}"\n'
         "[phase3]\npoll_initial_s = 0.5\npoll_max_s = 2\n"
         '[[services]]\nname = "api"\nhealth = "/readyz"\n'
     )
@@ -120,7 +134,7 @@ def _run(repo: Path, tmp_path: Path, compose: str) -> tuple[Runner, object]:
     return runner, (result, said)
 
 
-def test_phase3_boots_and_waits_for_health(project: Path, tmp_path: Path) -> None:
+def test_phase3_boots_and_waits_for_health(project: Path, tmp_path: Path, compose: str) -> None:
     _, (result, _said) = _run(project, tmp_path, COMPOSE)  # type: ignore[misc]
     by_id = {s.id: s for s in result.steps}
     assert result.status == "ok", result.message
@@ -136,7 +150,7 @@ def test_phase3_boots_and_waits_for_health(project: Path, tmp_path: Path) -> Non
     assert health["api"] == "readyz 200 (readyz)"
     assert health["built"] == "running (running)"
     ps = next(f.message for f in wait.findings if f.code == "compose.ps")
-    assert "_web_1" in ps  # v1 names: <project>_<service>_1
+    assert ps_name(compose, "web") in ps
     # A second run is quiet: Compose recreates nothing.
     _, (again, _) = _run(project, tmp_path, COMPOSE)  # type: ignore[misc]
     assert again.status == "ok"
@@ -154,11 +168,12 @@ def test_phase3_boots_and_waits_for_health(project: Path, tmp_path: Path) -> Non
     assert any("build context changed" in f.message for f in up.findings)
 
 
-def test_phase3_fails_naming_the_unhealthy_service(project: Path, tmp_path: Path) -> None:
-    compose = COMPOSE + SICK
+def test_phase3_fails_naming_the_unhealthy_service(
+    project: Path, tmp_path: Path, compose: str
+) -> None:
     runbook = (tmp_path / "runbook.yaml").read_text().replace("timeout_s: 45", "timeout_s: 8")
     (tmp_path / "runbook.yaml").write_text(runbook)
-    _, (result, said) = _run(project, tmp_path, compose)  # type: ignore[misc]
+    _, (result, said) = _run(project, tmp_path, COMPOSE + SICK)  # type: ignore[misc]
     assert result.status == "failed"
     wait = next(s for s in result.steps if s.id == "phase3.wait")
     assert wait.status == Status.FAILED
@@ -166,7 +181,8 @@ def test_phase3_fails_naming_the_unhealthy_service(project: Path, tmp_path: Path
     codes = {(f.code, f.data.get("service")) for f in wait.findings}
     assert ("compose.unhealthy", "sick") in codes
     assert ("compose.unhealthy", "web") not in codes
-    assert any(f.code == "compose.ps" and "_sick_1" in f.message for f in wait.findings)
+    sick = ps_name(compose, "sick")
+    assert any(f.code == "compose.ps" and sick in f.message for f in wait.findings)
     assert any("waiting" in line and "sick" in line for line in said)
     # The incident bundle carries the unhealthy service's logs.
     assert result.incident
@@ -176,8 +192,8 @@ def test_phase3_fails_naming_the_unhealthy_service(project: Path, tmp_path: Path
 
 
 def test_a_failed_build_is_reported_with_its_cause(project: Path, tmp_path: Path) -> None:
-    # Compose v1 only says "Service 'built' failed to build : Build failed"; the step's
-    # summary must carry the line that says why.
+    # Compose v1 only says "Service 'built' failed to build : Build failed" on its last line,
+    # v2 its own wording; the step's summary must carry the line that says why.
     (project / "Dockerfile").write_text(f"FROM {IMAGE}\nCOPY wheelhouse /wheels\n")
     _, (result, _said) = _run(project, tmp_path, COMPOSE)  # type: ignore[misc]
     up = next(s for s in result.steps if s.id == "phase3.up")
@@ -188,9 +204,9 @@ def test_a_failed_build_is_reported_with_its_cause(project: Path, tmp_path: Path
 
 def test_pull_names_only_the_images_that_are_missing(project: Path, tmp_path: Path) -> None:
     absent = "afasa-local/absent-for-test:0"
-    compose = COMPOSE + f'  ghost:\n    image: {absent}\n    command: ["true"]\n'
+    text = COMPOSE + f'  ghost:\n    image: {absent}\n    command: ["true"]\n'
     runner, _ = _run(project, tmp_path, COMPOSE)
-    (project / "docker-compose.yml").write_text(compose)
+    (project / "docker-compose.yml").write_text(text)
     _commit(project)
     planned = runner.plan(Selection(["phase3"]))
     pull = {s.id: s for s in planned.steps}["phase3.pull"]
@@ -202,8 +218,8 @@ def test_pull_names_only_the_images_that_are_missing(project: Path, tmp_path: Pa
 
 def test_config_hashes_are_remembered_until_an_input_changes(project: Path, tmp_path: Path) -> None:
     (project / "web.env").write_text("GREETING=one\n")
-    compose = COMPOSE.replace("  web:\n", "  web:\n    env_file: [web.env]\n", 1)
-    runner, (result, _) = _run(project, tmp_path, compose)  # type: ignore[misc]
+    text = COMPOSE.replace("  web:\n", "  web:\n    env_file: [web.env]\n", 1)
+    runner, (result, _) = _run(project, tmp_path, text)  # type: ignore[misc]
     assert result.status == "ok", result.message
 
     def up_step() -> Any:

@@ -60,6 +60,36 @@ def require_docker(sock_path: str = DOCKER_SOCKET) -> str:
     return sock_path
 
 
+# The two Compose CLIs the tests run the runbook with: Debian bookworm's v1 and the pinned v2
+# plugin (scripts/compose-v2.sh), as `[compose] command` spells them.
+COMPOSE_COMMANDS = {"v1": "docker-compose", "v2": "docker compose"}
+
+
+def compose_version(flavour: str) -> str | None:
+    """What `<compose> version --short` says, or None when that Compose is not installed."""
+    argv = COMPOSE_COMMANDS[flavour].split()
+    try:
+        proc = subprocess.run(
+            [*argv, "version", "--short"], capture_output=True, text=True, timeout=60
+        )
+    except FileNotFoundError:
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def require_compose(flavour: str) -> str:
+    """The `[compose] command` of this flavour; fails under CI, skips elsewhere, when missing."""
+    version = compose_version(flavour)
+    wanted_major = flavour[1]
+    if version is None or not version.lstrip("v").startswith(wanted_major + "."):
+        how = "scripts/compose-v2.sh" if flavour == "v2" else "scripts/docker-engine.sh"
+        unavailable(
+            f"Compose {flavour} ({COMPOSE_COMMANDS[flavour]}) is not installed "
+            f"(it answered {version!r}); run {how}"
+        )
+    return COMPOSE_COMMANDS[flavour]
+
+
 def require_images(*tags: str) -> None:
     missing = [t for t in tags if docker("image", "inspect", t, check=False).returncode != 0]
     if missing:

@@ -88,3 +88,46 @@ def test_env_interpolation_and_override_files(afasa_repo: Path) -> None:
     assert any(e.startswith("DATABASE_URL=postgresql://farmer:") for e in report_env)
     assert "EXTRA=1" in report_env
     assert "NATS_URL=nats://nats:4222" in report_env
+
+
+def test_init_writes_traefiks_published_ports(afasa_repo: Path, tmp_path: Path) -> None:
+    compose = afasa_repo / "docker-compose.yml"
+    text = compose.read_text()
+    assert '      - "80:80"\n      - "8081:8080"' in text
+    compose.write_text(
+        text.replace('"80:80"', '"${WEB_PORT:-80}:80"').replace(
+            '"8081:8080"', '"127.0.0.1:${API_PORT:-8081}:8080"'
+        )
+    )
+    (afasa_repo / ".env").write_text("WEB_PORT=18090\nAPI_PORT=18091\n")
+    out = tmp_path / "afasa-ops.toml"
+    proc = init(afasa_repo, out)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traefik: entrypoint http://127.0.0.1:18090, API http://127.0.0.1:18091" in proc.stderr
+    settings = load_settings(out, environ={})
+    assert settings.traefik.entrypoint_url == "http://127.0.0.1:18090"
+    assert settings.traefik.api_url == "http://127.0.0.1:18091"
+    assert settings.checks.base_url == "http://127.0.0.1:18090"
+    assert "# ports '127.0.0.1:18091:8080' of traefik in docker-compose.yml" in out.read_text()
+
+
+def test_init_says_what_to_add_when_the_api_is_not_published(
+    afasa_repo: Path, tmp_path: Path
+) -> None:
+    compose = afasa_repo / "docker-compose.yml"
+    compose.write_text(compose.read_text().replace('      - "8081:8080"   # dashboard / API\n', ""))
+    out = tmp_path / "afasa-ops.toml"
+    proc = init(afasa_repo, out)
+    assert proc.returncode == 0, proc.stderr
+    settings = load_settings(out, environ={})
+    assert settings.traefik.entrypoint_url == "http://127.0.0.1:80"
+    assert settings.traefik.api_url is None  # derived at run time (the container may say)
+    text = out.read_text()
+    assert "# api_url: container port 8080 is not published in docker-compose.yml;" in text
+    assert 'add ports: ["127.0.0.1:8081:8080"] under the traefik service' in text
+
+
+def test_defaults_leave_the_traefik_urls_unset(tmp_path: Path) -> None:
+    (tmp_path / "afasa-ops.toml").write_text('[repo]\npath = "."\n')
+    settings = load_settings(tmp_path / "afasa-ops.toml", environ={})
+    assert settings.traefik.api_url is None and settings.traefik.entrypoint_url is None
