@@ -65,7 +65,7 @@ def config(tmp_path: Path, gate: Path) -> Path:
     path = tmp_path / "afasa-ops.toml"
     path.write_text(
         f'[repo]\npath = "{repo}"\n[docker]\nhost = "unix://{gate}"\n'
-        f'[runbook]\npath = "{ROOT / "runbooks/afasa-repair.yaml"}"\n'
+        f'[runbook]\npath = "{ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"}"\n'
     )
     return path
 

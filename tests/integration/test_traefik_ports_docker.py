@@ -28,7 +28,7 @@ from tests.support.docker29_gate import Docker29Gate
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNBOOK = ROOT / "runbooks" / "afasa-repair.yaml"
+RUNBOOK = ROOT / "afasa_ops" / "data" / "runbooks" / "afasa-repair.yaml"
 BACKEND = dx.BASE_IMAGE
 
 pytestmark = pytest.mark.docker
