@@ -13,7 +13,7 @@ from afasa_ops.compose.project import (
     route_prefixes,
 )
 from afasa_ops.errors import UsageError
-from afasa_ops.runbook.files import atomic_write
+from afasa_ops.files import atomic_write
 
 COMPOSE_CANDIDATES = ("docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml")
 OVERRIDE_CANDIDATES = (

@@ -19,10 +19,9 @@ import jwt
 from afasa_ops.config import ApiSection
 from afasa_ops.errors import ConfigError
 from afasa_ops.redact import redactor
+from afasa_ops.tokens import DEV_ISSUER, check_auth_config
 
 ADMIN_ROLE = "tenant_admin"
-# Issuer of development tokens when no OIDC issuer is configured.
-DEV_ISSUER = "afasa-dev"
 # Clock skew tolerated on exp/nbf/iat, in seconds.
 LEEWAY_S = 30
 # A token with an unknown kid refetches the JWKS at most this often (key rotation).
@@ -184,21 +183,6 @@ def _dev_secret(api: ApiSection) -> str | None:
         )
     redactor.add(secret)
     return secret
-
-
-def check_auth_config(api: ApiSection) -> None:
-    """Refuse to start with a configuration that would accept tokens it should not."""
-    if api.dev_hs256_secret is not None and api.environment != "development":
-        raise ConfigError(
-            "[api] dev_hs256_secret is set but [api] environment is "
-            f"{api.environment!r}: HS256 development tokens are refused outside development",
-            hint='remove dev_hs256_secret, or set [api] environment = "development"',
-        )
-    if api.dev_hs256_secret is None and api.oidc_issuer_url is None:
-        raise ConfigError(
-            "[api] oidc_issuer_url is not set: no way to verify tokens",
-            hint="set [api] oidc_issuer_url (the Keycloak realm URL)",
-        )
 
 
 def build_verifier(api: ApiSection) -> TokenVerifier:

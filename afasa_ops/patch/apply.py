@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from afasa_ops.errors import BlockedError, DriverError, UsageError
+from afasa_ops.files import atomic_write_bytes
 from afasa_ops.infra.git import GitRepo
 from afasa_ops.patch import gitinfo
 from afasa_ops.patch.bundle import Limits, read_bundle
@@ -15,7 +16,6 @@ from afasa_ops.patch.groups import Grouper
 from afasa_ops.patch.plan import ADDED, MODIFIED, ONLY_IN_REPO, FileChange, PatchPlan, make_plan
 from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.files import atomic_write_bytes
 
 DEFAULT_TAG_PATTERN = "pre-audit-{date}"
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from afasa_ops.config import Settings
+from afasa_ops.findings import CommandRecord
 from afasa_ops.infra.compose import ComposeCli
 from afasa_ops.infra.shell import Shell
 from afasa_ops.redact import redactor
 from afasa_ops.runbook.journal import ensure_state_dir
-from afasa_ops.runbook.model import CommandRecord, StepResult
+from afasa_ops.runbook.model import StepResult
 
 COLLECTOR_TIMEOUT_S = 30
 

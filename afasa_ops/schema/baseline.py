@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from afasa_ops.errors import BlockedError
+from afasa_ops.findings import Finding, Severity
 from afasa_ops.infra.postgres import Postgres, translated
-from afasa_ops.runbook.model import Finding, Severity
 from afasa_ops.schema import migrations as mig_files
 from afasa_ops.schema.inspect import inspect
 from afasa_ops.schema.migrations import Migration

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from afasa_ops.config import secret_value
 from afasa_ops.errors import ConfigError
+from afasa_ops.findings import Finding
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 
 
@@ -17,7 +18,7 @@ class ApiConfig(Step):
     Params = Params
 
     def check(self, ctx: Context) -> Assessment:
-        from afasa_ops.api.auth import check_auth_config
+        from afasa_ops.tokens import check_auth_config
 
         settings = ctx.settings
         try:

@@ -24,9 +24,10 @@ from pydantic import Field, model_validator
 
 from afasa_ops.config import Settings, secret_value
 from afasa_ops.errors import ConfigError
+from afasa_ops.findings import Finding
 from afasa_ops.redact import redactor
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 
 EXCERPT_CHARS = 400
@@ -362,8 +363,7 @@ class CheckRunner:
 def resolve_token(settings: Settings) -> str:
     """The [checks] token as given, else one minted from [checks] token_signing_key, else
     from [api] dev_hs256_secret (development deployments)."""
-    from afasa_ops.api.auth import DEV_ISSUER
-    from afasa_ops.api.tokens import mint_token
+    from afasa_ops.tokens import DEV_ISSUER, mint_token
 
     cfg = settings.checks
     given = secret_value(cfg.token)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from afasa_ops.config import SecretRef, section_classes
 from afasa_ops.errors import AfasaOpsError
+from afasa_ops.findings import Finding
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Step, register
 
 

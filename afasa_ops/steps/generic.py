@@ -6,10 +6,12 @@ from pathlib import Path
 
 from pydantic import Field
 
+from afasa_ops.files import atomic_write, unified_diff
+from afasa_ops.findings import Finding
 from afasa_ops.infra.shell import last_line
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.files import atomic_write, replace_file, unified_diff
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.files import replace_file
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 
 

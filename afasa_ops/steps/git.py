@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field
 
 from afasa_ops.errors import ConfigError, DriverError
+from afasa_ops.findings import Finding
 from afasa_ops.infra.git import GitRepo
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 
 DEFAULT_BRANCH = "fix/robust-audit-{date}"

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from pydantic import Field
 
+from afasa_ops.findings import Finding
 from afasa_ops.patch.groups import CATCH_ALL_MESSAGE, GroupSpec, default_groups
 from afasa_ops.patch.plan import PatchPlan
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 
 

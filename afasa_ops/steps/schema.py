@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from afasa_ops.files import atomic_write, unified_diff
+from afasa_ops.findings import Finding
 from afasa_ops.infra.postgres import Postgres
 from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.files import atomic_write, replace_file, unified_diff
-from afasa_ops.runbook.model import Assessment, Finding, Outcome, State
+from afasa_ops.runbook.files import replace_file
+from afasa_ops.runbook.model import Assessment, Outcome, State
 from afasa_ops.runbook.step import Params, Step, register
 from afasa_ops.schema.settings import SchemaSettings, migrations_dir
 

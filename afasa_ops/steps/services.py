@@ -16,10 +16,11 @@ from pydantic import Field
 
 from afasa_ops.compose.project import ComposeProject
 from afasa_ops.errors import DriverError
+from afasa_ops.findings import Finding
 from afasa_ops.infra.compose import failure_line
 from afasa_ops.infra.shell import Shell, last_line
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 from afasa_ops.steps.compose_hashes import config_hashes
 from afasa_ops.steps.stack import compose_of, docker_env, image_ids, project_of

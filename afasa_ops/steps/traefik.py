@@ -14,11 +14,13 @@ from pydantic import Field
 
 from afasa_ops.compose.project import ComposeProject, environment_of
 from afasa_ops.errors import BlockedError, DriverError
+from afasa_ops.files import atomic_write
+from afasa_ops.findings import Finding
 from afasa_ops.infra.docker import ContainerInfo, DockerEngine, EngineFacts
 from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.files import atomic_write, replace_file
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.files import replace_file
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 from afasa_ops.steps.stack import compose_of, project_of
 from afasa_ops.traefik.analysis import Analysis, EngineApi, analyse, command_args

@@ -9,9 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from afasa_ops.files import unified_diff
+from afasa_ops.findings import Finding
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.files import unified_diff
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 
 
