@@ -3,6 +3,7 @@ the current (fix) branch, then verify every applied path byte for byte."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,6 @@ from typing import Any
 from afasa_ops.errors import BlockedError, DriverError, UsageError
 from afasa_ops.files import atomic_write_bytes
 from afasa_ops.infra.git import GitRepo
-from afasa_ops.patch import gitinfo
 from afasa_ops.patch.bundle import Limits, read_bundle
 from afasa_ops.patch.groups import Grouper
 from afasa_ops.patch.plan import ADDED, MODIFIED, ONLY_IN_REPO, FileChange, PatchPlan, make_plan
@@ -67,24 +67,21 @@ class ApplyResult:
         }
 
 
+def tag_glob(pattern: str) -> str:
+    """`pre-audit-{date}` (the runbook's tag parameter) -> `pre-audit-*`."""
+    return re.sub(r"\{[^}]*\}", "*", pattern)
+
+
 def resolve_tag(repo: GitRepo, explicit: str | None, pattern: str) -> str | None:
     """The tag given, or the newest one matching the runbook's tag pattern (pre-audit-*)."""
     if explicit:
-        if repo.tag_commit(explicit) is None and not _is_revision(repo, explicit):
+        if repo.tag_commit(explicit) is None and not repo.is_revision(explicit):
             raise UsageError(
                 f"--since {explicit}: no such tag or commit in {repo.path}",
                 hint="see `git tag -l 'pre-audit-*'`",
             )
         return explicit
-    return gitinfo.newest_tag(repo, gitinfo.tag_glob(pattern))
-
-
-def _is_revision(repo: GitRepo, rev: str) -> bool:
-    try:
-        repo.repo.commit(rev)
-    except Exception:  # gitdb/GitPython raise several types for an unknown name
-        return False
-    return True
+    return repo.newest_tag(tag_glob(pattern))
 
 
 def build_plan(
@@ -112,7 +109,7 @@ def check_work_tree(git: GitRepo, plan: PatchPlan, *, allow_dirty: bool, no_comm
             f"{plan.repo}: HEAD is detached; commits would be lost",
             hint="check out the fix branch first (afasa-ops run phase0)",
         )
-    staged = gitinfo.staged_files(git)
+    staged = git.staged_files()
     dirty = git.dirty_files()
     if no_commit:
         dirty = [p for p in dirty if p not in staged]

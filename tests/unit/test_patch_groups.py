@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from afasa_ops.patch.apply import tag_glob
 from afasa_ops.patch.bundle import BundleRefused, safe_name
-from afasa_ops.patch.gitinfo import tag_glob
 from afasa_ops.patch.groups import CATCH_ALL_MESSAGE, Grouper, default_groups, glob_match
 from afasa_ops.patch.plan import byte_diff
 
