@@ -9,13 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from afasa_ops.errors import BlockedError, DriverError, UsageError
-from afasa_ops.files import atomic_write_bytes
 from afasa_ops.infra.git import GitRepo
 from afasa_ops.patch.bundle import Limits, read_bundle
 from afasa_ops.patch.groups import Grouper
 from afasa_ops.patch.plan import ADDED, MODIFIED, ONLY_IN_REPO, FileChange, PatchPlan, make_plan
-from afasa_ops.runbook.commits import commit_change
-from afasa_ops.runbook.context import Context
 
 DEFAULT_TAG_PATTERN = "pre-audit-{date}"
 
@@ -131,61 +128,6 @@ def check_work_tree(git: GitRepo, plan: PatchPlan, *, allow_dirty: bool, no_comm
             f"{plan.repo}: staged changes would join the patch commits: {', '.join(staged)}",
             hint="commit or unstage them first",
         )
-
-
-def apply_plan(
-    ctx: Context, plan: PatchPlan, *, delete: bool = False, force: bool = False
-) -> ApplyResult:
-    git: GitRepo = ctx.driver("git", lambda: GitRepo(ctx.repo))
-    check_work_tree(git, plan, allow_dirty=ctx.options.allow_dirty, no_commit=ctx.options.no_commit)
-    ask = not ctx.options.yes
-    if ask and not ctx.options.interactive and any(plan.groups()):
-        raise BlockedError(
-            "patch apply asks before each group's commit and there is no terminal to ask on",
-            hint="review `afasa-ops patch plan` and pass --yes",
-        )
-    result = ApplyResult(plan, git.current_branch() or "")
-    for message, members in plan.groups():
-        chosen: list[FileChange] = []
-        for change in members:
-            if change.status == ONLY_IN_REPO and not delete:
-                result.kept_only_in_repo.append(change.path)
-            elif change.conflict and not force:
-                result.conflicts_skipped.append(change)
-            else:
-                chosen.append(change)
-        if not chosen:
-            continue
-        result.groups.append(_apply_group(ctx, git, plan, message, chosen, ask))
-    result.verified = verify_applied(plan, result)
-    return result
-
-
-def _apply_group(
-    ctx: Context,
-    git: GitRepo,
-    plan: PatchPlan,
-    message: str,
-    chosen: list[FileChange],
-    ask: bool,
-) -> GroupResult:
-    paths = [c.path for c in chosen]
-    ctx.say(
-        f"group `{message}`: {len(chosen)} file(s)\n" + "".join(c.diff for c in chosen).rstrip()
-    )
-    if ask and not ctx.confirm(f"apply and commit `{message}` ({len(chosen)} file(s))?"):
-        return GroupResult(message, paths, None, "declined")
-    for change in chosen:
-        target = plan.repo / change.path
-        if ctx.journal is not None and target.exists():
-            ctx.journal.keep_original(target)
-        if change.status == ONLY_IN_REPO:
-            target.unlink()
-        else:
-            entry = plan.bundle.files[change.path]
-            atomic_write_bytes(target, entry.data, 0o755 if entry.executable else 0o644)
-    record = commit_change(ctx, paths, message, show=False)
-    return GroupResult(message, paths, record.commit, "committed" if record.commit else "staged")
 
 
 def verify_applied(plan: PatchPlan, result: ApplyResult) -> list[str]:

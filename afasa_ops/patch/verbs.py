@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from afasa_ops.patch.apply import ApplyResult, apply_plan, build_plan
+from afasa_ops.patch.apply import ApplyResult, build_plan
 from afasa_ops.patch.groups import CATCH_ALL_MESSAGE, Grouper, default_groups
 from afasa_ops.patch.plan import PatchPlan
 from afasa_ops.patch.sources import limits_of, tag_pattern_of
@@ -13,6 +13,7 @@ from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.journal import Journal, new_run_id
 from afasa_ops.runbook.loader import Runbook
 from afasa_ops.runbook.lock import RunLock
+from afasa_ops.steps.patch import apply_plan
 
 
 def grouper_of(runbook: Runbook | None) -> Grouper:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from afasa_ops.infra.git import GitRepo
 from afasa_ops.runbook.context import Context
 
 
@@ -23,7 +22,7 @@ def commit_change(
 ) -> CommitRecord:
     """Stage `paths` (repo-relative), show and journal the diff, then commit or leave staged.
     `show=False` when the caller already showed the diff (e.g. before asking to apply it)."""
-    repo = ctx.driver("git", lambda: GitRepo(ctx.repo))
+    repo = ctx.git
     repo.stage(paths)
     diff = repo.staged_diff(paths)
     if not diff.strip():

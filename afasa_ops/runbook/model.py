@@ -68,6 +68,9 @@ class Outcome:
     # Facts the report lists: packages installed or held, commits made.
     packages: list[str] = field(default_factory=list)
     artifacts: dict[str, Any] = field(default_factory=dict)
+    # What rollback() needs to undo this apply (a file's previous text...): kept in memory
+    # for the run, never journaled or reported.
+    undo: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""Step kind `patch.apply`: the operators' patch bundle, as reviewed, grouped commits."""
+"""Step kind `patch.apply`: the operators' patch bundle, as reviewed, grouped commits.
+
+apply_plan() is also what `afasa-ops patch apply` runs (commands/patch.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,19 @@ from pathlib import Path
 
 from pydantic import Field
 
+from afasa_ops.errors import BlockedError
+from afasa_ops.files import atomic_write_bytes
 from afasa_ops.findings import Finding
+from afasa_ops.infra.git import GitRepo
+from afasa_ops.patch.apply import (
+    ApplyResult,
+    GroupResult,
+    check_work_tree,
+    verify_applied,
+)
 from afasa_ops.patch.groups import CATCH_ALL_MESSAGE, GroupSpec, default_groups
-from afasa_ops.patch.plan import PatchPlan
+from afasa_ops.patch.plan import ONLY_IN_REPO, FileChange, PatchPlan
+from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
@@ -35,20 +47,16 @@ class PatchApplyParams(Params):
 
 
 @register
-class PatchApply(Step):
+class PatchApply(Step[PatchApplyParams]):
     """Applies the bundle's changes group by group; skipped when no bundle is configured."""
 
     kind = "patch.apply"
     Params = PatchApplyParams
 
-    def _params(self) -> PatchApplyParams:
-        assert isinstance(self.params, PatchApplyParams)
-        return self.params
-
     def _bundle(self, ctx: Context) -> tuple[Path | None, str]:
         from afasa_ops.patch.sources import configured_bundle
 
-        p = self._params()
+        p = self.params
         return configured_bundle(ctx.settings, ctx.params, p.bundle)
 
     def _plan(self, ctx: Context, bundle: Path) -> PatchPlan:
@@ -56,7 +64,7 @@ class PatchApply(Step):
         from afasa_ops.patch.groups import Grouper
         from afasa_ops.patch.sources import limits_of, tag_pattern_of
 
-        p = self._params()
+        p = self.params
         return build_plan(
             ctx.repo,
             bundle,
@@ -67,10 +75,9 @@ class PatchApply(Step):
         )
 
     def check(self, ctx: Context) -> Assessment:
-        from afasa_ops.infra.git import GitRepo
         from afasa_ops.patch.apply import check_work_tree, pending_writes
 
-        p = self._params()
+        p = self.params
         bundle, origin = self._bundle(ctx)
         if bundle is None:
             return Assessment.skipped(
@@ -98,7 +105,7 @@ class PatchApply(Step):
                 findings,
             )
         check_work_tree(
-            GitRepo(ctx.repo),
+            ctx.git,
             plan,
             allow_dirty=ctx.options.allow_dirty,
             no_commit=ctx.options.no_commit,
@@ -123,9 +130,7 @@ class PatchApply(Step):
         )
 
     def apply(self, ctx: Context) -> Outcome:
-        from afasa_ops.patch.apply import apply_plan
-
-        p = self._params()
+        p = self.params
         bundle, _ = self._bundle(ctx)
         if bundle is None:
             return Outcome(False, "no patch bundle configured")
@@ -144,10 +149,10 @@ class PatchApply(Step):
             artifacts={"commits": commits, "verified": result.verified},
         )
 
-    def verify(self, ctx: Context) -> Assessment:
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
         from afasa_ops.patch.apply import pending_writes
 
-        p = self._params()
+        p = self.params
         bundle, _ = self._bundle(ctx)
         if bundle is None:
             return Assessment.skipped("no patch bundle configured")
@@ -158,3 +163,58 @@ class PatchApply(Step):
                 "paths still differ from the bundle: " + ", ".join(c.path for c in left)
             )
         return Assessment.ok("every applied path matches the bundle byte for byte")
+
+
+def apply_plan(
+    ctx: Context, plan: PatchPlan, *, delete: bool = False, force: bool = False
+) -> ApplyResult:
+    git = ctx.git
+    check_work_tree(git, plan, allow_dirty=ctx.options.allow_dirty, no_commit=ctx.options.no_commit)
+    ask = not ctx.options.yes
+    if ask and not ctx.options.interactive and any(plan.groups()):
+        raise BlockedError(
+            "patch apply asks before each group's commit and there is no terminal to ask on",
+            hint="review `afasa-ops patch plan` and pass --yes",
+        )
+    result = ApplyResult(plan, git.current_branch() or "")
+    for message, members in plan.groups():
+        chosen: list[FileChange] = []
+        for change in members:
+            if change.status == ONLY_IN_REPO and not delete:
+                result.kept_only_in_repo.append(change.path)
+            elif change.conflict and not force:
+                result.conflicts_skipped.append(change)
+            else:
+                chosen.append(change)
+        if not chosen:
+            continue
+        result.groups.append(_apply_group(ctx, git, plan, message, chosen, ask))
+    result.verified = verify_applied(plan, result)
+    return result
+
+
+def _apply_group(
+    ctx: Context,
+    git: GitRepo,
+    plan: PatchPlan,
+    message: str,
+    chosen: list[FileChange],
+    ask: bool,
+) -> GroupResult:
+    paths = [c.path for c in chosen]
+    ctx.say(
+        f"group `{message}`: {len(chosen)} file(s)\n" + "".join(c.diff for c in chosen).rstrip()
+    )
+    if ask and not ctx.confirm(f"apply and commit `{message}` ({len(chosen)} file(s))?"):
+        return GroupResult(message, paths, None, "declined")
+    for change in chosen:
+        target = plan.repo / change.path
+        if ctx.journal is not None and target.exists():
+            ctx.journal.keep_original(target)
+        if change.status == ONLY_IN_REPO:
+            target.unlink()
+        else:
+            entry = plan.bundle.files[change.path]
+            atomic_write_bytes(target, entry.data, 0o755 if entry.executable else 0o644)
+    record = commit_change(ctx, paths, message, show=False)
+    return GroupResult(message, paths, record.commit, "committed" if record.commit else "staged")

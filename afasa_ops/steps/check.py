@@ -112,7 +112,7 @@ class Evidence:
 
 
 @register
-class FunctionalCheck(Step):
+class FunctionalCheck(Step[CheckParams]):
     """HTTP requests, SQL and storage assertions with polling: one functional check."""
 
     kind = "check.functional"
@@ -120,23 +120,23 @@ class FunctionalCheck(Step):
     verification = True
 
     def check(self, ctx: Context) -> Assessment:
-        p: CheckParams = self.params  # type: ignore[assignment]
+        p = self.params
         steps = ", ".join(_describe(a) for a in p.actions)
         return Assessment.pending(f"will run: {steps}")
 
     def apply(self, ctx: Context) -> Outcome:
         runner = CheckRunner(ctx.settings, ctx.say)
-        self._error: str | None = None
+        error: str | None = None
         try:
-            runner.run(self.params)  # type: ignore[arg-type]
+            runner.run(self.params)
         except CheckFailed as exc:
-            self._error = exc.message
+            error = exc.message
             runner.evidence.findings.append(
                 Finding.error("check.failed", redactor.redact(exc.message))
             )
         finally:
             runner.close()
-        summary = self._error or f"passed: {len(runner.evidence.records)} assertions"
+        summary = error or f"passed: {len(runner.evidence.records)} assertions"
         return Outcome(
             changed=False,
             summary=redactor.redact(summary),
@@ -144,10 +144,10 @@ class FunctionalCheck(Step):
             artifacts={"evidence": runner.evidence.records, "captures": runner.safe_vars()},
         )
 
-    def verify(self, ctx: Context) -> Assessment:
-        error = getattr(self, "_error", "the check did not run")
-        if error:
-            return Assessment.blocked(redactor.redact(error))
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
+        failed = [f.message for f in outcome.findings if f.code == "check.failed"]
+        if failed:
+            return Assessment.blocked(failed[0])
         return Assessment.ok("passed")
 
 
