@@ -38,14 +38,13 @@ class Options:
 
 @dataclass
 class Facts:
-    """What the run learns once and reuses."""
+    """What the run learns once and reuses. Each fact is computed by the step that reads it
+    (through Context), never left behind by another step's check, so `--only` judges a step
+    exactly as a full run does."""
 
     engine: EngineFacts | None = None
     # When this run last (re)started Traefik: its logs are judged from then on.
     traefik_recreated_at: datetime | None = None
-    # What phase 1's compose-fix and recreate checks found pending (the provider reads them).
-    traefik_compose_pending: bool = False
-    traefik_recreate_pending: bool = False
     # The parsed compose project, with the stat of the files it was read from.
     project: tuple[list[tuple[int, int, int] | None], ComposeProject] | None = None
 

@@ -114,7 +114,6 @@ class ComposeFix(Step[ComposeFixParams]):
         if analysis.unfixable:
             return Assessment.blocked("; ".join(f.message for f in analysis.unfixable), findings)
         changes = compose_changes(analysis, ctx.repo)
-        ctx.facts.traefik_compose_pending = bool(changes)
         if not changes:
             return Assessment.ok(
                 f"{analysis.service} runs {analysis.image}; nothing to fix", findings
@@ -182,7 +181,6 @@ class Recreate(Step[RecreateParams]):
     def check(self, ctx: Context) -> Assessment:
         service, info, drift = container_drift_now(ctx)
         proj = ctx.project()
-        ctx.facts.traefik_recreate_pending = bool(drift)
         if drift:
             return Assessment.pending(
                 f"recreate {service} (project {proj.name}): " + "; ".join(drift),
@@ -202,6 +200,11 @@ class Recreate(Step[RecreateParams]):
 
 
 class ProviderParams(Params):
+    target_image: str | None = Field(
+        default=None,
+        description="The compose fix's pin target ([traefik] target_image when unset): the "
+        "provider is judged only once the fix it implies is in place.",
+    )
     settle_s: float = Field(
         default=8.0, description="How long Traefik must run before its logs are judged."
     )
@@ -257,7 +260,7 @@ class ProviderHealth(Step[ProviderParams]):
             started = " (docker provider started)" if result.started else ""
             return Assessment.ok(f"no provider errors in {info.name}'s logs{started}", findings)
         findings += [Finding.error("traefik.provider_error", line) for line in result.failures[:5]]
-        if ctx.facts.traefik_recreate_pending or ctx.facts.traefik_compose_pending:
+        if self._fix_pending(ctx):
             return Assessment.pending(
                 "the docker provider fails now; judged again after the fix and the recreate",
                 findings,
@@ -283,6 +286,16 @@ class ProviderHealth(Step[ProviderParams]):
             "either with --yes",
             findings,
         )
+
+    def _fix_pending(self, ctx: Context) -> bool:
+        """Whether the compose fix or the recreate is still to come: the provider is judged
+        after them. Asked here, not read from those steps' checks, so `--only` and a full run
+        (where they have been applied by now) judge alike."""
+        analysis, _ = analyse_compose(ctx, self.params.target_image)
+        if compose_changes(analysis, ctx.repo):
+            return True
+        _, _, drift = container_drift_now(ctx)
+        return bool(drift)
 
     def _remedies(self, ctx: Context, p: ProviderParams) -> list[Finding]:
         out = [

@@ -264,7 +264,7 @@ def test_pin_that_does_not_clear_the_failure_is_blocked_with_remedies(
     stack = broken_stack
     book = stack.book()
     for step in book.phase("phase1").steps:
-        if step.kind == "traefik.compose":
+        if step.kind in ("traefik.compose", "traefik.provider"):
             step.params.target_image = BROKEN  # type: ignore[attr-defined]
     result = run(book, stack.context(yes=True), Selection(["phase1"]))
     assert result.status == "blocked"
@@ -324,7 +324,7 @@ def test_engine_downgrade_runs_for_real_and_stops_where_apt_does_not_offer_28_5_
     stack = broken_stack
     book = stack.book()
     for step in book.phase("phase1").steps:
-        if step.kind == "traefik.compose":
+        if step.kind in ("traefik.compose", "traefik.provider"):
             step.params.target_image = BROKEN  # type: ignore[attr-defined]
     installed = subprocess.run(
         ["dpkg-query", "-W", "-f=${Version}", "docker.io"], capture_output=True, text=True
