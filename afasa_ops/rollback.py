@@ -19,9 +19,9 @@ from afasa_ops.errors import AfasaOpsError, BlockedError
 from afasa_ops.infra.git import GitRepo
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.journal import JournalReader
+from afasa_ops.runbook.params import runbook_parameter
 
 PRE_AUDIT_EVENT = "pre_audit_tag"
-DEFAULT_TAG_TEMPLATE = "pre-audit-{date}"
 
 
 @dataclass
@@ -61,7 +61,7 @@ def find_pre_audit_tag(ctx: Context, repo: GitRepo, explicit: str | None) -> tup
                 commit = repo.tag_commit(tag)
                 if commit:
                     return tag, commit, "journal"
-    template = str(ctx.params.get("tag") or DEFAULT_TAG_TEMPLATE)
+    template = runbook_parameter(ctx, "tag")
     pattern = template.replace("{date}", "*")
     found = repo.tags_matching(pattern)
     if not found:

@@ -14,8 +14,6 @@ from afasa_ops.patch.bundle import Limits, read_bundle
 from afasa_ops.patch.groups import Grouper
 from afasa_ops.patch.plan import ADDED, MODIFIED, ONLY_IN_REPO, FileChange, PatchPlan, make_plan
 
-DEFAULT_TAG_PATTERN = "pre-audit-{date}"
-
 
 @dataclass
 class GroupResult:
@@ -87,7 +85,7 @@ def build_plan(
     grouper: Grouper,
     *,
     since: str | None = None,
-    tag_pattern: str = DEFAULT_TAG_PATTERN,
+    tag_pattern: str,
     limits: Limits | None = None,
 ) -> PatchPlan:
     """Read and validate the bundle (all of it, first), then compare it with the repo."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from afasa_ops.errors import RunbookError
 from afasa_ops.runbook.context import Context
 
 
@@ -15,6 +16,16 @@ class CommitRecord:
     paths: list[str]
     commit: str | None  # None when staged only (--no-commit)
     diff: str
+
+
+def required_message(step_id: str, message: str | None) -> str:
+    """A step's commit message, which only the runbook gives (no copy of it lives in code)."""
+    if not message:
+        raise RunbookError(
+            f"step {step_id} commits a change but its params give no `message`",
+            hint="add params.message (a conventional commit message) to the step in the runbook",
+        )
+    return message
 
 
 def commit_change(

@@ -16,10 +16,8 @@ from afasa_ops.findings import Finding
 from afasa_ops.infra.git import GitRepo
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Outcome
+from afasa_ops.runbook.params import runbook_parameter
 from afasa_ops.runbook.step import Params, ReadOnlyStep, Step, register
-
-DEFAULT_BRANCH = "fix/robust-audit-{date}"
-DEFAULT_TAG = "pre-audit-{date}"
 
 PRE_AUDIT_EVENT = "pre_audit_tag"
 
@@ -41,8 +39,9 @@ def operator_date(ctx: Context) -> str:
         ) from None
 
 
-def dated_name(ctx: Context, param: str, default: str) -> str:
-    template = str(ctx.params.get(param) or default)
+def dated_name(ctx: Context, param: str) -> str:
+    """A runbook parameter's name template (`pre-audit-{date}`) filled with the date."""
+    template = runbook_parameter(ctx, param)
     try:
         return template.format(date=operator_date(ctx))
     except (KeyError, IndexError, ValueError) as exc:
@@ -92,7 +91,7 @@ class PreAuditTag(Step[NameParams]):
 
     def name(self, ctx: Context) -> str:
         p = self.params
-        return dated_name(ctx, p.param or "tag", DEFAULT_TAG)
+        return dated_name(ctx, p.param or "tag")
 
     def check(self, ctx: Context) -> Assessment:
         repo = ctx.git
@@ -118,7 +117,7 @@ class PreAuditTag(Step[NameParams]):
         )
 
     def _on_fix_branch(self, ctx: Context, repo: GitRepo) -> bool:
-        return repo.current_branch() == dated_name(ctx, "branch", DEFAULT_BRANCH)
+        return repo.current_branch() == dated_name(ctx, "branch")
 
     def apply(self, ctx: Context) -> Outcome:
         repo = ctx.git
@@ -141,10 +140,10 @@ class FixBranch(Step[NameParams]):
 
     def name(self, ctx: Context) -> str:
         p = self.params
-        return dated_name(ctx, p.param or "branch", DEFAULT_BRANCH)
+        return dated_name(ctx, p.param or "branch")
 
     def _start(self, ctx: Context, repo: GitRepo) -> str:
-        tag = dated_name(ctx, "tag", DEFAULT_TAG)
+        tag = dated_name(ctx, "tag")
         return repo.tag_commit(tag) or repo.head_commit()
 
     def check(self, ctx: Context) -> Assessment:
@@ -222,7 +221,7 @@ class PushTag(Step[PushParams]):
                 f"remote {p.remote!r} is not configured" if p.remote else "no remote is configured"
             )
             return Assessment.skipped(f"{wanted}: the tag stays local")
-        tag = dated_name(ctx, "tag", DEFAULT_TAG)
+        tag = dated_name(ctx, "tag")
         local = repo.tag_commit(tag)
         if local is None:
             return Assessment.pending(f"tag {tag} will be pushed to {remote} once created")
@@ -247,6 +246,6 @@ class PushTag(Step[PushParams]):
         repo = ctx.git
         remote = self._remote(repo)
         assert remote is not None
-        tag = dated_name(ctx, "tag", DEFAULT_TAG)
+        tag = dated_name(ctx, "tag")
         repo.push_tag(remote, tag, p.timeout_s)
         return Outcome(True, f"pushed {tag} to {remote}")

@@ -18,11 +18,12 @@ from afasa_ops.patch.apply import (
     check_work_tree,
     verify_applied,
 )
-from afasa_ops.patch.groups import CATCH_ALL_MESSAGE, GroupSpec, default_groups
+from afasa_ops.patch.groups import GroupSpec
 from afasa_ops.patch.plan import ONLY_IN_REPO, FileChange, PatchPlan
 from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Outcome
+from afasa_ops.runbook.params import runbook_parameter
 from afasa_ops.runbook.step import Params, Step, register
 
 
@@ -32,11 +33,11 @@ class PatchApplyParams(Params):
         description="Zip or folder; else the runbook parameter patch_bundle or [patch] bundle.",
     )
     groups: list[GroupSpec] = Field(
-        default_factory=default_groups,
+        min_length=1,
         description="Commit groups: [{globs: [...], message: ...}], the first match wins.",
     )
     catch_all: str = Field(
-        default=CATCH_ALL_MESSAGE,
+        min_length=1,
         description="Commit message for changed paths no group matches.",
     )
     since: str | None = Field(
@@ -62,7 +63,7 @@ class PatchApply(Step[PatchApplyParams]):
     def _plan(self, ctx: Context, bundle: Path) -> PatchPlan:
         from afasa_ops.patch.apply import build_plan
         from afasa_ops.patch.groups import Grouper
-        from afasa_ops.patch.sources import limits_of, tag_pattern_of
+        from afasa_ops.patch.sources import limits_of
 
         p = self.params
         return build_plan(
@@ -70,7 +71,7 @@ class PatchApply(Step[PatchApplyParams]):
             bundle,
             Grouper(p.groups, p.catch_all),
             since=p.since,
-            tag_pattern=tag_pattern_of(ctx.params),
+            tag_pattern=runbook_parameter(ctx, "tag"),
             limits=limits_of(ctx.settings),
         )
 

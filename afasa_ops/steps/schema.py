@@ -10,16 +10,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pydantic import Field
+
 from afasa_ops.files import atomic_write, unified_diff
 from afasa_ops.findings import Finding
-from afasa_ops.runbook.commits import commit_change
+from afasa_ops.runbook.commits import commit_change, required_message
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.files import replace_file
 from afasa_ops.runbook.model import Assessment, Outcome, State
 from afasa_ops.runbook.step import Params, ReadOnlyStep, Step, register
 from afasa_ops.schema.settings import SchemaSettings, migrations_dir
 
-INIT_COMMIT_MESSAGE = "feat(db): add devices registry + RLS"
 INIT_MARKER = "-- afasa-ops: schema for fresh volumes"
 
 
@@ -233,8 +234,14 @@ class RlsAudit(ReadOnlyStep[Params]):
         return Assessment.ok(f"RLS enforced on every tenant table; the probe as {role} passed")
 
 
-class InitSqlParams(Params):
+class InitReplayParams(Params):
     directory: str = "infra/postgres/init"
+
+
+class InitSqlParams(InitReplayParams):
+    message: str | None = Field(
+        default=None, description="The commit message of the file (the runbook gives it)."
+    )
 
 
 def init_sql_text(mig_dir: Path | None) -> str:
@@ -293,7 +300,7 @@ class InitSql(Step[InitSqlParams]):
         path.parent.mkdir(parents=True, exist_ok=True)
         replace_file(ctx, path, init_sql_text(migrations_dir(ctx.settings)))
         rel = str(path.relative_to(ctx.repo))
-        record = commit_change(ctx, [rel], INIT_COMMIT_MESSAGE)
+        record = commit_change(ctx, [rel], required_message(self.id, self.params.message))
         return Outcome(
             True,
             f"wrote {rel}",
@@ -319,12 +326,12 @@ class InitSql(Step[InitSqlParams]):
 
 
 @register
-class InitReplay(ReadOnlyStep[InitSqlParams]):
+class InitReplay(ReadOnlyStep[InitReplayParams]):
     """An empty data volume gets through every init file: they are replayed, in the
     entrypoint's order, on a scratch database of the same server (dropped afterwards)."""
 
     kind = "schema.init_replay"
-    Params = InitSqlParams
+    Params = InitReplayParams
     verification = True
 
     def check(self, ctx: Context) -> Assessment:

@@ -18,7 +18,7 @@ from afasa_ops.errors import BlockedError, DriverError
 from afasa_ops.files import atomic_write
 from afasa_ops.findings import Finding
 from afasa_ops.infra.docker import ContainerInfo
-from afasa_ops.runbook.commits import commit_change
+from afasa_ops.runbook.commits import commit_change, required_message
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.files import replace_file
 from afasa_ops.runbook.model import Assessment, Outcome
@@ -36,8 +36,6 @@ from afasa_ops.traefik.fallback import (
 from afasa_ops.traefik.fix import compose_changes
 from afasa_ops.traefik.logs import LogScan, scan
 from afasa_ops.traefik.routing import RoutingReport, check_routing, expected_routing
-
-FIX_MESSAGE = "chore(compose): pin traefik + fix network discovery"
 
 # -- shared helpers -----------------------------------------------------------------------
 
@@ -95,7 +93,9 @@ class ComposeFixParams(Params):
     target_image: str | None = Field(
         default=None, description="Pin target; [traefik] target_image when unset."
     )
-    message: str = Field(default=FIX_MESSAGE, description="Conventional commit message.")
+    message: str | None = Field(
+        default=None, description="The commit message of the fix (the runbook gives it)."
+    )
 
 
 @register
@@ -132,7 +132,8 @@ class ComposeFix(Step[ComposeFixParams]):
         changes = compose_changes(analysis, ctx.repo)
         for change in changes:
             replace_file(ctx, change.path, change.new)
-        record = commit_change(ctx, [c.rel for c in changes], p.message)
+        message = required_message(self.id, p.message)
+        record = commit_change(ctx, [c.rel for c in changes], message)
         where = f"committed {record.commit[:12]}" if record.commit else "staged (--no-commit)"
         return Outcome(
             True,
