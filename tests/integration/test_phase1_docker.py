@@ -258,6 +258,19 @@ def test_phase1_repairs_routing_on_docker_29(broken_stack: Stack) -> None:
     assert image == BROKEN
 
 
+def test_only_judges_the_provider_as_a_full_plan_does(broken_stack: Stack) -> None:
+    """The provider's check asks itself whether the compose fix and the recreate are still to
+    come; it used to read what those steps' checks left behind, so `--only` judged the broken
+    stack as "the pin did not clear the failure" (blocked) before any pin was made."""
+    stack = broken_stack
+    full = plan(stack.book(), stack.context(), Selection(["phase1"]))
+    only = plan(stack.book(), stack.context(), Selection(only_step="phase1.traefik.provider"))
+    in_full = next(s for s in full.steps if s.id == "phase1.traefik.provider")
+    [alone] = only.steps
+    assert in_full.status.value == "pending", in_full.summary
+    assert (alone.status, alone.summary) == (in_full.status, in_full.summary)
+
+
 def test_pin_that_does_not_clear_the_failure_is_blocked_with_remedies(
     broken_stack: Stack,
 ) -> None:
