@@ -10,11 +10,9 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
-
-from afasa_ops.errors import AfasaOpsError, ExitCode
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,6 +20,7 @@ if TYPE_CHECKING:
     from afasa_ops.config import Settings
     from afasa_ops.runbook.context import Context, Options
     from afasa_ops.runbook.loader import Runbook
+    from afasa_ops.runbook.runner import Reporter
 
 
 @dataclass
@@ -74,7 +73,7 @@ class Application:
         return load_runbook(settings.runbook_path())
 
     def context(self, options: Options | None = None) -> Context:
-        from afasa_ops.commands import learn_secrets
+        from afasa_ops.commands.context import learn_secrets
         from afasa_ops.runbook.context import Context, Options
 
         learn_secrets(self.settings())
@@ -87,7 +86,7 @@ class Application:
             say=self.say,
         )
 
-    def reporter(self, verb: str, as_json: bool):  # type: ignore[no-untyped-def]
+    def reporter(self, verb: str, as_json: bool) -> Reporter:
         """Live progress on stderr (quiet when the caller wants JSON on a non-terminal)."""
         from afasa_ops.render.terminal import ProgressReporter
         from afasa_ops.runbook.runner import SilentReporter
@@ -110,15 +109,6 @@ class Application:
         from afasa_ops.redact import redactor
 
         sys.stdout.write(json.dumps(redactor.redact_obj(data), indent=2, default=str) + "\n")
-
-    def abort(self, message: str, code: int = ExitCode.FAILED) -> NoReturn:
-        from afasa_ops.redact import redact
-
-        typer.echo(f"error: {redact(message)}", err=True)
-        raise typer.Exit(code)
-
-    def fail(self, exc: AfasaOpsError) -> NoReturn:
-        self.abort(str(exc), int(exc.exit_code))
 
 
 def app_of(ctx: typer.Context) -> Application:

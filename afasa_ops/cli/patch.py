@@ -34,7 +34,7 @@ def plan_command(
 ) -> None:
     """Show each file as added, modified, unchanged or only-in-repo, with diffs and commit
     groups. Changes nothing. Exit 3 when there is something to apply."""
-    from afasa_ops.patch.verbs import plan_patch
+    from afasa_ops.commands.patch import plan_patch
 
     application = app_of(ctx)
     result = plan_patch(application.context(), application.runbook(), bundle, since)
@@ -72,7 +72,7 @@ def apply_command(
 ) -> None:
     """Write the bundle's changes and commit each group on the current (fix) branch, showing
     each group's diff first; then verify every applied path byte for byte."""
-    from afasa_ops.patch.verbs import apply_patch
+    from afasa_ops.commands.patch import apply_patch
     from afasa_ops.runbook.context import Options
 
     application = app_of(ctx)

@@ -9,7 +9,7 @@ from afasa_ops.cli.options import JsonOption, PhasesArg
 def command(ctx: typer.Context, phases: PhasesArg = None, json: JsonOption = False) -> None:
     """Show what `run` would change, with diffs. Changes nothing. Exit 3 when changes are pending."""
     from afasa_ops.cli.render_run import finish
-    from afasa_ops.commands import plan
+    from afasa_ops.commands.plan import plan
     from afasa_ops.runbook.runner import Selection
 
     app = app_of(ctx)

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from afasa_ops.commands import plan, run
+from afasa_ops.commands.plan import plan
+from afasa_ops.commands.run import run
 from afasa_ops.config import load_settings
 from afasa_ops.runbook.context import Context, Options
 from afasa_ops.runbook.loader import load_runbook
@@ -245,7 +246,7 @@ def test_phase1_repairs_routing_on_docker_29(broken_stack: Stack) -> None:
     assert set(statuses(again).values()) == {"ok"}
 
     # Rollback returns to the tagged state and recreates only the service that changed.
-    from afasa_ops.rollback import rollback
+    from afasa_ops.commands.rollback import rollback
 
     back = rollback(stack.context())
     assert back.tag == "pre-audit-2026-11-28" and back.found_by == "tag pattern"

@@ -1,4 +1,4 @@
-"""init: inspect an AFASA checkout and write an afasa-ops.toml that describes it."""
+"""`afasa-ops init`: inspect an AFASA checkout and write an afasa-ops.toml that describes it."""
 
 from __future__ import annotations
 
@@ -43,6 +43,13 @@ class InitResult:
     traefik_service: str | None
     services: list[ServiceInfo] = field(default_factory=list)
     text: str = ""
+
+
+def init(repo: Path, config_path: Path, *, force: bool = False) -> InitResult:
+    """Inspect `repo` and write the config describing it to `config_path`."""
+    result = inspect(repo, config_path)
+    write(result, force)
+    return result
 
 
 def inspect(repo: Path, config_path: Path) -> InitResult:

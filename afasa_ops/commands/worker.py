@@ -1,0 +1,30 @@
+"""`afasa-ops worker report|commands|sync`: a platform worker run to completion (workers/main.py
+builds it from Settings). Each returns the process exit code; sync also its last pass."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from afasa_ops.config import Settings
+    from afasa_ops.workers.sync import PassResult
+
+
+def report(settings: Settings, *, concurrency: int | None = None, port: int | None = None) -> int:
+    from afasa_ops.workers.main import run_report
+
+    return run_report(settings, concurrency=concurrency, port=port)
+
+
+def commands(settings: Settings, *, concurrency: int | None = None, port: int | None = None) -> int:
+    from afasa_ops.workers.main import run_commands
+
+    return run_commands(settings, concurrency=concurrency, port=port)
+
+
+def sync(
+    settings: Settings, *, once: bool = False, port: int | None = None
+) -> tuple[int, PassResult | None]:
+    from afasa_ops.workers.main import run_sync
+
+    return run_sync(settings, once=once, port=port)
