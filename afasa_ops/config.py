@@ -24,7 +24,7 @@ ENV_PREFIX = "AFASA_OPS_"
 CONFIG_ENV = "AFASA_OPS_CONFIG"
 DEFAULT_CONFIG = "afasa-ops.toml"
 # Variables that steer the tool itself rather than override a key.
-RESERVED_ENV = {CONFIG_ENV, "AFASA_OPS_NO_COLOR"}
+RESERVED_ENV = {CONFIG_ENV}
 
 
 class SecretRef(BaseModel):
@@ -145,9 +145,17 @@ class DatabaseSection(Section):
     app_password: SecretRef | None = Field(
         default=None, description="Password for the application role (a reference)."
     )
-    lock_timeout_s: float = Field(default=10.0, description="lock_timeout for tool sessions.")
+    connect_timeout_s: float = Field(
+        default=5.0, description="How long opening a database connection may take."
+    )
+    lock_timeout_s: float = Field(
+        default=10.0, description="lock_timeout of every session (the tool, serve, workers)."
+    )
     statement_timeout_s: float = Field(
-        default=300.0, description="statement_timeout for tool sessions."
+        default=300.0, description="statement_timeout of every session (the tool, serve, workers)."
+    )
+    pool_timeout_s: float = Field(
+        default=30.0, description="How long serve and the workers wait for a pooled connection."
     )
     migrations_dir: str | None = Field(
         default=None,

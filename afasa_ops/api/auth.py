@@ -13,11 +13,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import jwt
 
 from afasa_ops.config import ApiSection
 from afasa_ops.errors import ConfigError
+from afasa_ops.infra import http
 from afasa_ops.redact import redactor
 from afasa_ops.tokens import DEV_ISSUER, check_auth_config
 
@@ -87,13 +87,15 @@ class JwksCache:
 
     def _refresh(self) -> None:
         try:
-            response = httpx.get(self.url, timeout=self.timeout_s)
-            response.raise_for_status()
+            with http.translated(f"GET {self.url}", self.timeout_s):
+                response = http.request("GET", self.url, timeout_s=self.timeout_s)
+                response.raise_for_status()
             keys = jwt.PyJWKSet.from_dict(response.json()).keys
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+        except (http.HttpFailure, ValueError, jwt.PyJWTError) as exc:
             if self._keys:
                 return  # keep serving with the keys we have; the issuer may be restarting
-            raise AuthError(401, f"cannot fetch the issuer's keys: {type(exc).__name__}") from exc
+            reason = exc.reason if isinstance(exc, http.HttpFailure) else type(exc).__name__
+            raise AuthError(401, f"cannot fetch the issuer's keys: {reason}") from exc
         self._keys = {k.key_id or "": k for k in keys if k.public_key_use in (None, "sig")}
         self._fetched_at = time.monotonic()
 

@@ -34,9 +34,14 @@ def build_runtime(settings: Settings) -> ApiRuntime:
             "[database] app_dsn is not set: the API connects as the application role",
             hint="set [database] app_dsn (a reference when it carries a password)",
         )
-    from afasa_ops.platform.db import make_engine
+    from afasa_ops.infra.postgres import Timeouts, make_engine
 
-    engine = make_engine(dsn, pool_size=10, application_name="afasa-ops-api")
+    engine = make_engine(
+        dsn,
+        timeouts=Timeouts.of(settings.database),
+        pool_size=10,
+        application_name="afasa-ops-api",
+    )
     probes = {
         "database": database_probe(engine),
         "nats": nats_probe(settings.nats.url, settings.nats.stream),

@@ -1,21 +1,9 @@
-"""`afasa-ops serve`: the reference HTTP service (api/serve.py builds and runs it)."""
+"""`afasa-ops serve`: the reference HTTP service, run until stopped. api/serve.py builds the
+runtime (refusing a bad [api] or [database] configuration) and runs uvicorn; this module is
+its place among the commands."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from afasa_ops.api.serve import serve
 
-from afasa_ops.config import Settings
-
-
-def serve(
-    settings: Settings,
-    *,
-    host: str | None = None,
-    port: int | None = None,
-    log_level: str = "info",
-    say: Callable[[str], None] = print,
-) -> None:
-    """Runs until stopped; refuses to start on a bad [api] or [database] configuration."""
-    from afasa_ops.api.serve import serve as run_service
-
-    run_service(settings, host=host, port=port, log_level=log_level, say=say)
+__all__ = ["serve"]

@@ -18,11 +18,13 @@ from afasa_ops.redact import redactor
 
 if TYPE_CHECKING:
     import psycopg
+    from sqlalchemy import Engine
+
+    from afasa_ops.config import DatabaseSection
 
 # SQLSTATEs that mean "someone else holds it" rather than "this is broken".
 LOCK_STATES = {"55P03"}  # lock_not_available (lock_timeout)
 AUTH_STATES = {"28P01", "28000"}  # invalid_password, invalid_authorization_specification
-MISSING_DB_STATES = {"3D000"}  # invalid_catalog_name
 
 
 def redact_dsn(dsn: str) -> str:
@@ -59,9 +61,22 @@ def sqlalchemy_url(dsn: str) -> str:
 
 @dataclass(frozen=True)
 class Timeouts:
+    """Every wait a database session can make, as values ([database] *_timeout_s)."""
+
     connect_s: float = 5.0
     lock_s: float = 10.0
     statement_s: float = 300.0
+    # How long an engine waits for a free pooled connection.
+    pool_s: float = 30.0
+
+    @classmethod
+    def of(cls, db: DatabaseSection) -> Timeouts:
+        return cls(
+            connect_s=db.connect_timeout_s,
+            lock_s=db.lock_timeout_s,
+            statement_s=db.statement_timeout_s,
+            pool_s=db.pool_timeout_s,
+        )
 
     def options(self) -> str:
         # Passed at connect time so every statement of the session, including the first, is
@@ -173,8 +188,17 @@ class Postgres:
         self._conn = None
 
 
-def make_engine(dsn: str, *, pool_size: int = 5, timeouts: Timeouts | None = None) -> Any:
-    """A SQLAlchemy 2 engine over psycopg 3 with the session timeouts set on every connection."""
+def make_engine(
+    dsn: str,
+    *,
+    timeouts: Timeouts | None = None,
+    pool_size: int = 5,
+    max_overflow: int | None = None,
+    application_name: str = "afasa-ops",
+) -> Engine:
+    """The one SQLAlchemy 2 engine factory (psycopg 3) of every process (the CLI, `serve`, the
+    workers): connect, lock and statement timeouts on every connection, a bounded wait for
+    the pool, and the DSN's password taught to the redactor first."""
     from sqlalchemy import create_engine
 
     redact_dsn(dsn)
@@ -182,6 +206,12 @@ def make_engine(dsn: str, *, pool_size: int = 5, timeouts: Timeouts | None = Non
     return create_engine(
         sqlalchemy_url(dsn),
         pool_size=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_timeout=t.pool_s,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": max(1, int(t.connect_s)), "options": t.options()},
+        connect_args={
+            "connect_timeout": max(1, int(t.connect_s)),
+            "options": t.options(),
+            "application_name": application_name,
+        },
     )

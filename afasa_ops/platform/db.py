@@ -1,6 +1,6 @@
-"""The application-role engine and the one way tenant data is touched: a transaction that
-first sets `app.tenant_id` transaction-locally, so row-level security scopes every statement
-and nothing leaks to the next user of a pooled connection."""
+"""The one way tenant data is touched: a transaction that first sets `app.tenant_id`
+transaction-locally, so row-level security scopes every statement and nothing leaks to the
+next user of a pooled connection. Engines come from infra/postgres.make_engine."""
 
 from __future__ import annotations
 
@@ -11,26 +11,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
-
-
-def sqlalchemy_url(dsn: str) -> str:
-    """postgresql://... -> postgresql+psycopg://... (psycopg 3), leaving explicit drivers."""
-    for prefix in ("postgresql://", "postgres://"):
-        if dsn.startswith(prefix):
-            return "postgresql+psycopg://" + dsn[len(prefix) :]
-    return dsn
-
-
-def make_engine(dsn: str, *, pool_size: int = 5, application_name: str = "afasa-ops") -> Engine:
-    from sqlalchemy import create_engine
-
-    return create_engine(
-        sqlalchemy_url(dsn),
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        connect_args={"application_name": application_name},
-    )
 
 
 def as_uuid(value: uuid.UUID | str) -> uuid.UUID:

@@ -163,7 +163,7 @@ class CheckRunner:
     """Runs one check's actions with a shared variable scope."""
 
     def __init__(self, settings: Settings, say: Any = None) -> None:
-        import httpx
+        from afasa_ops.infra import http
 
         self.settings = settings
         self.say = say or (lambda message: None)
@@ -172,7 +172,7 @@ class CheckRunner:
         self.vars: dict[str, Any] = {
             k: v for k, v in cfg.model_dump().items() if isinstance(v, (str, int, float))
         }
-        self.http = httpx.Client(base_url=cfg.base_url.rstrip("/"), timeout=cfg.http_timeout_s)
+        self.http = http.client(cfg.http_timeout_s, base_url=cfg.base_url.rstrip("/"))
         self._token: str | None = None
         self._connections: dict[str, Any] = {}  # role -> psycopg connection
 
@@ -225,7 +225,7 @@ class CheckRunner:
 
     # -- HTTP -------------------------------------------------------------------------------
     def _request(self, spec: RequestSpec) -> str:
-        import httpx
+        from afasa_ops.infra import http
 
         path = self.fill(spec.path)
         headers = {k: self.fill(v) for k, v in spec.headers.items()}
@@ -234,9 +234,17 @@ class CheckRunner:
         body = self.fill_obj(spec.body) if spec.body is not None else None
         shown = f"{spec.method} {path}" + (f" {json.dumps(body)}" if body is not None else "")
         try:
-            response = self.http.request(spec.method, path, headers=headers, json=body)
-        except httpx.HTTPError as exc:
-            raise CheckFailed(f"{shown}: {type(exc).__name__}: {exc}", shown) from exc
+            response = http.request(
+                spec.method,
+                path,
+                timeout_s=self.settings.checks.http_timeout_s,
+                what=shown,
+                using=self.http,
+                headers=headers,
+                json=body,
+            )
+        except http.HttpFailure as exc:
+            raise CheckFailed(exc.message, shown) from exc
         excerpt = _excerpt(response.text)
         seen = f"{shown} -> {response.status_code} {excerpt}"
         if response.status_code not in spec.expect_status:
@@ -308,7 +316,7 @@ class CheckRunner:
 
     def _connection(self, role: str) -> tuple[str, Any]:
         """One connection per role for the check's actions, through the PostgreSQL driver."""
-        from afasa_ops.infra.postgres import connect
+        from afasa_ops.infra.postgres import Timeouts, connect
 
         db = self.settings.database
         dsn = secret_value(db.admin_dsn if role == "admin" else db.app_dsn)
@@ -316,7 +324,7 @@ class CheckRunner:
             key = "admin_dsn" if role == "admin" else "app_dsn"
             raise ConfigError(f"[database] {key} is not set; a check runs SQL as {role}")
         if role not in self._connections:
-            self._connections[role] = connect(dsn)
+            self._connections[role] = connect(dsn, timeouts=Timeouts.of(db))
         return dsn, self._connections[role]
 
     # -- storage ----------------------------------------------------------------------------

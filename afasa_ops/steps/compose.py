@@ -405,15 +405,15 @@ class HealthProbe:
         return Health(name, True, "running", "running")
 
     def _readyz(self, name: str, container: dict[str, Any], path: str) -> Health:
-        import httpx
+        from afasa_ops.infra import http
 
         url = path if "://" in path else self._container_url(container, path)
         if url is None:
             return Health(name, False, "no container address", "readyz")
         try:
-            response = httpx.get(url, timeout=self.settings.phase3.http_timeout_s)
-        except httpx.HTTPError as exc:
-            return Health(name, False, f"readyz {type(exc).__name__}", "readyz")
+            response = http.request("GET", url, timeout_s=self.settings.phase3.http_timeout_s)
+        except http.HttpFailure as exc:
+            return Health(name, False, f"readyz {exc.reason}", "readyz")
         return Health(name, response.status_code == 200, f"readyz {response.status_code}", "readyz")
 
     def _container_url(self, container: dict[str, Any], path: str) -> str | None:

@@ -42,7 +42,7 @@ def runtime_options(
 
 def app_engine(settings: Settings, pool_size: int = 5) -> Engine:
     from afasa_ops.config import secret_value
-    from afasa_ops.platform.db import make_engine
+    from afasa_ops.infra.postgres import Timeouts, make_engine
 
     dsn = secret_value(settings.database.app_dsn)
     if not dsn:
@@ -50,7 +50,12 @@ def app_engine(settings: Settings, pool_size: int = 5) -> Engine:
             "[database] app_dsn is not set: workers connect as the application role",
             hint='set app_dsn = { env = "AFASA_APP_DSN" } and export it',
         )
-    return make_engine(dsn, pool_size=pool_size, application_name="afasa-ops-worker")
+    return make_engine(
+        dsn,
+        timeouts=Timeouts.of(settings.database),
+        pool_size=pool_size,
+        application_name="afasa-ops-worker",
+    )
 
 
 def thingsboard_client(settings: Settings) -> ThingsboardClient | None:
