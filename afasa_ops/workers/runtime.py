@@ -576,13 +576,3 @@ class Runtime:
                 await self.in_thread(outbox.mark_published, self.engine, tenant, sent)
                 self.metrics.relayed.labels(self.name).inc(len(sent))
         return len(sent)
-
-
-def run_worker(runtime_factory: Callable[[], Runtime]) -> int:
-    """Run a worker in a fresh event loop (the CLI's entry)."""
-
-    async def main() -> int:
-        runtime = runtime_factory()
-        return await runtime.run()
-
-    return asyncio.run(main())

@@ -94,3 +94,9 @@ def test_an_unknown_prefix_is_unknown_not_a_crash() -> None:
         cwd=ROOT,
     )
     assert done.stdout.strip() == "unknown"
+
+
+def test_the_docs_the_runbook_and_the_docs_cite_exist() -> None:
+    for path in [ROOT / "runbooks" / "afasa-repair.yaml", *sorted((ROOT / "docs").glob("*.md"))]:
+        for cited in re.findall(r"\bdocs/([a-z0-9_-]+\.md)", path.read_text()):
+            assert (ROOT / "docs" / cited).is_file(), f"{path.name} cites docs/{cited}"
