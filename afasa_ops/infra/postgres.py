@@ -157,7 +157,7 @@ def connect(
 
 
 class Postgres:
-    """One lazily opened admin connection per run (ctx.driver("postgres", ...))."""
+    """One lazily opened admin connection per run (Context.postgres)."""
 
     def __init__(self, dsn: str, timeouts: Timeouts | None = None) -> None:
         self.dsn = dsn
