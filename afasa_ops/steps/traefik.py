@@ -86,7 +86,7 @@ def container_drift_now(ctx: Context) -> tuple[str, ContainerInfo | None, list[s
     return service, info, container_drift(proj.services[service], service, info)
 
 
-# -- 2. the compose fix -------------------------------------------------------------------
+# -- the compose fix ----------------------------------------------------------------------
 
 
 class ComposeFixParams(Params):
@@ -142,7 +142,7 @@ class ComposeFix(Step[ComposeFixParams]):
         )
 
 
-# -- 3. recreate Traefik ------------------------------------------------------------------
+# -- recreate Traefik ---------------------------------------------------------------------
 
 
 def container_drift(spec: dict[str, Any], service: str, info: ContainerInfo | None) -> list[str]:
@@ -197,7 +197,7 @@ class Recreate(Step[RecreateParams]):
         return Outcome(True, f"recreated {service} (project {proj.name})")
 
 
-# -- 4. the provider's health, with the fallbacks -----------------------------------------
+# -- the provider's health, with the fallbacks --------------------------------------------
 
 
 class ProviderParams(Params):
@@ -405,7 +405,7 @@ def _parse_started(text: str) -> datetime:
         return datetime.now(UTC) - timedelta(minutes=5)
 
 
-# -- 5. routing ---------------------------------------------------------------------------
+# -- routing ------------------------------------------------------------------------------
 
 
 class RoutingParams(Params):
