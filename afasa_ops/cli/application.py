@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,22 @@ class Application:
         from afasa_ops.redact import redact
 
         return typer.confirm(redact(question), default=False, err=True)
+
+    def emit(
+        self,
+        as_json: bool,
+        document: Callable[[], Any],
+        render: Callable[[], None],
+        code: int | None = None,
+    ) -> None:
+        """A command's result: one JSON document on stdout (--json) or the renderer's text;
+        then the exit code, when the command has one to give."""
+        if as_json:
+            self.print_json(document())
+        else:
+            render()
+        if code is not None:
+            raise typer.Exit(int(code))
 
     def print_json(self, data: Any) -> None:
         from afasa_ops.redact import redactor

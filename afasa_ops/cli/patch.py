@@ -38,14 +38,15 @@ def plan_command(
 
     application = app_of(ctx)
     result = plan_patch(application.context(), application.runbook(), bundle, since)
-    code = ExitCode.PENDING if result.writes else ExitCode.OK
-    if json:
-        application.print_json({**result.to_json(), "exit_code": int(code)})
-    else:
-        from afasa_ops.render.patch import render_plan
+    from afasa_ops.render.patch import render_plan
 
-        render_plan(result, application.out)
-    raise typer.Exit(int(code))
+    code = ExitCode.PENDING if result.writes else ExitCode.OK
+    application.emit(
+        json,
+        lambda: {**result.to_json(), "exit_code": int(code)},
+        lambda: render_plan(result, application.out),
+        code,
+    )
 
 
 @app.command("apply")
@@ -80,11 +81,12 @@ def apply_command(
     result = apply_patch(
         context, application.runbook(), bundle, since=since, delete=delete, force=force
     )
-    code = ExitCode.BLOCKED if result.conflicts_skipped else ExitCode.OK
-    if json:
-        application.print_json({**result.to_json(), "exit_code": int(code)})
-    else:
-        from afasa_ops.render.patch import render_apply
+    from afasa_ops.render.patch import render_apply
 
-        render_apply(result, application.out)
-    raise typer.Exit(int(code))
+    code = ExitCode.BLOCKED if result.conflicts_skipped else ExitCode.OK
+    application.emit(
+        json,
+        lambda: {**result.to_json(), "exit_code": int(code)},
+        lambda: render_apply(result, application.out),
+        code,
+    )

@@ -34,12 +34,8 @@ def command(
         raise BlockedError(
             "rollback commits the tag's state and recreates containers: re-run with --yes"
         )
+    from afasa_ops.render.rollback import render_rollback
+
     result = rollback(context, tag)
     code = ExitCode.FAILED if result.recreate_failed else ExitCode.OK
-    if json:
-        app.print_json(result.to_json())
-    else:
-        from afasa_ops.render.rollback import render_rollback
-
-        render_rollback(result, app.out)
-    raise typer.Exit(int(code))
+    app.emit(json, result.to_json, lambda: render_rollback(result, app.out), code)

@@ -20,16 +20,13 @@ app = typer.Typer(
 def status(ctx: typer.Context, json: JsonOption = False) -> None:
     """Applied and pending migrations; exits 3 when some are pending, 4 when blocked."""
     from afasa_ops.commands import schema
+    from afasa_ops.render.schema import render_status
 
     app_ = app_of(ctx)
     report = schema.status(app_.settings())
-    if json:
-        app_.print_json(report.to_json())
-    else:
-        from afasa_ops.render.schema import render_status
-
-        render_status(report, app_.out, app_.say)
-    raise typer.Exit(int(report.exit_code))
+    app_.emit(
+        json, report.to_json, lambda: render_status(report, app_.out, app_.say), report.exit_code
+    )
 
 
 @app.command("sql")
@@ -45,31 +42,26 @@ def sql(ctx: typer.Context) -> None:
 def migrate(ctx: typer.Context, json: JsonOption = False) -> None:
     """Apply pending migrations under an advisory lock, then re-apply the app role's grants."""
     from afasa_ops.commands import schema
+    from afasa_ops.render.schema import render_migrate
 
     app_ = app_of(ctx)
     result = schema.migrate(app_.settings())
-    if json:
-        app_.print_json({"applied": result.applied, "extensions": result.extensions})
-    else:
-        from afasa_ops.render.schema import render_migrate
-
-        render_migrate(result, app_.say)
+    app_.emit(
+        json,
+        lambda: {"applied": result.applied, "extensions": result.extensions},
+        lambda: render_migrate(result, app_.say),
+    )
 
 
 @app.command("verify")
 def verify(ctx: typer.Context, json: JsonOption = False) -> None:
     """Every migration applied, unchanged, and its verify query true (a CI gate)."""
     from afasa_ops.commands import schema
+    from afasa_ops.render.schema import render_verify
 
     app_ = app_of(ctx)
     report = schema.verify(app_.settings())
-    if json:
-        app_.print_json(report.to_json())
-    else:
-        from afasa_ops.render.schema import render_verify
-
-        render_verify(report, app_.say)
-    raise typer.Exit(int(report.exit_code))
+    app_.emit(json, report.to_json, lambda: render_verify(report, app_.say), report.exit_code)
 
 
 @app.command("baseline")
