@@ -23,7 +23,7 @@ ENV_PREFIX = "AFASA_OPS_"
 CONFIG_ENV = "AFASA_OPS_CONFIG"
 DEFAULT_CONFIG = "afasa-ops.toml"
 # Variables that steer the tool itself rather than override a key.
-RESERVED_ENV = {CONFIG_ENV, "AFASA_OPS_NO_COLOR"}
+RESERVED_ENV = {CONFIG_ENV}
 
 
 # Bounds by kind of value, so every key of a kind is bounded the same way (a unit test walks
@@ -238,21 +238,25 @@ class DatabaseSection(Section):
     app_password: SecretRef | None = Field(
         default=None, description="Password for the application role (a reference)."
     )
-    lock_timeout_s: Seconds = Field(default=10.0, description="lock_timeout for tool sessions.")
+    lock_timeout_s: Seconds = Field(
+        default=10.0, description="lock_timeout of every session (the tool, serve, workers)."
+    )
     statement_timeout_s: Seconds = Field(
-        default=300.0, description="statement_timeout for tool sessions."
+        default=300.0,
+        description="statement_timeout of the tool's sessions (serve and the workers have "
+        "their own, below).",
     )
     idle_in_transaction_timeout_s: SecondsOrZero = Field(
         default=60.0,
-        description="idle_in_transaction_session_timeout for tool sessions: a dead client's "
-        "locks go after this.",
+        description="idle_in_transaction_session_timeout of every session: a dead client's "
+        "locks go after this (0: none).",
     )
     migrations_dir: str | None = Field(
         default=None,
         description="Directory of NNNN_name.sql migrations (default: the ones afasa-ops ships).",
     )
     connect_timeout_s: SecondsOrZero = Field(
-        default=5.0, description="Connect timeout of the API's and workers' sessions."
+        default=5.0, description="Connect timeout of every session (0: none)."
     )
     pool_timeout_s: SecondsOrZero = Field(
         default=5.0, description="Longest wait of a request or job for a pooled connection."
@@ -265,7 +269,7 @@ class DatabaseSection(Section):
     )
     keepalive_s: SecondsOrZero = Field(
         default=10.0,
-        description="TCP keepalive idle of app sessions; a silent peer is dropped after ~3x.",
+        description="TCP keepalive idle of every session; a silent peer is dropped after ~3x.",
     )
     vector: str = Field(
         default="auto",

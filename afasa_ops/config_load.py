@@ -105,7 +105,7 @@ def read_toml(path: Path, label: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{label}: not valid TOML: {' '.join(str(exc).split())}") from None
+        raise ConfigError(f"{label}: not valid TOML: {' '.join(str(exc).split())}") from exc
     except RecursionError:
         raise ConfigError(f"{label}: not usable TOML: arrays or tables nested too deeply") from None
 

@@ -59,3 +59,34 @@ class LockHeldError(BlockedError):
 
 class DriverError(AfasaOpsError):
     """An external system (git, docker, postgres, nats, http) refused or failed."""
+
+
+def describe_error(exc: BaseException, *, verbose: bool = False) -> tuple[str, int]:
+    """The message and exit code for an error that reached the CLI. An AfasaOpsError is one
+    line that says what to do; --verbose adds the chain of causes behind it. Anything else is
+    a bug: one line naming it, and its traceback with --verbose."""
+    if isinstance(exc, AfasaOpsError):
+        # A configuration error may list several problems, one per line: each is an error.
+        lines, code = [f"error: {line}" for line in str(exc).splitlines()], int(exc.exit_code)
+        if verbose:
+            lines += [f"  caused by {type(c).__name__}: {c}" for c in _causes(exc)]
+        return "\n".join(lines), code
+    lines = [f"error: unexpected {type(exc).__name__}: {exc}"]
+    if verbose:
+        import traceback
+
+        lines.append("".join(traceback.format_exception(exc)).rstrip())
+    else:
+        lines.append("(a bug in afasa-ops: re-run with --verbose for the traceback)")
+    return "\n".join(lines), int(ExitCode.FAILED)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    current = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    while current is not None and len(out) < 10:
+        out.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return out

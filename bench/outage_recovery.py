@@ -43,8 +43,8 @@ def ready_count(admin_dsn: str, tenant: uuid.UUID) -> int | None:
 
 
 def request(app_dsn: str, tenant: uuid.UUID, n: int) -> list[uuid.UUID]:
+    from afasa_ops.infra.postgres import make_engine
     from afasa_ops.platform import reports
-    from afasa_ops.platform.db import make_engine
 
     engine = make_engine(app_dsn)
     try:

@@ -39,8 +39,8 @@ def main() -> None:
 
     import psycopg
 
+    from afasa_ops.infra.postgres import make_engine
     from afasa_ops.platform import reports
-    from afasa_ops.platform.db import make_engine
     from afasa_ops.platform.storage import FileStorage
     from tests.support.platform_db import add_tenant, platform_database
     from tests.support.seed import seed_tenant_data

@@ -47,8 +47,8 @@ async def ours(
 ) -> float:
     import psycopg
 
+    from afasa_ops.infra.postgres import make_engine
     from afasa_ops.platform import reports
-    from afasa_ops.platform.db import make_engine
     from afasa_ops.platform.storage import FileStorage
     from afasa_ops.workers import report
     from afasa_ops.workers.runtime import RuntimeOptions

@@ -134,7 +134,7 @@ def replay_checks(box: sandbox_mod.Sandbox, admin_dsn: str) -> None:
 def _check_token(box: sandbox_mod.Sandbox) -> str:
     """The bearer token phase 4 uses, minted the same way (not part of what is timed)."""
     from afasa_ops.config import load_settings
-    from afasa_ops.steps.checks import resolve_token
+    from afasa_ops.steps.check import resolve_token
 
     os.environ.update(box.ops_env())
     return resolve_token(load_settings(box.config))

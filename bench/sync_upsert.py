@@ -37,7 +37,8 @@ def main() -> None:
 
     import psycopg
 
-    from afasa_ops.platform.db import make_engine, tenant_transaction
+    from afasa_ops.infra.postgres import make_engine
+    from afasa_ops.platform.db import tenant_transaction
     from afasa_ops.platform.devices import sync_ubibot, upsert_channels
     from afasa_ops.platform.ubibot import parse_channels
     from tests.support.platform_db import add_tenant, platform_database

@@ -13,16 +13,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import jwt
 
 from afasa_ops.config import ApiSection
 from afasa_ops.errors import ConfigError
+from afasa_ops.infra import http
 from afasa_ops.redact import redactor
+from afasa_ops.tokens import DEV_ISSUER, check_auth_config
 
 ADMIN_ROLE = "tenant_admin"
-# Issuer of development tokens when no OIDC issuer is configured.
-DEV_ISSUER = "afasa-dev"
 # Clock skew tolerated on exp/nbf/iat, in seconds.
 LEEWAY_S = 30
 # The JWKS is fetched at most this often (an unknown kid, a failing issuer); each failure in a
@@ -69,12 +68,14 @@ class JwksError(Exception):
 def fetch_jwks(url: str, timeout_s: float) -> dict[str, jwt.PyJWK]:
     """The signing keys of a JWKS document by kid, or JwksError saying why not."""
     try:
-        response = httpx.get(url, timeout=timeout_s)
-        response.raise_for_status()
+        with http.translated(f"GET {url}", timeout_s):
+            response = http.request("GET", url, timeout_s=timeout_s)
+            response.raise_for_status()
         doc = response.json()
-    except httpx.TimeoutException:
-        raise JwksError(f"no answer within {timeout_s:g}s") from None
-    except (httpx.HTTPError, ValueError) as exc:
+    except http.HttpFailure as exc:
+        reason = f"no answer within {timeout_s:g}s" if exc.timed_out else exc.reason
+        raise JwksError(reason) from None
+    except ValueError as exc:
         raise JwksError(type(exc).__name__) from None
     # JSON that is not an object ([1,2], a string, null) is as unusable as a 500.
     if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
@@ -262,21 +263,6 @@ def _dev_secret(api: ApiSection) -> str | None:
         raise ConfigError(f"[api] dev_hs256_secret - {api.dev_hs256_secret.problem()}")
     redactor.add(secret)
     return secret
-
-
-def check_auth_config(api: ApiSection) -> None:
-    """Refuse to start with a configuration that would accept tokens it should not."""
-    if api.dev_hs256_secret is not None and api.environment != "development":
-        raise ConfigError(
-            "[api] dev_hs256_secret is set but [api] environment is "
-            f"{api.environment!r}: HS256 development tokens are refused outside development",
-            hint='remove dev_hs256_secret, or set [api] environment = "development"',
-        )
-    if api.dev_hs256_secret is None and api.oidc_issuer_url is None:
-        raise ConfigError(
-            "[api] oidc_issuer_url is not set: no way to verify tokens",
-            hint="set AFASA_OPS_API_OIDC_ISSUER_URL or [api] oidc_issuer_url to the Keycloak realm URL",
-        )
 
 
 def build_verifier(api: ApiSection) -> TokenVerifier:

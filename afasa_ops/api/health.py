@@ -79,16 +79,10 @@ def database_probe(engine: object) -> Probe:
 
 def nats_probe(url: str, stream: str) -> Probe:
     async def probe() -> None:
-        import nats
+        from afasa_ops.infra.nats import probe_stream
 
-        nc = await nats.connect(
-            url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False
-        )
-        try:
-            # JetStream and the stream the platform publishes to, not only a TCP socket.
-            await nc.jetstream().stream_info(stream)
-        finally:
-            await nc.close()
+        # JetStream and the stream the platform publishes to, not only a TCP socket.
+        await probe_stream(url, stream, timeout_s=2.0)
 
     return probe
 

@@ -31,26 +31,29 @@ def build_runtime(settings: Settings) -> ApiRuntime:
     """Everything checked before the first request: bad configuration stops the start."""
     verifier = build_verifier(settings.api)
     dsn = require(settings, "database", "app_dsn", "the API connects as the application role")
-    from afasa_ops.platform.db import EngineTimeouts, engine_timeouts, make_engine
+    from afasa_ops.infra.postgres import Timeouts, make_engine
 
     db = settings.database
     engine = make_engine(
         dsn,
+        timeouts=Timeouts.of(db, statement_s=db.api_statement_timeout_s),
         pool_size=10,
         application_name="afasa-ops-api",
-        timeouts=engine_timeouts(db, statement_s=db.api_statement_timeout_s),
     )
     # /readyz never waits behind application work: its own connection, its own short bounds.
+    short = Timeouts.of(db, statement_s=2.0)
     probe_engine = make_engine(
         dsn,
+        timeouts=Timeouts(
+            connect_s=min(db.connect_timeout_s or 2.0, 2.0),
+            lock_s=min(short.lock_s, 2.0),
+            statement_s=2.0,
+            pool_s=1.0,
+            idle_s=short.idle_s,
+            keepalive_s=short.keepalive_s,
+        ),
         pool_size=1,
         application_name="afasa-ops-readyz",
-        timeouts=EngineTimeouts(
-            connect_s=min(db.connect_timeout_s or 2.0, 2.0),
-            pool_s=1.0,
-            statement_s=2.0,
-            keepalive_s=db.keepalive_s,
-        ),
     )
     probes = {
         "database": database_probe(probe_engine),

@@ -1,12 +1,18 @@
-"""The afasa-ops command line. One module per command; each is thin: parse, call, render."""
+"""The afasa-ops command line. One module per command; each is thin: parse, call, render.
+
+Errors take one path whether the CLI runs as a program (`main()`) or under Typer's test
+runner: the root group turns an AfasaOpsError into `error: ...` on stderr and its exit code,
+and an unexpected exception into one line (its traceback with --verbose).
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from afasa_ops import __version__
 from afasa_ops.cli import doctor, init, plan, report, run, serve, status, worker
@@ -16,8 +22,38 @@ from afasa_ops.cli import schema as schema_cli
 from afasa_ops.cli.application import Application
 from afasa_ops.errors import AfasaOpsError, ExitCode
 
+
+class _Root(TyperGroup):
+    """The root command group: the one place errors become messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except AfasaOpsError as exc:
+            raise typer.Exit(_report(ctx, exc)) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(int(ExitCode.FAILED)) from None
+        except Exception as exc:
+            raise typer.Exit(_report(ctx, exc)) from None
+
+
+def _report(ctx: click.Context, exc: BaseException) -> int:
+    from afasa_ops.errors import describe_error
+    from afasa_ops.redact import redact
+
+    obj = ctx.find_root().obj
+    verbose = isinstance(obj, Application) and obj.verbose
+    text, code = describe_error(exc, verbose=verbose)
+    typer.echo(redact(text), err=True)
+    return code
+
+
 app = typer.Typer(
     name="afasa-ops",
+    cls=_Root,
     help="The AFASA 2.0 repair runbook as software: check, plan, apply and verify, with a journal.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -43,7 +79,10 @@ def root(
         ),
     ] = None,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="More detail on errors.")
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="On errors, show the chain of causes (and tracebacks)."
+        ),
     ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
@@ -66,14 +105,4 @@ app.add_typer(worker.app, name="worker")
 
 
 def main() -> None:
-    try:
-        app()
-    except AfasaOpsError as exc:
-        from afasa_ops.redact import redact
-
-        for line in redact(str(exc)).splitlines():  # a config error may list several
-            typer.echo(f"error: {line}", err=True)
-        sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(int(ExitCode.FAILED))
+    app()

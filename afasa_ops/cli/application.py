@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
-
-from afasa_ops.errors import AfasaOpsError, ExitCode
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from afasa_ops.config import Settings
     from afasa_ops.runbook.context import Context, Options
     from afasa_ops.runbook.loader import Runbook
+    from afasa_ops.runbook.runner import Reporter
 
 
 @dataclass
@@ -74,7 +74,7 @@ class Application:
         return load_runbook(settings.runbook_path())
 
     def context(self, options: Options | None = None) -> Context:
-        from afasa_ops.commands import learn_secrets
+        from afasa_ops.commands.context import learn_secrets
         from afasa_ops.runbook.context import Context, Options
 
         learn_secrets(self.settings())
@@ -87,7 +87,7 @@ class Application:
             say=self.say,
         )
 
-    def reporter(self, verb: str, as_json: bool):  # type: ignore[no-untyped-def]
+    def reporter(self, verb: str, as_json: bool) -> Reporter:
         """Live progress on stderr (quiet when the caller wants JSON on a non-terminal)."""
         from afasa_ops.render.terminal import ProgressReporter
         from afasa_ops.runbook.runner import SilentReporter
@@ -106,20 +106,26 @@ class Application:
 
         return typer.confirm(redact(question), default=False, err=True)
 
+    def emit(
+        self,
+        as_json: bool,
+        document: Callable[[], Any],
+        render: Callable[[], None],
+        code: int | None = None,
+    ) -> None:
+        """A command's result: one JSON document on stdout (--json) or the renderer's text;
+        then the exit code, when the command has one to give."""
+        if as_json:
+            self.print_json(document())
+        else:
+            render()
+        if code is not None:
+            raise typer.Exit(int(code))
+
     def print_json(self, data: Any) -> None:
         from afasa_ops.redact import redactor
 
         sys.stdout.write(json.dumps(redactor.redact_obj(data), indent=2, default=str) + "\n")
-
-    def abort(self, message: str, code: int = ExitCode.FAILED) -> NoReturn:
-        from afasa_ops.redact import redact
-
-        for line in redact(message).splitlines():  # a config error may list several problems
-            typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(code)
-
-    def fail(self, exc: AfasaOpsError) -> NoReturn:
-        self.abort(str(exc), int(exc.exit_code))
 
 
 def app_of(ctx: typer.Context) -> Application:

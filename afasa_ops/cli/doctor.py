@@ -17,12 +17,8 @@ def command(
 ) -> None:
     """Read-only health checks by area; changes nothing."""
     from afasa_ops.cli.render_run import finish
-    from afasa_ops.commands import plan
-    from afasa_ops.doctor import doctor_runbook
-    from afasa_ops.runbook.runner import Selection
+    from afasa_ops.commands.doctor import doctor
 
     app = app_of(ctx)
-    runbook = doctor_runbook(areas or [])
-    result = plan(runbook, app.context(), Selection(), app.reporter("checking", json))
-    result.mode = "doctor"
+    result = doctor(app.context(), areas or [], app.reporter("checking", json))
     finish(app, result, json)

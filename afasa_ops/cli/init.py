@@ -20,12 +20,11 @@ def command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
 ) -> None:
     """Inspect an AFASA checkout and write a config describing it."""
-    from afasa_ops import init as core
+    from afasa_ops.commands.init import init
 
     app = app_of(ctx)
     target = output or app.config_path or Path("afasa-ops.toml")
-    result = core.inspect(repo, target)
-    core.write(result, force)
+    result = init(repo, target, force=force)
     app.say(
         f"wrote {target}: project {result.project_name!r} ({result.project_name_source}), "
         f"networks {', '.join(result.networks)}, {len(result.services)} routed services"

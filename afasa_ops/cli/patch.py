@@ -34,18 +34,19 @@ def plan_command(
 ) -> None:
     """Show each file as added, modified, unchanged or only-in-repo, with diffs and commit
     groups. Changes nothing. Exit 3 when there is something to apply."""
-    from afasa_ops.patch.verbs import plan_patch
+    from afasa_ops.commands.patch import plan_patch
 
     application = app_of(ctx)
     result = plan_patch(application.context(), application.runbook(), bundle, since)
-    code = ExitCode.PENDING if result.writes else ExitCode.OK
-    if json:
-        application.print_json({**result.to_json(), "exit_code": int(code)})
-    else:
-        from afasa_ops.render.patch import render_plan
+    from afasa_ops.render.patch import render_plan
 
-        render_plan(result, application.out)
-    raise typer.Exit(int(code))
+    code = ExitCode.PENDING if result.writes else ExitCode.OK
+    application.emit(
+        json,
+        lambda: {**result.to_json(), "exit_code": int(code)},
+        lambda: render_plan(result, application.out),
+        code,
+    )
 
 
 @app.command("apply")
@@ -72,7 +73,7 @@ def apply_command(
 ) -> None:
     """Write the bundle's changes and commit each group on the current (fix) branch, showing
     each group's diff first; then verify every applied path byte for byte."""
-    from afasa_ops.patch.verbs import apply_patch
+    from afasa_ops.commands.patch import apply_patch
     from afasa_ops.runbook.context import Options
 
     application = app_of(ctx)
@@ -80,11 +81,12 @@ def apply_command(
     result = apply_patch(
         context, application.runbook(), bundle, since=since, delete=delete, force=force
     )
-    code = ExitCode.BLOCKED if result.conflicts_skipped else ExitCode.OK
-    if json:
-        application.print_json({**result.to_json(), "exit_code": int(code)})
-    else:
-        from afasa_ops.render.patch import render_apply
+    from afasa_ops.render.patch import render_apply
 
-        render_apply(result, application.out)
-    raise typer.Exit(int(code))
+    code = ExitCode.BLOCKED if result.conflicts_skipped else ExitCode.OK
+    application.emit(
+        json,
+        lambda: {**result.to_json(), "exit_code": int(code)},
+        lambda: render_apply(result, application.out),
+        code,
+    )

@@ -18,8 +18,9 @@ def command(
     json: JsonOption = False,
 ) -> None:
     """Show what `run` would change, with diffs. Changes nothing. Exit 3 when changes are pending."""
-    from afasa_ops.cli.render_run import finish, parse_params
-    from afasa_ops.commands import plan
+    from afasa_ops.cli.options import parse_params
+    from afasa_ops.cli.render_run import finish
+    from afasa_ops.commands.plan import plan
     from afasa_ops.runbook.runner import Selection
 
     app = app_of(ctx)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from afasa_ops.cli.application import Application
-from afasa_ops.errors import UsageError
 from afasa_ops.runbook.model import RunResult
 
 
@@ -21,13 +20,3 @@ def finish(app: Application, result: RunResult, as_json: bool) -> None:
 
         render_run(result, app.out)
     raise typer.Exit(int(exit_code_for(result)))
-
-
-def parse_params(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--param {pair!r}: expected NAME=VALUE")
-        out[name] = value
-    return out

@@ -26,13 +26,11 @@ def command(
     """The summary report of a run: what changed, what was tested, what passed and failed."""
     import json
 
-    from afasa_ops.commands import load_run
+    from afasa_ops.commands.report import report
     from afasa_ops.redact import redactor
 
     app = app_of(ctx)
-    run = load_run(app.context(), run_id)
-    if run is None:
-        app.abort("no runs recorded yet; run `afasa-ops run` first", 2)
+    run = report(app.context(), run_id)
     if format is Format.md:
         from afasa_ops.render.markdown import render_markdown
 

@@ -5,24 +5,20 @@ from typing import Annotated
 import typer
 
 from afasa_ops.cli.application import app_of
-from afasa_ops.cli.options import JsonOption, PhasesArg
+from afasa_ops.cli.options import JsonOption, NoCommitOption, PhasesArg, YesOption
 
 
 def command(
     ctx: typer.Context,
     phases: PhasesArg = None,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Confirm destructive and host-level steps.")
-    ] = False,
+    yes: YesOption = False,
     step: Annotated[bool, typer.Option("--step", help="Ask before each step.")] = False,
     from_step: Annotated[str | None, typer.Option("--from", help="Start at this step id.")] = None,
     only: Annotated[str | None, typer.Option("--only", help="Run only this step id.")] = None,
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Proceed with uncommitted changes.")
     ] = False,
-    no_commit: Annotated[
-        bool, typer.Option("--no-commit", help="Stage file changes instead of committing.")
-    ] = False,
+    no_commit: NoCommitOption = False,
     allow_engine_downgrade: Annotated[
         bool,
         typer.Option("--allow-engine-downgrade", help="Permit fallback B: Docker Engine 28.5.2."),
@@ -37,8 +33,9 @@ def command(
     json: JsonOption = False,
 ) -> None:
     """Converge the target: check each step, apply what is pending, verify. Journaled."""
-    from afasa_ops.cli.render_run import finish, parse_params
-    from afasa_ops.commands import run
+    from afasa_ops.cli.options import parse_params
+    from afasa_ops.cli.render_run import finish
+    from afasa_ops.commands.run import run
     from afasa_ops.runbook.context import Options
     from afasa_ops.runbook.runner import Selection
 

@@ -18,10 +18,7 @@ def command(
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the reference AFASA HTTP service (devices, reports, health) on uvicorn."""
-    from afasa_ops.extras import require
-
-    require("service", "serve")
-    from afasa_ops.api.serve import serve
+    from afasa_ops.commands.serve import serve
 
     app = app_of(ctx)
     serve(app.settings(), host=host, port=port, log_level=log_level, say=app.say)

@@ -14,7 +14,7 @@ def command(
     json: JsonOption = False,
 ) -> None:
     """Recent runs from the journal, newest first; interrupted runs are marked."""
-    from afasa_ops.commands import status
+    from afasa_ops.commands.status import status
 
     app = app_of(ctx)
     result = status(app.context(), limit)
@@ -23,16 +23,8 @@ def command(
 
         app.print_json(status_document(result.runs))
         return
-    from rich.table import Table
+    from afasa_ops.render.status import render_status
 
-    table = Table(title="afasa-ops runs")
-    for col in ("run", "mode", "status", "phases", "started", "steps"):
-        table.add_column(col)
-    for r in result.runs:
-        done = sum(1 for s in r.steps if s.status.value in ("ok", "changed", "skipped"))
-        table.add_row(
-            r.run_id, r.mode, r.status, ",".join(r.phases), r.started_at, f"{done}/{len(r.steps)}"
-        )
-    app.out.print(table)
+    render_status(result, app.out)
     if not result.runs:
         app.say("no runs recorded yet")

@@ -29,13 +29,9 @@ def report(
     ctx: typer.Context, concurrency: ConcurrencyOption = None, port: PortOption = None
 ) -> None:
     """Generate requested reports (csv, xlsx, pdf) into storage; mark them ready once."""
-    from afasa_ops.extras import require
+    from afasa_ops.commands import worker
 
-    require("service", "worker report")
-    from afasa_ops.workers.main import run_report
-
-    a = app_of(ctx)
-    raise typer.Exit(run_report(a.settings(), concurrency=concurrency, port=port))
+    raise typer.Exit(worker.report(app_of(ctx).settings(), concurrency=concurrency, port=port))
 
 
 @app.command("commands")
@@ -43,13 +39,9 @@ def commands(
     ctx: typer.Context, concurrency: ConcurrencyOption = None, port: PortOption = None
 ) -> None:
     """Apply device enable/disable commands to ThingsBoard and record the outcome."""
-    from afasa_ops.extras import require
+    from afasa_ops.commands import worker
 
-    require("service", "worker commands")
-    from afasa_ops.workers.main import run_commands
-
-    a = app_of(ctx)
-    raise typer.Exit(run_commands(a.settings(), concurrency=concurrency, port=port))
+    raise typer.Exit(worker.commands(app_of(ctx).settings(), concurrency=concurrency, port=port))
 
 
 @app.command("sync")
@@ -62,26 +54,15 @@ def sync(
     json: JsonOption = False,
 ) -> None:
     """Sync every tenant's UbiBot channels into devices, on an interval with jitter."""
-    from afasa_ops.extras import require
-
-    require("service", "worker sync")
-    from afasa_ops.workers.main import run_sync
+    from afasa_ops.commands import worker
 
     a = app_of(ctx)
-    code, last = run_sync(a.settings(), once=once, port=port)
+    code, last = worker.sync(a.settings(), once=once, port=port)
     if once and last is not None:
         if json:
             a.print_json(last.as_dict())
         else:
-            for t in last.tenants:
-                if t.error:
-                    a.say(f"tenant {t.tenant_id}: FAILED: {t.error}")
-                elif t.counts:
-                    c = t.counts
-                    a.say(
-                        f"tenant {t.tenant_id}: {c.devices_found} channels, {c.inserted} inserted, "
-                        f"{c.updated} updated, {c.unchanged} unchanged"
-                    )
-            if not last.tenants:
-                a.say("no tenant has a UbiBot account key")
+            from afasa_ops.render.worker import render_sync_pass
+
+            render_sync_pass(last, a.say)
     raise typer.Exit(code)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from afasa_ops.errors import BlockedError
+from afasa_ops.findings import CommandRecord
 from afasa_ops.infra.shell import Shell, last_line
-from afasa_ops.runbook.model import CommandRecord
 
 # Compose v1 ends a failed build with "Service 'api' failed to build : Build failed"; why it
 # failed is a line `docker build` printed above that (COPY failed, a RUN's non-zero code).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,11 +106,6 @@ class GitRepo:
         with _translated(f"diff {base}"):
             return str(self.repo.git.diff(base, "--", *(paths or [])))
 
-    def changed_since(self, base: str) -> list[str]:
-        with _translated(f"diff --name-only {base}"):
-            out = self.repo.git.diff("--name-only", base)
-        return [line for line in out.splitlines() if line]
-
     # -- added for phase 0 and rollback ------------------------------------------------------
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         import git
@@ -168,10 +164,115 @@ class GitRepo:
             out = self.repo.git.diff("--name-only", a, b)
         return [line for line in out.splitlines() if line]
 
-    def show_file(self, commit: str, path: str) -> str | None:
+    # -- read-only queries of the patch planner and phase 3 ---------------------------------
+    def tracked_files(self) -> list[str]:
+        with _translated("ls-files"):
+            out = str(self.repo.git.ls_files("-z"))
+        return sorted(p for p in out.split("\0") if p)
+
+    def staged_files(self) -> list[str]:
+        with _translated("diff --cached --name-only"):
+            out = str(self.repo.git.diff("--cached", "--name-only", "-z"))
+        return [p for p in out.split("\0") if p]
+
+    def newest_tag(self, pattern: str) -> str | None:
+        """The most recently created tag matching a glob (tagger date, or commit date if light)."""
+        with _translated("for-each-ref refs/tags"):
+            out = str(
+                self.repo.git.for_each_ref(
+                    "--sort=-creatordate", "--format=%(refname:short)", "refs/tags/"
+                )
+            )
+        return next((n for n in out.splitlines() if fnmatch.fnmatchcase(n, pattern)), None)
+
+    def changed_since(self, rev: str) -> set[str]:
+        """Paths whose content differs between `rev` and the work tree (renames as delete + add)."""
+        with _translated(f"diff --name-only {rev}"):
+            out = str(self.repo.git.diff("--name-only", "--no-renames", "-z", rev, "--"))
+        return {p for p in out.split("\0") if p}
+
+    def blob_at(self, rev: str, path: str) -> bytes | None:
+        """A file's bytes at `rev`, or None when it did not exist there."""
+        try:
+            blob = self.repo.commit(rev).tree / path
+        except KeyError:
+            return None
+        data: bytes = blob.data_stream.read()
+        return data
+
+    def is_revision(self, rev: str) -> bool:
+        try:
+            self.repo.commit(rev)
+        except Exception:  # gitdb/GitPython raise several types for an unknown name
+            return False
+        return True
+
+    def ignored_paths(self, paths: list[str]) -> set[str]:
+        """The paths the repo's .gitignore rules ignore (a bundle's .env must never be committed)."""
+        out: set[str] = set()
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            with _translated("check-ignore"):
+                # Exit 1 means "none ignored": not an error here.
+                _, stdout, _ = self.repo.git.check_ignore(
+                    "--no-index", "--", *chunk, with_extended_output=True, with_exceptions=False
+                )
+            out.update(line for line in str(stdout).splitlines() if line)
+        return out
+
+    def require_identity(self) -> None:
+        """A commit needs a committer: without user.name/user.email it fails after the writes."""
         import git
 
         try:
-            return str(self.repo.git.show(f"{commit}:{path}"))
+            self.repo.git.var("GIT_COMMITTER_IDENT")
         except git.GitCommandError:
-            return None
+            raise BlockedError(
+                f"{self.path}: git has no committer identity (user.name and user.email)",
+                hint="git config user.name ... and git config user.email ... in the repo",
+            ) from None
+
+    @property
+    def git_dir(self) -> Path:
+        return Path(self.repo.git_dir)
+
+    @property
+    def work_tree(self) -> Path:
+        return Path(self.repo.working_tree_dir or self.path)
+
+    # -- taking back a failed patch apply --------------------------------------------------
+    def commits_since(self, start: str) -> list[str]:
+        with _translated(f"rev-list {start}..HEAD"):
+            out = str(self.repo.git.rev_list(f"{start}..HEAD"))
+        return [line for line in out.splitlines() if line]
+
+    def move_branch(self, start: str) -> None:
+        """`reset --soft`: only the branch moves; the index and work tree are kept."""
+        with _translated(f"reset --soft {start}"):
+            self.repo.git.reset("--soft", start)
+
+    def unstage_to(self, start: str, paths: list[str]) -> None:
+        """The index entries of `paths` back to `start` (paths new since then leave it)."""
+        with _translated("reset -- <paths>"):
+            self.repo.git.reset("-q", start, "--", *paths)
+
+    def checkout_paths(self, start: str, paths: list[str]) -> None:
+        with _translated("checkout -- <paths>"):
+            self.repo.git.checkout(start, "--", *paths)
+
+
+def clean_tree_hash(path: Path) -> str | None:
+    """The git tree hash of a directory at HEAD of the repository holding it; None when it
+    has uncommitted changes or is not in git (what decides whether a rebuild could change an
+    image built from it)."""
+    import git
+
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+        root = Path(repo.working_tree_dir or path).resolve()
+        rel = path.resolve().relative_to(root).as_posix() if path.resolve() != root else ""
+        tree = repo.git.rev_parse(f"HEAD:{rel}" if rel else "HEAD^{tree}")
+        dirty = repo.git.status("--porcelain", "--", rel or ".")
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
+        return None
+    return None if dirty.strip() else str(tree).strip()

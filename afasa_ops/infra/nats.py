@@ -94,6 +94,20 @@ async def connect(
     return NatsConnection(nc=nc, js=nc.jetstream())
 
 
+async def probe_stream(url: str, stream: str, timeout_s: float = 2.0) -> None:
+    """One connection, no reconnects: JetStream answers and the stream exists (a readiness
+    probe, not a TCP check). Errors raise as they are, for the probe to report."""
+    import nats
+
+    nc = await nats.connect(
+        url, connect_timeout=timeout_s, max_reconnect_attempts=0, allow_reconnect=False
+    )
+    try:
+        await nc.jetstream().stream_info(stream)
+    finally:
+        await nc.close()
+
+
 def stream_config(
     name: str, subjects: list[str], duplicate_window_s: float = 120.0
 ) -> StreamConfig:

@@ -18,11 +18,13 @@ from afasa_ops.redact import redactor
 
 if TYPE_CHECKING:
     import psycopg
+    from sqlalchemy import Engine
+
+    from afasa_ops.config import DatabaseSection
 
 # SQLSTATEs that mean "someone else holds it" rather than "this is broken".
 LOCK_STATES = {"55P03"}  # lock_not_available (lock_timeout)
 AUTH_STATES = {"28P01", "28000"}  # invalid_password, invalid_authorization_specification
-MISSING_DB_STATES = {"3D000"}  # invalid_catalog_name
 
 
 def redact_dsn(dsn: str) -> str:
@@ -59,15 +61,32 @@ def sqlalchemy_url(dsn: str) -> str:
 
 @dataclass(frozen=True)
 class Timeouts:
+    """Every wait a database session can make, as values ([database] *_timeout_s)."""
+
     connect_s: float = 5.0
     lock_s: float = 10.0
     statement_s: float = 300.0
-    # A tool session that dies (kill -9, a lost host) must not keep its locks: the server
-    # ends an idle transaction after idle_s, checks during a running statement that the
-    # client is still there every client_check_s, and TCP keepalives find a silent peer.
+    # How long an engine waits for a free pooled connection.
+    pool_s: float = 30.0
+    # A session that dies (kill -9, a lost host) must not keep its locks: the server ends an
+    # idle transaction after idle_s, checks during a running statement that the client is
+    # still there every client_check_s, and TCP keepalives find a silent peer (keepalive_s,
+    # and tcp_user_timeout = 3x it). 0 turns a bound off.
     idle_s: float = 60.0
     client_check_s: float = 1.0
     keepalive_s: float = 10.0
+
+    @classmethod
+    def of(cls, db: DatabaseSection, *, statement_s: float | None = None) -> Timeouts:
+        """The [database] bounds; `statement_s` for the services' own statement timeout."""
+        return cls(
+            connect_s=db.connect_timeout_s,
+            lock_s=db.lock_timeout_s,
+            statement_s=db.statement_timeout_s if statement_s is None else statement_s,
+            pool_s=db.pool_timeout_s,
+            idle_s=db.idle_in_transaction_timeout_s,
+            keepalive_s=db.keepalive_s,
+        )
 
     def options(self) -> str:
         # Passed at connect time so every statement of the session, including the first, is
@@ -78,14 +97,24 @@ class Timeouts:
             f"-c idle_in_transaction_session_timeout={int(self.idle_s * 1000)}"
         )
 
-    def keepalives(self) -> dict[str, int]:
-        idle = max(1, round(self.keepalive_s))
-        return {
-            "keepalives": 1,
-            "keepalives_idle": idle,
-            "keepalives_interval": idle,
-            "keepalives_count": 3,
+    def connect_args(self, application_name: str) -> dict[str, Any]:
+        """libpq parameters of every connection, psycopg's and the engines' alike."""
+        args: dict[str, Any] = {
+            "options": self.options(),
+            "application_name": application_name,
         }
+        if self.connect_s > 0:
+            args["connect_timeout"] = max(1, round(self.connect_s))
+        if self.keepalive_s > 0:
+            idle = max(1, round(self.keepalive_s))
+            args.update(
+                keepalives=1,
+                keepalives_idle=idle,
+                keepalives_interval=idle,
+                keepalives_count=3,
+                tcp_user_timeout=idle * 3000,
+            )
+        return args
 
 
 def translate(exc: BaseException, dsn: str, doing: str) -> AfasaOpsError:
@@ -148,13 +177,7 @@ def connect(
     redact_dsn(dsn)  # teaches the redactor the password before anything can print it
     t = timeouts or Timeouts()
     with translated(dsn, "connecting"):
-        params: dict[str, Any] = {
-            "connect_timeout": max(1, int(t.connect_s)),
-            "options": t.options(),
-            "application_name": "afasa-ops",
-            **t.keepalives(),
-        }
-        conn = psycopg.connect(dsn, autocommit=autocommit, **params)
+        conn = psycopg.connect(dsn, autocommit=autocommit, **t.connect_args("afasa-ops"))
         # PostgreSQL 14+: notice a vanished client during a long statement (a migration),
         # not only when it next writes to it. Set after connecting: older servers lack it.
         if t.client_check_s > 0 and conn.info.server_version >= 140000:
@@ -168,7 +191,7 @@ def connect(
 
 
 class Postgres:
-    """One lazily opened admin connection per run (ctx.driver("postgres", ...))."""
+    """One lazily opened admin connection per run (Context.postgres)."""
 
     def __init__(self, dsn: str, timeouts: Timeouts | None = None) -> None:
         self.dsn = dsn
@@ -199,8 +222,18 @@ class Postgres:
         self._conn = None
 
 
-def make_engine(dsn: str, *, pool_size: int = 5, timeouts: Timeouts | None = None) -> Any:
-    """A SQLAlchemy 2 engine over psycopg 3 with the session timeouts set on every connection."""
+def make_engine(
+    dsn: str,
+    *,
+    timeouts: Timeouts | None = None,
+    pool_size: int = 5,
+    max_overflow: int | None = None,
+    application_name: str = "afasa-ops",
+) -> Engine:
+    """The one SQLAlchemy 2 engine factory (psycopg 3) of every process (the CLI, `serve`, the
+    workers): connect, lock, statement and idle-transaction timeouts and TCP keepalives on
+    every connection, a bounded wait for the pool, and the DSN's password taught to the
+    redactor first."""
     from sqlalchemy import create_engine
 
     redact_dsn(dsn)
@@ -208,6 +241,8 @@ def make_engine(dsn: str, *, pool_size: int = 5, timeouts: Timeouts | None = Non
     return create_engine(
         sqlalchemy_url(dsn),
         pool_size=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_timeout=t.pool_s if t.pool_s > 0 else None,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": max(1, int(t.connect_s)), "options": t.options()},
+        connect_args=t.connect_args(application_name),
     )

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from afasa_ops.errors import DriverError
+from afasa_ops.findings import CommandRecord
 from afasa_ops.redact import redactor
-from afasa_ops.runbook.model import CommandRecord
 
 # The journal keeps the tail of long outputs: logs can be megabytes, the end says why.
 MAX_KEPT_OUTPUT = 64 * 1024

@@ -3,6 +3,7 @@ the current (fix) branch, then verify every applied path byte for byte."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,17 +11,10 @@ from typing import Any
 
 from afasa_ops.errors import AfasaOpsError, BlockedError, DriverError, ExitCode, UsageError
 from afasa_ops.infra.git import GitRepo
-from afasa_ops.patch import gitinfo
 from afasa_ops.patch.bundle import BundleRefused, Limits, read_bundle
 from afasa_ops.patch.groups import Grouper
-from afasa_ops.patch.paths import check_destinations, destination_problem
+from afasa_ops.patch.paths import check_destinations
 from afasa_ops.patch.plan import ADDED, MODIFIED, ONLY_IN_REPO, FileChange, PatchPlan, make_plan
-from afasa_ops.patch.undo import undo_apply
-from afasa_ops.runbook.commits import commit_change
-from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.files import atomic_write_bytes
-
-DEFAULT_TAG_PATTERN = "pre-audit-{date}"
 
 
 @dataclass
@@ -70,24 +64,21 @@ class ApplyResult:
         }
 
 
+def tag_glob(pattern: str) -> str:
+    """`pre-audit-{date}` (the runbook's tag parameter) -> `pre-audit-*`."""
+    return re.sub(r"\{[^}]*\}", "*", pattern)
+
+
 def resolve_tag(repo: GitRepo, explicit: str | None, pattern: str) -> str | None:
     """The tag given, or the newest one matching the runbook's tag pattern (pre-audit-*)."""
     if explicit:
-        if repo.tag_commit(explicit) is None and not _is_revision(repo, explicit):
+        if repo.tag_commit(explicit) is None and not repo.is_revision(explicit):
             raise UsageError(
                 f"--since {explicit}: no such tag or commit in {repo.path}",
                 hint="see `git tag -l 'pre-audit-*'`",
             )
         return explicit
-    return gitinfo.newest_tag(repo, gitinfo.tag_glob(pattern))
-
-
-def _is_revision(repo: GitRepo, rev: str) -> bool:
-    try:
-        repo.repo.commit(rev)
-    except Exception:  # gitdb/GitPython raise several types for an unknown name
-        return False
-    return True
+    return repo.newest_tag(tag_glob(pattern))
 
 
 def build_plan(
@@ -96,7 +87,7 @@ def build_plan(
     grouper: Grouper,
     *,
     since: str | None = None,
-    tag_pattern: str = DEFAULT_TAG_PATTERN,
+    tag_pattern: str,
     limits: Limits | None = None,
 ) -> PatchPlan:
     """Read and validate the bundle (all of it, first), then compare it with the repo."""
@@ -115,7 +106,7 @@ def check_work_tree(git: GitRepo, plan: PatchPlan, *, allow_dirty: bool, no_comm
             f"{plan.repo}: HEAD is detached; commits would be lost",
             hint="check out the fix branch first (afasa-ops run phase0)",
         )
-    staged = gitinfo.staged_files(git)
+    staged = git.staged_files()
     dirty = git.dirty_files()
     if no_commit:
         dirty = [p for p in dirty if p not in staged]
@@ -137,52 +128,6 @@ def check_work_tree(git: GitRepo, plan: PatchPlan, *, allow_dirty: bool, no_comm
             f"{plan.repo}: staged changes would join the patch commits: {', '.join(staged)}",
             hint="commit or unstage them first",
         )
-
-
-def apply_plan(
-    ctx: Context, plan: PatchPlan, *, delete: bool = False, force: bool = False
-) -> ApplyResult:
-    git: GitRepo = ctx.driver("git", lambda: GitRepo(ctx.repo))
-    check_work_tree(git, plan, allow_dirty=ctx.options.allow_dirty, no_commit=ctx.options.no_commit)
-    ask = not ctx.options.yes
-    if ask and not ctx.options.interactive and any(plan.groups()):
-        raise BlockedError(
-            "patch apply asks before each group's commit and there is no terminal to ask on",
-            hint="review `afasa-ops patch plan` and pass --yes",
-        )
-    result = ApplyResult(plan, git.current_branch() or "")
-    todo: list[tuple[str, list[FileChange]]] = []
-    for message, members in plan.groups():
-        chosen: list[FileChange] = []
-        for change in members:
-            if change.status == ONLY_IN_REPO and not delete:
-                result.kept_only_in_repo.append(change.path)
-            elif change.conflict and not force:
-                result.conflicts_skipped.append(change)
-            else:
-                chosen.append(change)
-        if chosen:
-            todo.append((message, chosen))
-    # Everything that can be checked is checked before the first write.
-    preflight(git, plan, [c for _, chosen in todo for c in chosen], no_commit=ctx.options.no_commit)
-    start = git.head_commit()
-    touched: list[str] = []
-    try:
-        for message, chosen in todo:
-            result.groups.append(_apply_group(ctx, git, plan, message, chosen, ask, touched))
-        result.verified = verify_applied(plan, result)
-    except Exception as exc:
-        undone = undo_apply(git, start, touched)
-        if ctx.journal is not None:
-            ctx.journal.write(
-                "patch_undone",
-                start=start,
-                commits=undone.commits,
-                paths=undone.paths,
-                error=undone.error,
-            )
-        raise PatchUndone(exc, undone.summary(result.branch)) from exc
-    return result
 
 
 class PatchUndone(AfasaOpsError):
@@ -207,14 +152,14 @@ def preflight(git: GitRepo, plan: PatchPlan, changes: list[FileChange], *, no_co
         return BundleRefused(plan.bundle.source, message)
 
     check_destinations(root, [c.path for c in changes if c.status != ONLY_IN_REPO], refuse)
-    git_dir = Path(git.repo.git_dir)
+    git_dir = git.git_dir
     if (git_dir / "index.lock").exists():
         raise BlockedError(
             f"{git_dir / 'index.lock'} exists: another git process is using this repository",
             hint="wait for it to finish, or remove the stale lock file",
         )
     if not no_commit and changes:
-        gitinfo.require_identity(git)
+        git.require_identity()
     files = plan.bundle.files
     needed = sum(len(files[c.path].data) for c in changes if c.path in files)
     free = shutil.disk_usage(root).free
@@ -224,42 +169,6 @@ def preflight(git: GitRepo, plan: PatchPlan, changes: list[FileChange], *, no_co
             f"{root}: {free} bytes free, the bundle's changes need about {needed * 2}",
             hint="free some disk space first",
         )
-
-
-def _apply_group(
-    ctx: Context,
-    git: GitRepo,
-    plan: PatchPlan,
-    message: str,
-    chosen: list[FileChange],
-    ask: bool,
-    touched: list[str],
-) -> GroupResult:
-    paths = [c.path for c in chosen]
-    ctx.say(
-        f"group `{message}`: {len(chosen)} file(s)\n" + "".join(c.diff for c in chosen).rstrip()
-    )
-    if ask and not ctx.confirm(f"apply and commit `{message}` ({len(chosen)} file(s))?"):
-        return GroupResult(message, paths, None, "declined")
-    root = plan.repo.resolve()
-    for change in chosen:
-        # Checked again right before the write: a folder swapped for a symlink since the
-        # plan was made must not carry the write outside the repo.
-        deleting = change.status == ONLY_IN_REPO
-        problem = destination_problem(root, change.path, tracked_only=deleting)
-        if problem is not None:
-            raise BundleRefused(plan.bundle.source, f"{change.path!r} {problem}")
-        target = root / change.path
-        touched.append(change.path)
-        if ctx.journal is not None and target.exists():
-            ctx.journal.keep_original(target)
-        if deleting:
-            target.unlink()
-        else:
-            entry = plan.bundle.files[change.path]
-            atomic_write_bytes(target, entry.data, 0o755 if entry.executable else 0o644)
-    record = commit_change(ctx, paths, message, show=False)
-    return GroupResult(message, paths, record.commit, "committed" if record.commit else "staged")
 
 
 def verify_applied(plan: PatchPlan, result: ApplyResult) -> list[str]:

@@ -1,4 +1,5 @@
-"""Commit groups: path globs mapped to conventional commit messages, first match wins."""
+"""Commit groups: path globs mapped to conventional commit messages, first match wins. The
+groups and their messages are the runbook's (the patch.apply step's params)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CATCH_ALL_MESSAGE = "chore: apply remaining patch bundle changes"
-
 
 class GroupSpec(BaseModel):
     """One commit group as written in a runbook: globs and the commit message."""
@@ -16,28 +15,6 @@ class GroupSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     globs: list[str] = Field(min_length=1, description="Repo-relative path globs (** = any depth).")
     message: str = Field(min_length=1, description="The commit message for these files.")
-
-
-DEFAULT_GROUPS: list[GroupSpec] = [
-    GroupSpec(
-        globs=["infra/postgres/**", "services/common/models.py"],
-        message="feat(db): add devices registry + RLS",
-    ),
-    GroupSpec(
-        globs=["services/tb_adapter/**"],
-        message="feat(tb_adapter): implement ubibot sync + device state APIs",
-    ),
-    GroupSpec(
-        globs=["services/report/**"], message="feat(report): async generation via NATS worker"
-    ),
-    GroupSpec(
-        globs=["docker-compose.yml"], message="chore(compose): pin traefik + fix network discovery"
-    ),
-]
-
-
-def default_groups() -> list[GroupSpec]:
-    return [g.model_copy(deep=True) for g in DEFAULT_GROUPS]
 
 
 def glob_match(path: str, pattern: str) -> bool:
@@ -57,7 +34,7 @@ def _match(parts: list[str], pats: list[str]) -> bool:
 @dataclass(frozen=True)
 class Grouper:
     groups: list[GroupSpec]
-    catch_all: str = CATCH_ALL_MESSAGE
+    catch_all: str
 
     def messages(self) -> list[str]:
         """Group messages in commit order: the runbook's order, the catch-all last."""

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from afasa_ops.infra.git import GitRepo
-from afasa_ops.patch import gitinfo
 from afasa_ops.patch.bundle import Bundle, BundleRefused
 from afasa_ops.patch.groups import Grouper
 from afasa_ops.patch.paths import check_destinations
@@ -92,14 +91,14 @@ class PatchPlan:
 def make_plan(repo_path: Path, bundle: Bundle, grouper: Grouper, tag: str | None) -> PatchPlan:
     """Compare the bundle with the work tree; `tag` (already resolved) enables conflicts."""
     git = GitRepo(repo_path)
-    tracked = gitinfo.tracked_files(git)
+    tracked = git.tracked_files()
     _check_against_repo(bundle, tracked)
     # Before any file is read or git is asked about a path: nothing may go through a symlink
     # or outside the repo (a symlinked folder that .gitignore hides included).
     check_paths(repo_path, bundle, tracked)
     plan = PatchPlan(repo_path, bundle, grouper, tag)
-    changed_after_tag = gitinfo.changed_since(git, tag) if tag else set()
-    ignored = gitinfo.ignored_paths(git, sorted(set(bundle.files) - set(tracked)))
+    changed_after_tag = git.changed_since(tag) if tag else set()
+    ignored = git.ignored_paths(sorted(set(bundle.files) - set(tracked)))
     if ignored:
         plan.notes.append(
             "left out, ignored by the repo's .gitignore: " + ", ".join(sorted(ignored))
@@ -128,7 +127,7 @@ def make_plan(repo_path: Path, bundle: Bundle, grouper: Grouper, tag: str | None
 
 
 def _conflict_reason(git: GitRepo, tag: str, path: str, wanted: bytes | None) -> str:
-    base = gitinfo.blob_at(git, tag, path)
+    base = git.blob_at(tag, path)
     if wanted is None:
         return f"changed in the repo since {tag}; --delete would remove that work"
     if base == wanted:

@@ -1,4 +1,5 @@
-"""Where a patch run takes its bundle, limits, groups and tag pattern from."""
+"""Where a patch run takes its bundle and limits from (its groups and tag pattern come from
+the runbook)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from afasa_ops.config import Settings
-from afasa_ops.patch.apply import DEFAULT_TAG_PATTERN
 from afasa_ops.patch.bundle import Limits
 
 # The runbook parameter that names a bundle (`afasa-ops run --param patch_bundle=PATH`).
@@ -38,7 +38,3 @@ def configured_bundle(
             path = Path(str(value)).expanduser()
             return (path if path.is_absolute() else settings.base_dir / path), origin
     return None, ""
-
-
-def tag_pattern_of(params: dict[str, Any]) -> str:
-    return str(params.get("tag") or DEFAULT_TAG_PATTERN)

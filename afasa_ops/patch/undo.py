@@ -8,8 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from afasa_ops.infra.git import GitRepo, _translated
-from afasa_ops.patch import gitinfo
+from afasa_ops.infra.git import GitRepo
 
 
 @dataclass(frozen=True)
@@ -33,21 +32,14 @@ class Undone:
         )
 
 
-def commits_since(git: GitRepo, start: str) -> list[str]:
-    with _translated(f"rev-list {start}..HEAD"):
-        out = str(git.repo.git.rev_list(f"{start}..HEAD"))
-    return [line for line in out.splitlines() if line]
-
-
 def undo_apply(git: GitRepo, start: str, touched: list[str]) -> Undone:
     """Move the branch back to `start` and restore `touched` in the index and work tree."""
     commits: list[str] = []
     try:
-        commits = commits_since(git, start)
+        commits = git.commits_since(start)
         if commits:
             # --soft: only the branch moves; unrelated work in the index and tree is kept.
-            with _translated(f"reset --soft {start}"):
-                git.repo.git.reset("--soft", start)
+            git.move_branch(start)
         if touched:
             _restore_paths(git, start, touched)
     except Exception as exc:
@@ -56,16 +48,13 @@ def undo_apply(git: GitRepo, start: str, touched: list[str]) -> Undone:
 
 
 def _restore_paths(git: GitRepo, start: str, touched: list[str]) -> None:
-    root = Path(git.repo.working_tree_dir or ".")
-    existed = [p for p in touched if gitinfo.blob_at(git, start, p) is not None]
+    root = git.work_tree
+    existed = [p for p in touched if git.blob_at(start, p) is not None]
     added = [p for p in touched if p not in existed]
     for chunk in _chunks(touched):
-        # The index entries of these paths back to `start` (new ones leave the index).
-        with _translated("reset -- <paths>"):
-            git.repo.git.reset("-q", start, "--", *chunk)
+        git.unstage_to(start, chunk)
     for chunk in _chunks(existed):
-        with _translated("checkout -- <paths>"):
-            git.repo.git.checkout(start, "--", *chunk)
+        git.checkout_paths(start, chunk)
     for rel in added:
         target = root / rel
         if target.is_file() and not target.is_symlink():

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from afasa_ops.errors import UsageError
 from afasa_ops.platform import events
 from afasa_ops.platform.db import as_uuid, tenant_transaction
 from afasa_ops.platform.outbox import enqueue
@@ -138,13 +137,6 @@ _COMMAND_COLS = (
     "id, tenant_id, device_id, command, status, requested_by, requested_at, completed_at, "
     "error, correlation_id, result"
 )
-
-
-def get_command(
-    db: Engine, tenant_id: uuid.UUID | str, command_id: uuid.UUID | str
-) -> CommandView | None:
-    with tenant_transaction(db, tenant_id) as conn:
-        return _command(conn, command_id)
 
 
 def _command(
@@ -470,10 +462,3 @@ def sync_ubibot(
             ),
         )
     return counts
-
-
-def require_enabled_word(word: str) -> bool:
-    """'enable'/'disable' -> bool, for callers that take the verb from a route."""
-    if word not in ("enable", "disable"):
-        raise UsageError(f"command {word!r}: expected enable or disable")
-    return word == "enable"

@@ -27,19 +27,15 @@ class ThingsboardClient:
     _token: str | None = field(default=None, repr=False)
 
     def _request(self, method: str, path: str, **kw: Any) -> Any:
-        import httpx
+        from afasa_ops.infra import http
 
         url = self.base_url.rstrip("/") + path
         try:
-            return httpx.request(method, url, timeout=self.timeout_s, **kw)
-        except httpx.TimeoutException:
-            raise ThingsboardError(
-                f"ThingsBoard {method} {path} timed out after {self.timeout_s:g}s", retryable=True
-            ) from None
-        except httpx.HTTPError as exc:
-            raise ThingsboardError(
-                f"ThingsBoard {method} {path}: {type(exc).__name__}: {exc}", retryable=True
-            ) from None
+            return http.request(
+                method, url, timeout_s=self.timeout_s, what=f"ThingsBoard {method} {path}", **kw
+            )
+        except http.HttpFailure as exc:
+            raise ThingsboardError(exc.message, retryable=True) from None
 
     def login(self) -> str:
         redactor.add(self.password)
@@ -86,14 +82,3 @@ class ThingsboardClient:
             retryable=resp.status_code >= 500 or resp.status_code == 429,
             status=resp.status_code,
         )
-
-    def get_shared_attributes(self, device_id: str) -> dict[str, Any]:
-        path = f"/api/plugins/telemetry/DEVICE/{device_id}/values/attributes/SHARED_SCOPE"
-        resp = self._authed("GET", path)
-        if resp.status_code != 200:
-            raise ThingsboardError(
-                f"ThingsBoard device {device_id}: reading attributes got HTTP {resp.status_code}",
-                retryable=resp.status_code >= 500,
-                status=resp.status_code,
-            )
-        return {item["key"]: item["value"] for item in resp.json()}

@@ -13,8 +13,6 @@ from afasa_ops.redact import redactor
 
 # UbiBot error codes that mean "later", not "wrong".
 RETRYABLE_CODES = {"request_too_fast", "over_limit", "too_many_requests", "server_busy"}
-# Fields UbiBot sends as JSON strings inside the JSON.
-NESTED_JSON = ("last_values", "vconfig", "metadata", "status")
 
 
 class UbibotError(DriverError):
@@ -107,21 +105,20 @@ class UbibotClient:
     timeout_s: float = 10.0
 
     def fetch_channels(self, account_key: str) -> list[Channel]:
-        import httpx
+        from afasa_ops.infra import http
 
         redactor.add(account_key)
         url = self.base_url.rstrip("/") + "/channels"
         try:
-            resp = httpx.get(url, params={"account_key": account_key}, timeout=self.timeout_s)
-        except httpx.TimeoutException:
-            raise UbibotError(
-                f"UbiBot {self.base_url} timed out after {self.timeout_s:g}s", retryable=True
-            ) from None
-        except httpx.HTTPError as exc:
-            raise UbibotError(
-                f"UbiBot {self.base_url}: {type(exc).__name__}: {redactor.redact(str(exc))}",
-                retryable=True,
-            ) from None
+            resp = http.request(
+                "GET",
+                url,
+                params={"account_key": account_key},
+                timeout_s=self.timeout_s,
+                what=f"UbiBot {self.base_url}",
+            )
+        except http.HttpFailure as exc:
+            raise UbibotError(exc.message, retryable=True) from None
         if resp.status_code == 429:
             raise UbibotError("UbiBot rate limit (HTTP 429)", retryable=True, code="429")
         if resp.status_code >= 500:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from afasa_ops.findings import CommandRecord
 from afasa_ops.redact import redact
-from afasa_ops.runbook.model import CommandRecord, RunResult, Status
+from afasa_ops.runbook.model import RunResult, Status
 
 EXCERPT_LINES = 40
 

@@ -14,7 +14,7 @@ from afasa_ops.runbook.model import RunResult, StepResult
 from afasa_ops.runbook.model import Status as StepStatus
 
 if TYPE_CHECKING:
-    from afasa_ops.runbook.step import Step
+    from afasa_ops.runbook.step import AnyStep
 
 STYLE = {
     StepStatus.OK: "green",
@@ -34,7 +34,7 @@ class ProgressReporter:
         self.verb = verb
         self._status: Status | None = None
 
-    def step_started(self, step: Step) -> None:
+    def step_started(self, step: AnyStep) -> None:
         if self.console.is_terminal:
             self._status = self.console.status(f"{self.verb} {step.id}: {step.title}")
             self._status.start()

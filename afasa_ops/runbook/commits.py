@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from afasa_ops.infra.git import GitRepo
+from afasa_ops.errors import RunbookError
 from afasa_ops.runbook.context import Context
 
 
@@ -18,12 +18,22 @@ class CommitRecord:
     diff: str
 
 
+def required_message(step_id: str, message: str | None) -> str:
+    """A step's commit message, which only the runbook gives (no copy of it lives in code)."""
+    if not message:
+        raise RunbookError(
+            f"step {step_id} commits a change but its params give no `message`",
+            hint="add params.message (a conventional commit message) to the step in the runbook",
+        )
+    return message
+
+
 def commit_change(
     ctx: Context, paths: list[str], message: str, *, show: bool = True
 ) -> CommitRecord:
     """Stage `paths` (repo-relative), show and journal the diff, then commit or leave staged.
     `show=False` when the caller already showed the diff (e.g. before asking to apply it)."""
-    repo = ctx.driver("git", lambda: GitRepo(ctx.repo))
+    repo = ctx.git
     repo.stage(paths)
     diff = repo.staged_diff(paths)
     if not diff.strip():

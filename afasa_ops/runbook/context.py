@@ -1,15 +1,26 @@
-"""What a step sees of the world: settings, the operator's options, drivers and shared facts."""
+"""What a step sees of the world: settings, the operator's options, one driver per external
+system (built on first use, closed at the end of the run) and the facts a run learns once."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from afasa_ops.config import Settings
 from afasa_ops.infra.shell import Shell
 from afasa_ops.runbook.journal import Journal
+
+if TYPE_CHECKING:
+    from afasa_ops.compose.project import ComposeProject
+    from afasa_ops.infra.compose import ComposeCli
+    from afasa_ops.infra.docker import DockerCli, DockerEngine, EngineFacts
+    from afasa_ops.infra.git import GitRepo
+    from afasa_ops.infra.postgres import Postgres
+
+COMPOSE_VERSION_CACHE = "compose-version.json"
 
 
 @dataclass
@@ -23,6 +34,23 @@ class Options:
     allow_engine_downgrade: bool = False
     allow_daemon_config: bool = False
     interactive: bool = False
+
+
+@dataclass
+class Facts:
+    """What the run learns once and reuses. Each fact is computed by the step that reads it
+    (through Context), never left behind by another step's check, so `--only` judges a step
+    exactly as a full run does."""
+
+    engine: EngineFacts | None = None
+    # When this run last (re)started Traefik: its logs are judged from then on.
+    traefik_recreated_at: datetime | None = None
+    # The parsed compose project, with the stat of the files it was read from.
+    project: tuple[list[tuple[int, int, int] | None], ComposeProject] | None = None
+
+
+class _Closeable(Protocol):
+    def close(self) -> None: ...
 
 
 def _never(question: str) -> bool:
@@ -41,14 +69,16 @@ class Context:
     run_id: str = ""
     # Runbook-level parameters (the repair date, branch names...), merged over defaults.
     params: dict[str, Any] = field(default_factory=dict)
-    # Facts one step learns and later steps reuse within a run (engine version, ...).
-    facts: dict[str, Any] = field(default_factory=dict)
-    # Drivers built once per run, by name.
-    drivers: dict[str, Any] = field(default_factory=dict)
+    facts: Facts = field(default_factory=Facts)
     # The run's journal; None under plan and doctor, which record nothing.
     journal: Journal | None = None
     confirm: Callable[[str], bool] = _never
     say: Callable[[str], None] = _quiet
+    _git: GitRepo | None = field(default=None, init=False, repr=False)
+    _docker: DockerEngine | None = field(default=None, init=False, repr=False)
+    _docker_cli: DockerCli | None = field(default=None, init=False, repr=False)
+    _compose: ComposeCli | None = field(default=None, init=False, repr=False)
+    _postgres: Postgres | None = field(default=None, init=False, repr=False)
 
     @property
     def repo(self) -> Path:
@@ -65,14 +95,104 @@ class Context:
 
         return ensure_state_dir(self.repo) / name
 
-    def driver(self, name: str, factory: Callable[[], Any]) -> Any:
-        if name not in self.drivers:
-            self.drivers[name] = factory()
-        return self.drivers[name]
+    # -- drivers -----------------------------------------------------------------------------
+    @property
+    def git(self) -> GitRepo:
+        if self._git is None:
+            from afasa_ops.infra.git import GitRepo
+
+            self._git = GitRepo(self.repo)
+        return self._git
+
+    @property
+    def docker(self) -> DockerEngine:
+        if self._docker is None:
+            from afasa_ops.infra.docker import DockerEngine
+
+            self._docker = DockerEngine(self.settings.docker.host)
+        return self._docker
+
+    @property
+    def docker_cli(self) -> DockerCli:
+        if self._docker_cli is None:
+            from afasa_ops.infra.docker import DockerCli
+
+            self._docker_cli = DockerCli(self.shell, self.settings.docker.host)
+        return self._docker_cli
+
+    @property
+    def compose(self) -> ComposeCli:
+        """The one Compose CLI driver of a run, for the project the repo's files define."""
+        if self._compose is None:
+            from afasa_ops.infra.compose import ComposeCli
+
+            compose = self.settings.compose
+            self._compose = ComposeCli(
+                self.shell,
+                self.repo,
+                list(compose.files),
+                self.project().name,
+                compose.command,
+                self.settings.docker.host,
+                version_cache=self.state_file_or_none(COMPOSE_VERSION_CACHE),
+            )
+        return self._compose
+
+    @property
+    def postgres(self) -> Postgres:
+        """One admin connection per run, over [database] admin_dsn."""
+        if self._postgres is None:
+            from afasa_ops.infra.postgres import Postgres
+            from afasa_ops.schema.settings import SchemaSettings
+
+            cfg = SchemaSettings.from_settings(self.settings)
+            self._postgres = Postgres(cfg.admin_dsn, cfg.timeouts)
+        return self._postgres
+
+    def engine_facts(self) -> EngineFacts:
+        """Engine version, API range and OS: asked once per run (again after a restart)."""
+        if self.facts.engine is None:
+            self.facts.engine = self.docker.facts()
+        return self.facts.engine
+
+    def forget_engine(self) -> None:
+        """The engine was restarted or replaced: reconnect and ask again."""
+        if self._docker is not None:
+            self._docker.close()
+        self.facts.engine = None
+
+    def project(self) -> ComposeProject:
+        """The compose project as its files are now. Steps edit them mid-run (the pin, a
+        patch), so the parsed project is reused only while no file it was read from changed."""
+        from afasa_ops.compose.project import load_project
+
+        compose = self.settings.compose
+        files = [self.repo / f for f in (compose.files or ["docker-compose.yml"])]
+        stamp = [_stat(p) for p in [*files, self.repo / ".env"]]
+        cached = self.facts.project
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        project = load_project(self.repo, compose.files, project_name=compose.project_name)
+        self.facts.project = (stamp, project)
+        return project
+
+    def state_file_or_none(self, name: str) -> Path | None:
+        try:
+            return self.state_file(name)
+        except OSError:  # a read-only checkout: the cache is simply not kept
+            return None
 
     def close(self) -> None:
-        for drv in self.drivers.values():
-            closer = getattr(drv, "close", None)
-            if callable(closer):
-                closer()
-        self.drivers.clear()
+        drivers: list[_Closeable | None] = [self._docker, self._postgres]
+        for drv in drivers:
+            if drv is not None:
+                drv.close()
+        self._git = self._docker = self._docker_cli = self._compose = self._postgres = None
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from afasa_ops.config import Settings
+from afasa_ops.findings import CommandRecord
 from afasa_ops.infra.compose import ComposeCli
 from afasa_ops.infra.shell import Shell
 from afasa_ops.redact import redactor
 from afasa_ops.runbook.journal import ensure_state_dir
-from afasa_ops.runbook.model import CommandRecord, StepResult
+from afasa_ops.runbook.model import StepResult
 
 COLLECTOR_TIMEOUT_S = 30
 
@@ -54,8 +55,8 @@ class IncidentWriter:
             ("step.json", lambda: json.dumps(step.to_json(), indent=2, default=str)),
             ("findings.json", lambda: json.dumps([f.__dict__ for f in step.findings], indent=2)),
             ("compose-ps.txt", self._compose_ps),
-            ("docker-version.txt", lambda: self._command(["docker", "version"])),
-            ("docker-info.txt", lambda: self._command(["docker", "info"])),
+            ("docker-version.txt", lambda: self._docker("version")),
+            ("docker-info.txt", lambda: self._docker("info")),
             ("uname.txt", lambda: self._command(["uname", "-a"])),
             ("os-release.txt", self._os_release),
         ]
@@ -89,6 +90,15 @@ class IncidentWriter:
         if shutil.which(argv[0]) is None:
             return f"collector could not run: {argv[0]} is not installed\n"
         return format_command(self.shell.run(argv, timeout_s=COLLECTOR_TIMEOUT_S))
+
+    def _docker(self, *args: str) -> str:
+        """The docker CLI through its driver, so the configured engine is the one asked."""
+        from afasa_ops.infra.docker import DockerCli
+
+        if shutil.which("docker") is None:
+            return "collector could not run: docker is not installed\n"
+        cli = DockerCli(self.shell, self.settings.docker.host)
+        return format_command(cli.run(*args, timeout_s=COLLECTOR_TIMEOUT_S))
 
     def _os_release(self) -> str:
         if shutil.which("lsb_release"):

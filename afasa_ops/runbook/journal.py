@@ -152,12 +152,3 @@ class JournalReader:
                 run.status = "interrupted"
                 run.message = f"interrupted during step {in_flight}" if in_flight else "interrupted"
         return run
-
-    def interrupted_step(self, run_id: str) -> str | None:
-        in_flight = None
-        for event in self.events(run_id):
-            if event.get("event") == "step_started":
-                in_flight = event.get("step")
-            elif event.get("event") == "step_finished":
-                in_flight = None
-        return in_flight

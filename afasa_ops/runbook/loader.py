@@ -15,14 +15,14 @@ import yaml
 from pydantic import ValidationError
 
 from afasa_ops.errors import RunbookError
-from afasa_ops.runbook.step import Step, known_kinds, resolve_kind
+from afasa_ops.runbook.step import AnyStep, known_kinds, resolve_kind
 
 
 @dataclass
 class Phase:
     id: str
     title: str
-    steps: list[Step] = field(default_factory=list)
+    steps: list[AnyStep] = field(default_factory=list)
 
 
 @dataclass
@@ -40,10 +40,10 @@ class Runbook:
             f"{self.path}: no phase {phase_id!r}; phases: {', '.join(p.id for p in self.phases)}"
         )
 
-    def steps(self) -> list[Step]:
+    def steps(self) -> list[AnyStep]:
         return [s for p in self.phases for s in p.steps]
 
-    def find_step(self, step_id: str) -> Step:
+    def find_step(self, step_id: str) -> AnyStep:
         for step in self.steps():
             if step_id in (step.id, step.id.split(".", 1)[-1]):
                 return step
@@ -119,7 +119,7 @@ def _load_phase(doc: Any, label: str, seen: set[str]) -> Phase:
     return phase
 
 
-def _load_step(doc: Any, phase_id: str, label: str) -> Step:
+def _load_step(doc: Any, phase_id: str, label: str) -> AnyStep:
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
         raise RunbookError(f"{label}{_at(doc)}: phase {phase_id!r}: each step needs an `id`")
     local_id = doc["id"]

@@ -6,11 +6,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
+from afasa_ops.findings import CommandRecord, Finding, Severity
 
 
 class State(StrEnum):
@@ -30,36 +26,6 @@ class Status(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     BLOCKED = "blocked"
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: Severity
-    message: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def error(cls, code: str, message: str, **data: Any) -> Finding:
-        return cls(code, Severity.ERROR, message, data)
-
-    @classmethod
-    def warning(cls, code: str, message: str, **data: Any) -> Finding:
-        return cls(code, Severity.WARNING, message, data)
-
-    @classmethod
-    def info(cls, code: str, message: str, **data: Any) -> Finding:
-        return cls(code, Severity.INFO, message, data)
-
-
-@dataclass
-class CommandRecord:
-    argv: list[str]
-    exit_code: int | None
-    duration_s: float
-    stdout: str = ""
-    stderr: str = ""
-    cwd: str | None = None
 
 
 @dataclass
@@ -102,6 +68,9 @@ class Outcome:
     # Facts the report lists: packages installed or held, commits made.
     packages: list[str] = field(default_factory=list)
     artifacts: dict[str, Any] = field(default_factory=dict)
+    # What rollback() needs to undo this apply (a file's previous text...): kept in memory
+    # for the run, never journaled or reported.
+    undo: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import os
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from afasa_ops.errors import AfasaOpsError, ExitCode, UsageError
 from afasa_ops.redact import redactor
@@ -19,17 +19,17 @@ from afasa_ops.runbook.incident import IncidentWriter
 from afasa_ops.runbook.journal import Journal, JournalReader, new_run_id, now_iso
 from afasa_ops.runbook.loader import Phase, Runbook
 from afasa_ops.runbook.lock import RunLock
-from afasa_ops.runbook.model import Assessment, RunResult, State, Status, StepResult
-from afasa_ops.runbook.step import Step
+from afasa_ops.runbook.model import Assessment, Outcome, RunResult, State, Status, StepResult
+from afasa_ops.runbook.step import AnyStep, Step
 
 
 class Reporter(Protocol):
-    def step_started(self, step: Step) -> None: ...
+    def step_started(self, step: AnyStep) -> None: ...
     def step_finished(self, result: StepResult) -> None: ...
 
 
 class SilentReporter:
-    def step_started(self, step: Step) -> None:
+    def step_started(self, step: AnyStep) -> None:
         return None
 
     def step_finished(self, result: StepResult) -> None:
@@ -42,7 +42,7 @@ class Selection:
     from_step: str | None = None
     only_step: str | None = None
 
-    def resolve(self, runbook: Runbook) -> list[tuple[Phase, list[Step]]]:
+    def resolve(self, runbook: Runbook) -> list[tuple[Phase, list[AnyStep]]]:
         wanted = [p for p in self.phases if p != "all"]
         phases = [runbook.phase(p) for p in wanted] if wanted else list(runbook.phases)
         # Phases always run in the runbook's order, whatever order they were named in.
@@ -56,7 +56,7 @@ class Selection:
             start = runbook.find_step(self.from_step)
             if start.phase not in {p.id for p in phases}:
                 raise UsageError(f"--from {self.from_step}: that step is not in the chosen phases")
-            out: list[tuple[Phase, list[Step]]] = []
+            out: list[tuple[Phase, list[AnyStep]]] = []
             reached = False
             for phase, steps in selected:
                 kept = []
@@ -118,7 +118,7 @@ class Runner:
         self.ctx.close()
         return result
 
-    def _assess_only(self, step: Step) -> StepResult:
+    def _assess_only(self, step: AnyStep) -> StepResult:
         started = time.monotonic()
         self.ctx.shell.take()
         try:
@@ -191,9 +191,9 @@ class Runner:
         return latest if latest and latest.status == "interrupted" else None
 
     def _run_phase(
-        self, phase: Phase, steps: list[Step], result: RunResult, journal: Journal
+        self, phase: Phase, steps: list[AnyStep], result: RunResult, journal: Journal
     ) -> None:
-        applied: list[Step] = []
+        applied: list[tuple[Step[Any], Outcome]] = []
         for step in steps:
             self.reporter.step_started(step)
             journal.write("step_started", step=step.id, phase=phase.id)
@@ -205,11 +205,12 @@ class Runner:
                 result.status = step_result.status.value
                 result.message = f"step {step.id} {step_result.status}: {step_result.summary}"
                 if step_result.status == Status.FAILED:
+                    failed_outcome = applied[-1][1] if applied and applied[-1][0] is step else None
                     self._rollback(applied, journal)
-                    result.incident = self._incident(step, step_result)
+                    result.incident = self._incident(step, step_result, failed_outcome)
                 raise _Stop
 
-    def _converge(self, step: Step, applied: list[Step]) -> StepResult:
+    def _converge(self, step: AnyStep, applied: list[tuple[Step[Any], Outcome]]) -> StepResult:
         started = time.monotonic()
         self.ctx.shell.take()
         try:
@@ -227,9 +228,12 @@ class Runner:
             assessment.summary = refusal
             return self._result(step, Status.BLOCKED, assessment, started)
         try:
-            outcome = step.apply(self.ctx)
-            applied.append(step)
-            verified = step.verify(self.ctx)
+            if isinstance(step, Step):
+                outcome = step.apply(self.ctx)
+                applied.append((step, outcome))
+            else:  # read-only: nothing to apply, verify judges again
+                outcome = Outcome(False)
+            verified = step.verify(self.ctx, outcome)
         except AfasaOpsError as exc:
             assessment.summary = str(exc)
             status = Status.BLOCKED if exc.exit_code == ExitCode.BLOCKED else Status.FAILED
@@ -243,14 +247,16 @@ class Runner:
             assessment.summary = f"verify after apply: {verified.summary}"
             return self._result(step, Status.FAILED, assessment, started, assessment.summary)
         assessment.findings = findings
-        assessment.summary = outcome.summary or assessment.summary
+        # A read-only step's own word is its verify's; a change says what apply did.
+        judged = assessment.summary if isinstance(step, Step) else verified.summary
+        assessment.summary = outcome.summary or judged
         status = Status.CHANGED if outcome.changed else Status.OK
         res = self._result(step, status, assessment, started)
         res.packages = outcome.packages
         res.artifacts = outcome.artifacts
         return res
 
-    def _confirm(self, step: Step, assessment: Assessment) -> str | None:
+    def _confirm(self, step: AnyStep, assessment: Assessment) -> str | None:
         """None to go ahead, or why not."""
         opts = self.ctx.options
         asks = opts.step_by_step or (step.needs_confirmation and not opts.yes)
@@ -263,21 +269,23 @@ class Runner:
             return None
         return f"declined by the operator at {step.id}"
 
-    def _rollback(self, applied: list[Step], journal: Journal) -> None:
-        for step in reversed(applied):
+    def _rollback(self, applied: list[tuple[Step[Any], Outcome]], journal: Journal) -> None:
+        for step, outcome in reversed(applied):
             if not step.has_rollback:
                 continue
             try:
-                step.rollback(self.ctx)
+                step.rollback(self.ctx, outcome)
                 journal.write("step_rolled_back", step=step.id)
                 self.ctx.say(f"rolled back {step.id}")
             except Exception as exc:
                 journal.write("step_rollback_failed", step=step.id, error=str(exc))
                 self.ctx.say(f"rollback of {step.id} failed: {redactor.redact(str(exc))}")
 
-    def _incident(self, step: Step, step_result: StepResult) -> str | None:
+    def _incident(
+        self, step: AnyStep, step_result: StepResult, outcome: Outcome | None
+    ) -> str | None:
         try:
-            services = step.services(self.ctx)
+            services = step.services(self.ctx, outcome)
         except Exception:
             services = []
         try:
@@ -291,7 +299,7 @@ class Runner:
 
     def _result(
         self,
-        step: Step,
+        step: AnyStep,
         status: Status,
         assessment: Assessment,
         started: float,

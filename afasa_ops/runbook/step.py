@@ -1,14 +1,20 @@
 """The step contract and the registry of step kinds.
 
 A step converges: check() reads, apply() changes only what check() found pending, verify()
-proves the change took. Kinds are registered by name; the modules that hold them are imported
-only when a runbook names them, so the CLI starts fast.
+proves the change took, judging apply's Outcome. A read-only step (ReadOnlyStep) has no
+apply: when its check is pending, the runner lets verify judge again.
+
+A kind's module follows from its name: `compose.up` is registered by
+`afasa_ops.steps.compose`, imported the first time a runbook names the kind, so the CLI starts
+fast and there is no table to keep. Plugins (`[runbook] plugins`) register their own kinds
+on import.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, ClassVar
+import pkgutil
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +23,8 @@ from afasa_ops.runbook.model import Assessment, Outcome
 if TYPE_CHECKING:
     from afasa_ops.runbook.context import Context
 
+BUILTIN_PACKAGE = "afasa_ops.steps"
+
 
 class Params(BaseModel):
     """Base of every kind's parameters: unknown parameters are mistakes."""
@@ -24,18 +32,20 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-_BaseParams = Params
+P = TypeVar("P", bound=Params)
 
 
-class Step:
+class ReadOnlyStep(Generic[P]):
+    """A step that only judges: check, and verify (by default the same check)."""
+
     kind: ClassVar[str] = ""
-    Params: ClassVar[type[_BaseParams]] = _BaseParams
+    Params: ClassVar[type[Params]] = Params
     # Host-level or destructive work: needs --yes or an interactive confirmation.
     needs_confirmation: ClassVar[bool] = False
     # Verification steps are listed in the JUnit report.
     verification: ClassVar[bool] = False
 
-    def __init__(self, step_id: str, phase: str, title: str, params: _BaseParams) -> None:
+    def __init__(self, step_id: str, phase: str, title: str, params: P) -> None:
         self.id = step_id
         self.phase = phase
         self.title = title
@@ -44,73 +54,69 @@ class Step:
     def check(self, ctx: Context) -> Assessment:
         raise NotImplementedError
 
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
+        """Judge the target after apply (or, for a read-only step, after a pending check)."""
+        return self.check(ctx)
+
+    def services(self, ctx: Context, outcome: Outcome | None = None) -> list[str]:
+        """Compose services this step touches; their logs go into an incident bundle."""
+        value: Any = getattr(self.params, "services", None)
+        return list(value) if value else []
+
+
+class Step(ReadOnlyStep[P]):
+    """A step that changes the target when its check finds it pending."""
+
     def apply(self, ctx: Context) -> Outcome:
         raise NotImplementedError
 
-    def verify(self, ctx: Context) -> Assessment:
-        return self.check(ctx)
-
-    def rollback(self, ctx: Context) -> None:
+    def rollback(self, ctx: Context, outcome: Outcome) -> None:
         """Undo apply() when a later step of the same phase fails. Default: nothing to undo."""
 
     @property
     def has_rollback(self) -> bool:
         return type(self).rollback is not Step.rollback
 
-    def services(self, ctx: Context) -> list[str]:
-        """Compose services this step touches; their logs go into an incident bundle."""
-        value: Any = getattr(self.params, "services", None)
-        return list(value) if value else []
+
+AnyStep = ReadOnlyStep[Any]
+
+_REGISTRY: dict[str, type[AnyStep]] = {}
 
 
-# kind -> module that registers it. Built-in kinds are listed here so loading a runbook
-# imports only the domains it uses.
-BUILTIN_KIND_MODULES: dict[str, str] = {
-    "shell.check": "afasa_ops.steps.generic",
-    "file.content": "afasa_ops.steps.generic",
-    "doctor.config": "afasa_ops.steps.doctor",
-    "doctor.repo": "afasa_ops.steps.doctor",
-    "check.functional": "afasa_ops.steps.checks",
-    "api.config": "afasa_ops.steps.api_config",
-    "compose.pull": "afasa_ops.steps.services",
-    "compose.up": "afasa_ops.steps.services",
-    "compose.wait": "afasa_ops.steps.services",
-    "schema.preflight": "afasa_ops.steps.schema",
-    "schema.baseline": "afasa_ops.steps.schema",
-    "schema.migrate": "afasa_ops.steps.schema",
-    "schema.app_role": "afasa_ops.steps.schema",
-    "schema.rls_audit": "afasa_ops.steps.schema",
-    "schema.init_sql": "afasa_ops.steps.schema",
-    "patch.apply": "afasa_ops.steps.patch",
-    "git.clean": "afasa_ops.steps.git",
-    "git.tag": "afasa_ops.steps.git",
-    "git.branch": "afasa_ops.steps.git",
-    "git.push_tag": "afasa_ops.steps.git",
-    "docker.engine": "afasa_ops.steps.traefik",
-    "traefik.compose": "afasa_ops.steps.traefik",
-    "traefik.recreate": "afasa_ops.steps.traefik",
-    "traefik.provider": "afasa_ops.steps.traefik",
-    "traefik.routing": "afasa_ops.steps.traefik",
-}
-
-_REGISTRY: dict[str, type[Step]] = {}
-
-
-def register(cls: type[Step]) -> type[Step]:
+def register(cls: type[ReadOnlyStep[P]]) -> type[ReadOnlyStep[P]]:
     if not cls.kind:
         raise TypeError(f"{cls.__name__} has no kind")
     _REGISTRY[cls.kind] = cls
     return cls
 
 
-def resolve_kind(kind: str) -> type[Step] | None:
-    if kind not in _REGISTRY and kind in BUILTIN_KIND_MODULES:
-        importlib.import_module(BUILTIN_KIND_MODULES[kind])
+def module_of(kind: str) -> str:
+    """The built-in module that registers a kind: its name before the first dot."""
+    return f"{BUILTIN_PACKAGE}.{kind.split('.', 1)[0]}"
+
+
+def resolve_kind(kind: str) -> type[AnyStep] | None:
+    if kind not in _REGISTRY:
+        name = module_of(kind)
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # the module exists but one of its imports does not
+                raise
     return _REGISTRY.get(kind)
 
 
+def builtin_kinds() -> list[str]:
+    """Every built-in kind: each module of afasa_ops.steps imported (slow; for docs and tests)."""
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{BUILTIN_PACKAGE}.{info.name}")
+    return sorted(k for k, cls in _REGISTRY.items() if cls.__module__.startswith(BUILTIN_PACKAGE))
+
+
 def known_kinds() -> list[str]:
-    return sorted(set(_REGISTRY) | set(BUILTIN_KIND_MODULES))
+    return sorted(set(_REGISTRY) | set(builtin_kinds()))
 
 
 def load_plugins(modules: list[str]) -> None:

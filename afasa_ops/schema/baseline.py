@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from afasa_ops.errors import BlockedError
+from afasa_ops.findings import Finding, Severity
 from afasa_ops.infra.postgres import Postgres, translated
-from afasa_ops.runbook.model import Finding, Severity
 from afasa_ops.schema import migrations as mig_files
 from afasa_ops.schema.inspect import LEDGER, inspect
 from afasa_ops.schema.migrations import Dependency, Migration

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from afasa_ops.errors import AfasaOpsError, BlockedError, DriverError
+from afasa_ops.findings import Finding
 from afasa_ops.infra.postgres import LOCK_STATES, Postgres, translated
-from afasa_ops.runbook.model import Finding
 from afasa_ops.schema import migrations as mig_files
 from afasa_ops.schema.inspect import LEDGER, Inspection, inspect
 from afasa_ops.schema.migrations import Migration

@@ -12,8 +12,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from afasa_ops.findings import Finding
 from afasa_ops.infra.postgres import Postgres, Timeouts, connect, dsn_target, translated
-from afasa_ops.runbook.model import Finding
 from afasa_ops.schema.roles import RoleState, quote_ident, role_state
 
 SETTING = "app.tenant_id"

@@ -68,11 +68,6 @@ def role_state(pg: Postgres, role: str, *, owned: bool = True) -> RoleState:
     return RoleState(True, bool(row[0]), bool(row[1]), bool(row[2]), tables)
 
 
-def tenant_tables(pg: Postgres) -> list[str]:
-    with translated(pg.dsn, "listing tenant tables"):
-        return sorted(r[0] for r in pg.conn().execute(TENANT_TABLES_SQL))
-
-
 def role_statements(role: str, password: str | None, *, render: bool) -> list[str]:
     """The SQL that converges the role. Grants loop over the catalog, so the same statements
     are right before and after any migration; with render=True the password is masked."""

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from afasa_ops.errors import ExitCode
+from afasa_ops.findings import Finding, Severity
 from afasa_ops.infra.postgres import Postgres
-from afasa_ops.runbook.model import Finding, Severity
 from afasa_ops.schema.settings import SchemaSettings
 
 

@@ -33,11 +33,7 @@ class SchemaSettings:
             app_role=db.app_role,
             app_password=db.app_password.get() if db.app_password else None,
             app_dsn=secret_value(db.app_dsn),
-            timeouts=Timeouts(
-                lock_s=db.lock_timeout_s,
-                statement_s=db.statement_timeout_s,
-                idle_s=db.idle_in_transaction_timeout_s,
-            ),
+            timeouts=Timeouts.of(db),
             migrations_dir=migrations_dir(settings),
             vector=db.vector,
         )

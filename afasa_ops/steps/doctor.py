@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from afasa_ops.config import SecretRef, says, section_classes
 from afasa_ops.errors import AfasaOpsError
+from afasa_ops.findings import Finding
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
-from afasa_ops.runbook.step import Step, register
-
-
-class _ReadOnly(Step):
-    def apply(self, ctx: Context) -> Outcome:
-        return Outcome(False, "doctor changes nothing")
+from afasa_ops.runbook.model import Assessment
+from afasa_ops.runbook.step import Params, ReadOnlyStep, register
 
 
 @register
-class ConfigCheck(_ReadOnly):
+class ConfigCheck(ReadOnlyStep[Params]):
     kind = "doctor.config"
 
     def check(self, ctx: Context) -> Assessment:
@@ -44,7 +40,7 @@ class ConfigCheck(_ReadOnly):
 
 
 @register
-class RepoCheck(_ReadOnly):
+class RepoCheck(ReadOnlyStep[Params]):
     kind = "doctor.repo"
 
     def check(self, ctx: Context) -> Assessment:

@@ -7,25 +7,19 @@ checked out so later phases commit their changes on it (runbook/commits.commit_c
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
 
 from afasa_ops.errors import ConfigError, DriverError
+from afasa_ops.findings import Finding
 from afasa_ops.infra.git import GitRepo
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
-from afasa_ops.runbook.step import Params, Step, register
+from afasa_ops.runbook.model import Assessment, Outcome
+from afasa_ops.runbook.params import runbook_parameter
+from afasa_ops.runbook.step import Params, ReadOnlyStep, Step, register
 
-DEFAULT_BRANCH = "fix/robust-audit-{date}"
-DEFAULT_TAG = "pre-audit-{date}"
 PRE_AUDIT_EVENT = "pre_audit_tag"
-
-
-def git_repo(ctx: Context) -> GitRepo:
-    repo: GitRepo = ctx.driver("git", lambda: GitRepo(ctx.repo))
-    return repo
 
 
 def operator_date(ctx: Context) -> str:
@@ -45,8 +39,9 @@ def operator_date(ctx: Context) -> str:
         ) from None
 
 
-def dated_name(ctx: Context, param: str, default: str) -> str:
-    template = str(ctx.params.get(param) or default)
+def dated_name(ctx: Context, param: str) -> str:
+    """A runbook parameter's name template (`pre-audit-{date}`) filled with the date."""
+    template = runbook_parameter(ctx, param)
     try:
         return template.format(date=operator_date(ctx))
     except (KeyError, IndexError, ValueError) as exc:
@@ -59,19 +54,14 @@ def short(sha: str | None) -> str:
     return sha[:12] if sha else "(none)"
 
 
-class _Git(Step):
-    def apply(self, ctx: Context) -> Outcome:  # overridden where there is something to do
-        return Outcome(False, "nothing to change")
-
-
 @register
-class CleanTree(_Git):
+class CleanTree(ReadOnlyStep[Params]):
     """Uncommitted changes block the phase unless --allow-dirty says to go on."""
 
     kind = "git.clean"
 
     def check(self, ctx: Context) -> Assessment:
-        dirty = git_repo(ctx).dirty_files()
+        dirty = ctx.git.dirty_files()
         if not dirty:
             return Assessment.ok("the work tree is clean")
         shown = ", ".join(dirty[:20]) + (f" (+{len(dirty) - 20} more)" if len(dirty) > 20 else "")
@@ -93,18 +83,18 @@ class NameParams(Params):
 
 
 @register
-class PreAuditTag(_Git):
+class PreAuditTag(Step[NameParams]):
     """The rollback point: an annotated tag on the starting commit."""
 
     kind = "git.tag"
     Params = NameParams
 
     def name(self, ctx: Context) -> str:
-        p = cast(NameParams, self.params)
-        return dated_name(ctx, p.param or "tag", DEFAULT_TAG)
+        p = self.params
+        return dated_name(ctx, p.param or "tag")
 
     def check(self, ctx: Context) -> Assessment:
-        repo = git_repo(ctx)
+        repo = ctx.git
         tag = self.name(ctx)
         head = repo.head_commit()
         at = repo.tag_commit(tag)
@@ -113,7 +103,6 @@ class PreAuditTag(_Git):
                 f"tag {tag} will mark the starting commit {short(head)}",
                 [Finding.info("git.tag_missing", f"{tag} does not exist yet", tag=tag)],
             )
-        ctx.facts["git.pre_audit"] = {"tag": tag, "commit": at}
         # On a re-run HEAD has moved on along the fix branch: the tag must be behind it.
         if at == head or (repo.is_ancestor(at, head) and self._on_fix_branch(ctx, repo)):
             return Assessment.ok(f"tag {tag} marks {short(at)}")
@@ -128,38 +117,37 @@ class PreAuditTag(_Git):
         )
 
     def _on_fix_branch(self, ctx: Context, repo: GitRepo) -> bool:
-        return repo.current_branch() == dated_name(ctx, "branch", DEFAULT_BRANCH)
+        return repo.current_branch() == dated_name(ctx, "branch")
 
     def apply(self, ctx: Context) -> Outcome:
-        repo = git_repo(ctx)
+        repo = ctx.git
         tag = self.name(ctx)
         head = repo.head_commit()
         repo.create_tag(tag, head, message=f"afasa-ops: state before the audit ({tag})")
         if ctx.journal is not None:
             ctx.journal.write(PRE_AUDIT_EVENT, tag=tag, commit=head, branch=repo.current_branch())
-        ctx.facts["git.pre_audit"] = {"tag": tag, "commit": head}
         return Outcome(
             True, f"tagged {short(head)} as {tag}", artifacts={"tag": tag, "commit": head}
         )
 
 
 @register
-class FixBranch(_Git):
+class FixBranch(Step[NameParams]):
     """The branch later phases commit on, created at the starting commit and checked out."""
 
     kind = "git.branch"
     Params = NameParams
 
     def name(self, ctx: Context) -> str:
-        p = cast(NameParams, self.params)
-        return dated_name(ctx, p.param or "branch", DEFAULT_BRANCH)
+        p = self.params
+        return dated_name(ctx, p.param or "branch")
 
     def _start(self, ctx: Context, repo: GitRepo) -> str:
-        tag = dated_name(ctx, "tag", DEFAULT_TAG)
+        tag = dated_name(ctx, "tag")
         return repo.tag_commit(tag) or repo.head_commit()
 
     def check(self, ctx: Context) -> Assessment:
-        repo = git_repo(ctx)
+        repo = ctx.git
         branch = self.name(ctx)
         start = self._start(ctx, repo)
         at = repo.branch_commit(branch)
@@ -190,7 +178,7 @@ class FixBranch(_Git):
         return Assessment.ok(f"on {branch} ({short(at)})")
 
     def apply(self, ctx: Context) -> Outcome:
-        repo = git_repo(ctx)
+        repo = ctx.git
         branch = self.name(ctx)
         previous = repo.current_branch()
         created = False
@@ -210,7 +198,7 @@ class PushParams(Params):
 
 
 @register
-class PushTag(_Git):
+class PushTag(Step[PushParams]):
     """Push the pre-audit tag so the rollback point survives this machine."""
 
     kind = "git.push_tag"
@@ -218,22 +206,22 @@ class PushTag(_Git):
     needs_confirmation = True
 
     def _remote(self, repo: GitRepo) -> str | None:
-        p = cast(PushParams, self.params)
+        p = self.params
         remotes = repo.remotes()
         if p.remote:
             return p.remote if p.remote in remotes else None
         return "origin" if "origin" in remotes else (remotes[0] if remotes else None)
 
     def check(self, ctx: Context) -> Assessment:
-        p = cast(PushParams, self.params)
-        repo = git_repo(ctx)
+        p = self.params
+        repo = ctx.git
         remote = self._remote(repo)
         if remote is None:
             wanted = (
                 f"remote {p.remote!r} is not configured" if p.remote else "no remote is configured"
             )
             return Assessment.skipped(f"{wanted}: the tag stays local")
-        tag = dated_name(ctx, "tag", DEFAULT_TAG)
+        tag = dated_name(ctx, "tag")
         local = repo.tag_commit(tag)
         if local is None:
             return Assessment.pending(f"tag {tag} will be pushed to {remote} once created")
@@ -254,10 +242,10 @@ class PushTag(_Git):
         return Assessment.pending(f"tag {tag} will be pushed to {remote}")
 
     def apply(self, ctx: Context) -> Outcome:
-        p = cast(PushParams, self.params)
-        repo = git_repo(ctx)
+        p = self.params
+        repo = ctx.git
         remote = self._remote(repo)
         assert remote is not None
-        tag = dated_name(ctx, "tag", DEFAULT_TAG)
+        tag = dated_name(ctx, "tag")
         repo.push_tag(remote, tag, p.timeout_s)
         return Outcome(True, f"pushed {tag} to {remote}")

@@ -1,4 +1,6 @@
-"""Step kind `patch.apply`: the operators' patch bundle, as reviewed, grouped commits."""
+"""Step kind `patch.apply`: the operators' patch bundle, as reviewed, grouped commits.
+
+apply_plan() is also what `afasa-ops patch apply` runs (commands/patch.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,26 @@ from pathlib import Path
 
 from pydantic import Field
 
-from afasa_ops.patch.groups import CATCH_ALL_MESSAGE, GroupSpec, default_groups
-from afasa_ops.patch.plan import PatchPlan
+from afasa_ops.errors import BlockedError
+from afasa_ops.files import atomic_write_bytes
+from afasa_ops.findings import Finding
+from afasa_ops.patch.apply import (
+    ApplyResult,
+    GroupResult,
+    PatchUndone,
+    check_work_tree,
+    preflight,
+    verify_applied,
+)
+from afasa_ops.patch.bundle import BundleRefused
+from afasa_ops.patch.groups import GroupSpec
+from afasa_ops.patch.paths import destination_problem
+from afasa_ops.patch.plan import ONLY_IN_REPO, FileChange, PatchPlan
+from afasa_ops.patch.undo import undo_apply
+from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
+from afasa_ops.runbook.params import runbook_parameter
 from afasa_ops.runbook.step import Params, Step, register
 
 
@@ -19,11 +37,11 @@ class PatchApplyParams(Params):
         description="Zip or folder; else the runbook parameter patch_bundle or [patch] bundle.",
     )
     groups: list[GroupSpec] = Field(
-        default_factory=default_groups,
+        min_length=1,
         description="Commit groups: [{globs: [...], message: ...}], the first match wins.",
     )
     catch_all: str = Field(
-        default=CATCH_ALL_MESSAGE,
+        min_length=1,
         description="Commit message for changed paths no group matches.",
     )
     since: str | None = Field(
@@ -34,42 +52,37 @@ class PatchApplyParams(Params):
 
 
 @register
-class PatchApply(Step):
+class PatchApply(Step[PatchApplyParams]):
     """Applies the bundle's changes group by group; skipped when no bundle is configured."""
 
     kind = "patch.apply"
     Params = PatchApplyParams
 
-    def _params(self) -> PatchApplyParams:
-        assert isinstance(self.params, PatchApplyParams)
-        return self.params
-
     def _bundle(self, ctx: Context) -> tuple[Path | None, str]:
         from afasa_ops.patch.sources import configured_bundle
 
-        p = self._params()
+        p = self.params
         return configured_bundle(ctx.settings, ctx.params, p.bundle)
 
     def _plan(self, ctx: Context, bundle: Path) -> PatchPlan:
         from afasa_ops.patch.apply import build_plan
         from afasa_ops.patch.groups import Grouper
-        from afasa_ops.patch.sources import limits_of, tag_pattern_of
+        from afasa_ops.patch.sources import limits_of
 
-        p = self._params()
+        p = self.params
         return build_plan(
             ctx.repo,
             bundle,
             Grouper(p.groups, p.catch_all),
             since=p.since,
-            tag_pattern=tag_pattern_of(ctx.params),
+            tag_pattern=runbook_parameter(ctx, "tag"),
             limits=limits_of(ctx.settings),
         )
 
     def check(self, ctx: Context) -> Assessment:
-        from afasa_ops.infra.git import GitRepo
         from afasa_ops.patch.apply import check_work_tree, pending_writes
 
-        p = self._params()
+        p = self.params
         bundle, origin = self._bundle(ctx)
         if bundle is None:
             return Assessment.skipped(
@@ -97,7 +110,7 @@ class PatchApply(Step):
                 findings,
             )
         check_work_tree(
-            GitRepo(ctx.repo),
+            ctx.git,
             plan,
             allow_dirty=ctx.options.allow_dirty,
             no_commit=ctx.options.no_commit,
@@ -122,9 +135,7 @@ class PatchApply(Step):
         )
 
     def apply(self, ctx: Context) -> Outcome:
-        from afasa_ops.patch.apply import apply_plan
-
-        p = self._params()
+        p = self.params
         bundle, _ = self._bundle(ctx)
         if bundle is None:
             return Outcome(False, "no patch bundle configured")
@@ -143,10 +154,10 @@ class PatchApply(Step):
             artifacts={"commits": commits, "verified": result.verified},
         )
 
-    def verify(self, ctx: Context) -> Assessment:
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
         from afasa_ops.patch.apply import pending_writes
 
-        p = self._params()
+        p = self.params
         bundle, _ = self._bundle(ctx)
         if bundle is None:
             return Assessment.skipped("no patch bundle configured")
@@ -157,3 +168,84 @@ class PatchApply(Step):
                 "paths still differ from the bundle: " + ", ".join(c.path for c in left)
             )
         return Assessment.ok("every applied path matches the bundle byte for byte")
+
+
+def apply_plan(
+    ctx: Context, plan: PatchPlan, *, delete: bool = False, force: bool = False
+) -> ApplyResult:
+    git = ctx.git
+    check_work_tree(git, plan, allow_dirty=ctx.options.allow_dirty, no_commit=ctx.options.no_commit)
+    ask = not ctx.options.yes
+    if ask and not ctx.options.interactive and any(plan.groups()):
+        raise BlockedError(
+            "patch apply asks before each group's commit and there is no terminal to ask on",
+            hint="review `afasa-ops patch plan` and pass --yes",
+        )
+    result = ApplyResult(plan, git.current_branch() or "")
+    todo: list[tuple[str, list[FileChange]]] = []
+    for message, members in plan.groups():
+        chosen: list[FileChange] = []
+        for change in members:
+            if change.status == ONLY_IN_REPO and not delete:
+                result.kept_only_in_repo.append(change.path)
+            elif change.conflict and not force:
+                result.conflicts_skipped.append(change)
+            else:
+                chosen.append(change)
+        if chosen:
+            todo.append((message, chosen))
+    # Everything that can be checked is checked before the first write.
+    preflight(git, plan, [c for _, chosen in todo for c in chosen], no_commit=ctx.options.no_commit)
+    start = git.head_commit()
+    touched: list[str] = []
+    try:
+        for message, chosen in todo:
+            result.groups.append(_apply_group(ctx, plan, message, chosen, ask, touched))
+        result.verified = verify_applied(plan, result)
+    except Exception as exc:
+        undone = undo_apply(git, start, touched)
+        if ctx.journal is not None:
+            ctx.journal.write(
+                "patch_undone",
+                start=start,
+                commits=undone.commits,
+                paths=undone.paths,
+                error=undone.error,
+            )
+        raise PatchUndone(exc, undone.summary(result.branch)) from exc
+    return result
+
+
+def _apply_group(
+    ctx: Context,
+    plan: PatchPlan,
+    message: str,
+    chosen: list[FileChange],
+    ask: bool,
+    touched: list[str],
+) -> GroupResult:
+    paths = [c.path for c in chosen]
+    ctx.say(
+        f"group `{message}`: {len(chosen)} file(s)\n" + "".join(c.diff for c in chosen).rstrip()
+    )
+    if ask and not ctx.confirm(f"apply and commit `{message}` ({len(chosen)} file(s))?"):
+        return GroupResult(message, paths, None, "declined")
+    root = plan.repo.resolve()
+    for change in chosen:
+        # Checked again right before the write: a folder swapped for a symlink since the
+        # plan was made must not carry the write outside the repo.
+        deleting = change.status == ONLY_IN_REPO
+        problem = destination_problem(root, change.path, tracked_only=deleting)
+        if problem is not None:
+            raise BundleRefused(plan.bundle.source, f"{change.path!r} {problem}")
+        target = root / change.path
+        touched.append(change.path)
+        if ctx.journal is not None and target.exists():
+            ctx.journal.keep_original(target)
+        if deleting:
+            target.unlink()
+        else:
+            entry = plan.bundle.files[change.path]
+            atomic_write_bytes(target, entry.data, 0o755 if entry.executable else 0o644)
+    record = commit_change(ctx, paths, message, show=False)
+    return GroupResult(message, paths, record.commit, "committed" if record.commit else "staged")

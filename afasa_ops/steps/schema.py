@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from afasa_ops.infra.postgres import Postgres
-from afasa_ops.runbook.commits import commit_change
+from pydantic import Field
+
+from afasa_ops.files import atomic_write, unified_diff
+from afasa_ops.findings import Finding
+from afasa_ops.runbook.commits import commit_change, required_message
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.files import atomic_write, replace_file, unified_diff
-from afasa_ops.runbook.model import Assessment, Finding, Outcome, State
-from afasa_ops.runbook.step import Params, Step, register
+from afasa_ops.runbook.files import replace_file
+from afasa_ops.runbook.model import Assessment, Outcome, State
+from afasa_ops.runbook.step import Params, ReadOnlyStep, Step, register
 from afasa_ops.schema.settings import SchemaSettings, migrations_dir
 
-INIT_COMMIT_MESSAGE = "feat(db): add devices registry + RLS"
 INIT_MARKER = "-- afasa-ops: schema for fresh volumes"
 
 
@@ -26,39 +28,28 @@ def schema_settings(ctx: Context) -> SchemaSettings:
     return SchemaSettings.from_settings(ctx.settings)
 
 
-def admin(ctx: Context) -> Postgres:
-    cfg = schema_settings(ctx)
-    drv: Postgres = ctx.driver("postgres", lambda: Postgres(cfg.admin_dsn, cfg.timeouts))
-    return drv
-
-
-class _SchemaStep(Step):
+def unconfigured(ctx: Context) -> Assessment | None:
     """Schema steps read [database] once per call; driver errors surface as blocked/failed.
     Without an admin DSN (a checkout not yet wired to its database) they are skipped, with
     the reason shown, like a patch step without a bundle."""
+    from afasa_ops.schema.settings import admin_dsn_missing
 
-    def cfg(self, ctx: Context) -> SchemaSettings:
-        return schema_settings(ctx)
-
-    def unconfigured(self, ctx: Context) -> Assessment | None:
-        from afasa_ops.schema.settings import admin_dsn_missing
-
-        reason = admin_dsn_missing(ctx.settings)
-        return Assessment.skipped(reason) if reason else None
+    reason = admin_dsn_missing(ctx.settings)
+    return Assessment.skipped(reason) if reason else None
 
 
 @register
-class Preflight(_SchemaStep):
+class Preflight(ReadOnlyStep[Params]):
     """Required extensions are available, no applied file changed, the database is AFASA's."""
 
     kind = "schema.preflight"
 
     def check(self, ctx: Context) -> Assessment:
-        if skipped := self.unconfigured(ctx):
+        if skipped := unconfigured(ctx):
             return skipped
         from afasa_ops.schema.migrator import make_plan
 
-        plan = make_plan(admin(ctx), self.cfg(ctx))
+        plan = make_plan(ctx.postgres, schema_settings(ctx))
         reason = plan.blocked_reason
         if reason and plan.inspection.state != "unbaselined":
             return Assessment.blocked(reason, plan.findings())
@@ -73,30 +64,27 @@ class Preflight(_SchemaStep):
             ],
         )
 
-    def apply(self, ctx: Context) -> Outcome:
-        return Outcome(False, "a preflight changes nothing")
-
 
 @register
-class Baseline(_SchemaStep):
+class Baseline(Step[Params]):
     """A database made by the AFASA init SQL (no ledger) is checked and recorded as baseline."""
 
     kind = "schema.baseline"
     needs_confirmation = True
 
     def check(self, ctx: Context) -> Assessment:
-        if skipped := self.unconfigured(ctx):
+        if skipped := unconfigured(ctx):
             return skipped
         from afasa_ops.schema import baseline
         from afasa_ops.schema.inspect import inspect
 
-        pg = admin(ctx)
+        pg = ctx.postgres
         state = inspect(pg).state
         if state == "managed":
             return Assessment.ok("the ledger exists: baseline recorded earlier")
         if state == "fresh":
             return Assessment.skipped("empty database: migrate creates the schema")
-        report = baseline.check(pg, self.cfg(ctx))
+        report = baseline.check(pg, schema_settings(ctx))
         reason = report.blocked_reason()
         if reason:
             return Assessment.blocked(reason, report.findings)
@@ -110,22 +98,22 @@ class Baseline(_SchemaStep):
     def apply(self, ctx: Context) -> Outcome:
         from afasa_ops.schema import baseline
 
-        report = baseline.record(admin(ctx), self.cfg(ctx))
+        report = baseline.record(ctx.postgres, schema_settings(ctx))
         return Outcome(report.recorded, f"recorded {report.migration.path.name} as the baseline")
 
 
 @register
-class Migrate(_SchemaStep):
+class Migrate(Step[Params]):
     """Pending migrations applied, each with its ledger row in one transaction."""
 
     kind = "schema.migrate"
 
     def check(self, ctx: Context) -> Assessment:
-        if skipped := self.unconfigured(ctx):
+        if skipped := unconfigured(ctx):
             return skipped
         from afasa_ops.schema.migrator import make_plan, render
 
-        plan = make_plan(admin(ctx), self.cfg(ctx))
+        plan = make_plan(ctx.postgres, schema_settings(ctx))
         state = plan.inspection.state
         reason = plan.blocked_reason
         if reason and state != "unbaselined":
@@ -140,17 +128,17 @@ class Migrate(_SchemaStep):
     def apply(self, ctx: Context) -> Outcome:
         from afasa_ops.schema.migrator import migrate
 
-        result = migrate(admin(ctx), self.cfg(ctx))
+        result = migrate(ctx.postgres, schema_settings(ctx))
         return Outcome(
             bool(result.applied),
             f"applied {', '.join(result.applied) or 'nothing'}; app role grants re-applied",
             artifacts={"applied": result.applied, "extensions": result.extensions},
         )
 
-    def verify(self, ctx: Context) -> Assessment:
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
         from afasa_ops.schema.migrator import verify
 
-        findings = verify(admin(ctx), self.cfg(ctx))
+        findings = verify(ctx.postgres, schema_settings(ctx))
         errors = [f for f in findings if f.severity == "error" or f.code == "db.migration_pending"]
         if errors:
             return Assessment.blocked(errors[0].message, findings)
@@ -158,19 +146,19 @@ class Migrate(_SchemaStep):
 
 
 @register
-class AppRole(_SchemaStep):
+class AppRole(Step[Params]):
     """The services' role: LOGIN NOSUPERUSER NOBYPASSRLS, owning nothing, with its grants."""
 
     kind = "schema.app_role"
 
     def check(self, ctx: Context) -> Assessment:
-        if skipped := self.unconfigured(ctx):
+        if skipped := unconfigured(ctx):
             return skipped
         from afasa_ops.schema.rls import role_findings
         from afasa_ops.schema.roles import excess_grants, missing_grants, role_state
 
-        cfg = self.cfg(ctx)
-        pg = admin(ctx)
+        cfg = schema_settings(ctx)
+        pg = ctx.postgres
         state = role_state(pg, cfg.app_role)
         findings = role_findings(cfg.app_role, state, f"[database] app_role {cfg.app_role}")
         if state.exists and not state.login:
@@ -197,13 +185,13 @@ class AppRole(_SchemaStep):
     def apply(self, ctx: Context) -> Outcome:
         from afasa_ops.schema.roles import ensure_app_role
 
-        cfg = self.cfg(ctx)
-        ensure_app_role(admin(ctx), cfg.app_role, cfg.app_password)
+        cfg = schema_settings(ctx)
+        ensure_app_role(ctx.postgres, cfg.app_role, cfg.app_password)
         return Outcome(True, f"role {cfg.app_role} ensured")
 
 
 @register
-class RlsAudit(_SchemaStep):
+class RlsAudit(ReadOnlyStep[Params]):
     """Every tenant table: RLS enabled and forced, a policy with USING and WITH CHECK, the
     services' role not bypassing it; then a live isolation probe as that role."""
 
@@ -211,14 +199,14 @@ class RlsAudit(_SchemaStep):
     verification = True
 
     def check(self, ctx: Context) -> Assessment:
-        if skipped := self.unconfigured(ctx):
+        if skipped := unconfigured(ctx):
             return skipped
         from afasa_ops.schema.migrator import make_plan
 
         findings, role = self._audit(ctx)
         if not findings:
             return Assessment.ok(f"RLS enforced on every tenant table; the probe as {role} passed")
-        plan = make_plan(admin(ctx), self.cfg(ctx))
+        plan = make_plan(ctx.postgres, schema_settings(ctx))
         if (plan.pending and not plan.blocked_reason) or plan.inspection.state == "unbaselined":
             # The migrate step of this phase fixes RLS; the audit runs again as verify.
             return Assessment.pending(
@@ -232,8 +220,8 @@ class RlsAudit(_SchemaStep):
     def _audit(self, ctx: Context) -> tuple[list[Finding], str]:
         from afasa_ops.schema.rls import audit, leak_probe, probe, services_role
 
-        cfg = self.cfg(ctx)
-        pg = admin(ctx)
+        cfg = schema_settings(ctx)
+        pg = ctx.postgres
         findings = audit(pg, cfg.app_dsn, cfg.app_role)
         role, _ = services_role(pg, cfg.app_dsn, cfg.app_role)
         if not any(f.code == "db.app_role_missing" for f in findings):
@@ -242,10 +230,8 @@ class RlsAudit(_SchemaStep):
             findings += leak_probe(cfg.app_dsn, cfg.timeouts)
         return findings, role
 
-    def apply(self, ctx: Context) -> Outcome:
-        return Outcome(False, "an audit changes nothing; verify audits again")
-
-    def verify(self, ctx: Context) -> Assessment:
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
+        # Read-only: after the phase's migrations, the audit runs again.
         findings, role = self._audit(ctx)
         if findings:
             return Assessment.blocked(
@@ -254,8 +240,14 @@ class RlsAudit(_SchemaStep):
         return Assessment.ok(f"RLS enforced on every tenant table; the probe as {role} passed")
 
 
-class InitSqlParams(Params):
+class InitReplayParams(Params):
     directory: str = "infra/postgres/init"
+
+
+class InitSqlParams(InitReplayParams):
+    message: str | None = Field(
+        default=None, description="The commit message of the file (the runbook gives it)."
+    )
 
 
 def init_sql_text(mig_dir: Path | None) -> str:
@@ -280,14 +272,14 @@ def init_sql_text(mig_dir: Path | None) -> str:
 
 
 @register
-class InitSql(_SchemaStep):
+class InitSql(Step[InitSqlParams]):
     """The AFASA repo's init directory holds the new DDL as its next numbered file."""
 
     kind = "schema.init_sql"
     Params = InitSqlParams
 
     def _target(self, ctx: Context) -> tuple[Path, str | None]:
-        p: InitSqlParams = self.params  # type: ignore[assignment]
+        p = self.params
         directory = ctx.repo / p.directory
         files = sorted(directory.glob("*.sql")) if directory.is_dir() else []
         for f in files:
@@ -313,14 +305,18 @@ class InitSql(_SchemaStep):
 
     def apply(self, ctx: Context) -> Outcome:
         path, current = self._target(ctx)
-        self._written = (path, current)
         path.parent.mkdir(parents=True, exist_ok=True)
         replace_file(ctx, path, init_sql_text(migrations_dir(ctx.settings)))
         rel = str(path.relative_to(ctx.repo))
-        record = commit_change(ctx, [rel], INIT_COMMIT_MESSAGE)
-        return Outcome(True, f"wrote {rel}", artifacts={"commit": record.commit, "path": rel})
+        record = commit_change(ctx, [rel], required_message(self.id, self.params.message))
+        return Outcome(
+            True,
+            f"wrote {rel}",
+            artifacts={"commit": record.commit, "path": rel},
+            undo={"path": path, "previous": current},
+        )
 
-    def verify(self, ctx: Context) -> Assessment:
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
         written = self.check(ctx)
         if written.state != State.OK:
             return written
@@ -328,10 +324,9 @@ class InitSql(_SchemaStep):
         path, _ = self._target(ctx)
         return replay_assessment(ctx, path.parent, ours=path.name)
 
-    def rollback(self, ctx: Context) -> None:
-        path, previous = getattr(self, "_written", (None, None))
-        if path is None:
-            return
+    def rollback(self, ctx: Context, outcome: Outcome) -> None:
+        path: Path = outcome.undo["path"]
+        previous: str | None = outcome.undo["previous"]
         if previous is None:
             path.unlink(missing_ok=True)
         else:
@@ -339,16 +334,16 @@ class InitSql(_SchemaStep):
 
 
 @register
-class InitReplay(_SchemaStep):
+class InitReplay(ReadOnlyStep[InitReplayParams]):
     """An empty data volume gets through every init file: they are replayed, in the
     entrypoint's order, on a scratch database of the same server (dropped afterwards)."""
 
     kind = "schema.init_replay"
-    Params = InitSqlParams
+    Params = InitReplayParams
     verification = True
 
     def check(self, ctx: Context) -> Assessment:
-        p: InitSqlParams = self.params  # type: ignore[assignment]
+        p = self.params
         ours = next((f.name for f in (ctx.repo / p.directory).glob("*.sql") if _is_ours(f)), None)
         return replay_assessment(ctx, ctx.repo / p.directory, ours=ours)
 

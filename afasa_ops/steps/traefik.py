@@ -1,5 +1,6 @@
-"""Phase 1 step kinds: engine facts, the compose fix, recreating Traefik, its provider's
-health (with the two fallbacks), and routing verified through the API and the entrypoint."""
+"""Phase 1 step kinds `traefik.*`: the compose fix, recreating Traefik, its provider's health
+(with the two fallbacks), and routing verified through the API and the entrypoint. The
+engine's facts are `docker.engine` (steps/docker.py)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,20 @@ import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from pydantic import Field
 
 from afasa_ops.compose.project import ComposeProject, environment_of
 from afasa_ops.errors import BlockedError, DriverError
-from afasa_ops.infra.docker import ContainerInfo, DockerEngine, EngineFacts
-from afasa_ops.runbook.commits import commit_change
+from afasa_ops.files import atomic_write
+from afasa_ops.findings import Finding
+from afasa_ops.infra.docker import ContainerInfo
+from afasa_ops.runbook.commits import commit_change, required_message
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.files import atomic_write, replace_file
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.files import replace_file
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
-from afasa_ops.steps.stack import compose_of, project_of
 from afasa_ops.traefik.analysis import Analysis, EngineApi, analyse, command_args
 from afasa_ops.traefik.fallback import (
     PACKAGES,
@@ -41,26 +43,7 @@ from afasa_ops.traefik.ports import (
 )
 from afasa_ops.traefik.routing import RoutingReport, check_routing, expected_routing
 
-FIX_MESSAGE = "chore(compose): pin traefik + fix network discovery"
-ENGINE_FACT = "docker.engine"
-RECREATED_FACT = "traefik.recreated_at"
-RECREATE_PENDING_FACT = "traefik.recreate_pending"
-COMPOSE_PENDING_FACT = "traefik.compose_pending"
-
-
 # -- shared helpers -----------------------------------------------------------------------
-
-
-def engine(ctx: Context) -> DockerEngine:
-    drv: DockerEngine = ctx.driver("docker", lambda: DockerEngine(ctx.settings.docker.host))
-    return drv
-
-
-def engine_facts(ctx: Context) -> EngineFacts:
-    if ENGINE_FACT not in ctx.facts:
-        ctx.facts[ENGINE_FACT] = engine(ctx).facts()
-    facts: EngineFacts = ctx.facts[ENGINE_FACT]
-    return facts
 
 
 def traefik_service(ctx: Context, proj: ComposeProject) -> str:
@@ -73,98 +56,66 @@ def recreate_traefik(ctx: Context, proj: ComposeProject, service: str) -> dateti
     """`up -d --force-recreate --no-deps <traefik>`; returns when it was started."""
     # A second's margin: the engine's clock and `since` have one-second resolution.
     started = datetime.now(UTC) - timedelta(seconds=1)
-    compose_of(ctx).run(
-        "up", "-d", "--force-recreate", "--no-deps", service, timeout_s=300, check=True
-    )
-    ctx.facts[RECREATED_FACT] = started
+    ctx.compose.run("up", "-d", "--force-recreate", "--no-deps", service, timeout_s=300, check=True)
+    ctx.facts.traefik_recreated_at = started
     return started
 
 
-class _Check(Step):
-    def apply(self, ctx: Context) -> Outcome:
-        return Outcome(False, "a check changes nothing")
-
-
-# -- 1. engine facts ----------------------------------------------------------------------
-
-
-@register
-class EngineStep(_Check):
-    """Engine version, API range and OS through the SDK; which Compose runs here."""
-
-    kind = "docker.engine"
-
-    def check(self, ctx: Context) -> Assessment:
-        try:
-            facts = engine_facts(ctx)
-        except BlockedError as exc:
-            return Assessment.blocked(
-                str(exc), [Finding.error("docker.unreachable", str(exc), host=engine(ctx).host)]
-            )
-        findings = [
+def analyse_compose(ctx: Context, target_image: str | None) -> tuple[Analysis, list[Finding]]:
+    """The compose file judged against the engine (when it answers)."""
+    notes: list[Finding] = []
+    api: EngineApi | None = None
+    try:
+        facts = ctx.engine_facts()
+        api = EngineApi(facts.version, facts.api_version, facts.min_api_version)
+    except BlockedError as exc:
+        notes.append(
             Finding.info(
-                "docker.engine",
-                f"Docker Engine {facts.version} on {facts.operating_system or facts.os} "
-                f"({facts.arch}), API {facts.min_api_version}..{facts.api_version}",
-                **facts.to_json(),
+                "traefik.engine_unknown",
+                f"compatibility with the engine not judged: {exc}",
             )
-        ]
-        try:
-            cli = compose_of(ctx)
-            flavour = "docker-compose (v1)" if cli.is_v1 else "docker compose (v2 plugin)"
-            findings.append(
-                Finding.info("docker.compose", f"{flavour} {cli.version()}", command=cli.binary())
-            )
-        except BlockedError as exc:
-            findings.append(Finding.warning("docker.compose_missing", str(exc)))
-        return Assessment.ok(
-            f"engine {facts.version}, API min {facts.min_api_version} max {facts.api_version}",
-            findings,
         )
+    explicit = ctx.params.get("target_image")
+    analysis = analyse(
+        ctx.project(),
+        target_image=target_image or ctx.settings.traefik.target_image,
+        traefik_service=ctx.settings.compose.traefik_service,
+        engine=api,
+        # Only the operator's --param target_image may cross a major version.
+        explicit_target=str(explicit) if explicit else None,
+    )
+    return analysis, notes
 
 
-# -- 2. the compose fix -------------------------------------------------------------------
+def container_drift_now(ctx: Context) -> tuple[str, ContainerInfo | None, list[str]]:
+    """Traefik's service, its container, and how that container differs from the file."""
+    proj = ctx.project()
+    service = traefik_service(ctx, proj)
+    info = ctx.docker.service_container(proj.name, service)
+    return service, info, container_drift(proj.services[service], service, info)
+
+
+# -- the compose fix ----------------------------------------------------------------------
 
 
 class ComposeFixParams(Params):
     target_image: str | None = Field(
         default=None, description="Pin target; [traefik] target_image when unset."
     )
-    message: str = Field(default=FIX_MESSAGE, description="Conventional commit message.")
+    message: str | None = Field(
+        default=None, description="The commit message of the fix (the runbook gives it)."
+    )
 
 
 @register
-class ComposeFix(Step):
+class ComposeFix(Step[ComposeFixParams]):
     """Pin Traefik, drop DOCKER_API_VERSION, point the provider at the real network."""
 
     kind = "traefik.compose"
     Params = ComposeFixParams
 
     def _analyse(self, ctx: Context) -> tuple[Analysis, list[Finding]]:
-        p = cast(ComposeFixParams, self.params)
-        notes: list[Finding] = []
-        api: EngineApi | None = None
-        try:
-            facts = engine_facts(ctx)
-            api = EngineApi(facts.version, facts.api_version, facts.min_api_version)
-        except BlockedError as exc:
-            notes.append(
-                Finding.info(
-                    "traefik.engine_unknown",
-                    f"compatibility with the engine not judged: {exc}",
-                )
-            )
-        proj = project_of(ctx)
-        explicit = ctx.params.get("target_image")
-        analysis = analyse(
-            proj,
-            target_image=p.target_image or ctx.settings.traefik.target_image,
-            traefik_service=ctx.settings.compose.traefik_service,
-            engine=api,
-            # Only the operator's --param target_image may cross a major version.
-            explicit_target=str(explicit) if explicit else None,
-        )
-        return analysis, notes
+        return analyse_compose(ctx, self.params.target_image)
 
     def check(self, ctx: Context) -> Assessment:
         analysis, notes = self._analyse(ctx)
@@ -172,7 +123,6 @@ class ComposeFix(Step):
         if analysis.unfixable:
             return Assessment.blocked("; ".join(f.message for f in analysis.unfixable), findings)
         changes = compose_changes(analysis, ctx.repo)
-        ctx.facts[COMPOSE_PENDING_FACT] = bool(changes)
         if not changes:
             return Assessment.ok(
                 f"{analysis.service} runs {analysis.image}; nothing to fix", findings
@@ -187,12 +137,13 @@ class ComposeFix(Step):
         )
 
     def apply(self, ctx: Context) -> Outcome:
-        p = cast(ComposeFixParams, self.params)
+        p = self.params
         analysis, _ = self._analyse(ctx)
         changes = compose_changes(analysis, ctx.repo)
         for change in changes:
             replace_file(ctx, change.path, change.new)
-        record = commit_change(ctx, [c.rel for c in changes], p.message)
+        message = required_message(self.id, p.message)
+        record = commit_change(ctx, [c.rel for c in changes], message)
         where = f"committed {record.commit[:12]}" if record.commit else "staged (--no-commit)"
         return Outcome(
             True,
@@ -201,7 +152,7 @@ class ComposeFix(Step):
         )
 
 
-# -- 3. recreate Traefik ------------------------------------------------------------------
+# -- recreate Traefik ---------------------------------------------------------------------
 
 
 def container_drift(spec: dict[str, Any], service: str, info: ContainerInfo | None) -> list[str]:
@@ -228,22 +179,19 @@ class RecreateParams(Params):
 
 
 @register
-class Recreate(Step):
+class Recreate(Step[RecreateParams]):
     """Recreate only Traefik when its container does not match the compose file."""
 
     kind = "traefik.recreate"
     Params = RecreateParams
     needs_confirmation = True
 
-    def services(self, ctx: Context) -> list[str]:
-        return [traefik_service(ctx, project_of(ctx))]
+    def services(self, ctx: Context, outcome: Outcome | None = None) -> list[str]:
+        return [traefik_service(ctx, ctx.project())]
 
     def check(self, ctx: Context) -> Assessment:
-        proj = project_of(ctx)
-        service = traefik_service(ctx, proj)
-        info = engine(ctx).service_container(proj.name, service)
-        drift = container_drift(proj.services[service], service, info)
-        ctx.facts[RECREATE_PENDING_FACT] = bool(drift)
+        service, info, drift = container_drift_now(ctx)
+        proj = ctx.project()
         if drift:
             return Assessment.pending(
                 f"recreate {service} (project {proj.name}): " + "; ".join(drift),
@@ -253,16 +201,21 @@ class Recreate(Step):
         return Assessment.ok(f"{info.name} runs {info.image} as the compose file says")
 
     def apply(self, ctx: Context) -> Outcome:
-        proj = project_of(ctx)
+        proj = ctx.project()
         service = traefik_service(ctx, proj)
         recreate_traefik(ctx, proj, service)
         return Outcome(True, f"recreated {service} (project {proj.name})")
 
 
-# -- 4. the provider's health, with the fallbacks -----------------------------------------
+# -- the provider's health, with the fallbacks --------------------------------------------
 
 
 class ProviderParams(Params):
+    target_image: str | None = Field(
+        default=None,
+        description="The compose fix's pin target ([traefik] target_image when unset): the "
+        "provider is judged only once the fix it implies is in place.",
+    )
     settle_s: float = Field(
         default=8.0, description="How long Traefik must run before its logs are judged."
     )
@@ -274,7 +227,7 @@ class ProviderParams(Params):
 
 
 @register
-class ProviderHealth(Step):
+class ProviderHealth(Step[ProviderParams]):
     """Traefik's docker provider connected: no API-version failure in its logs since the
     recreate. When the pin alone does not clear it, the fallbacks are offered (blocked) and
     run only with --allow-daemon-config or --allow-engine-downgrade plus --yes."""
@@ -283,18 +236,18 @@ class ProviderHealth(Step):
     Params = ProviderParams
     needs_confirmation = True
 
-    def services(self, ctx: Context) -> list[str]:
-        return [traefik_service(ctx, project_of(ctx))]
+    def services(self, ctx: Context, outcome: Outcome | None = None) -> list[str]:
+        return [traefik_service(ctx, ctx.project())]
 
     def _scan(self, ctx: Context) -> tuple[ContainerInfo | None, LogScan]:
-        p = cast(ProviderParams, self.params)
-        proj = project_of(ctx)
+        p = self.params
+        proj = ctx.project()
         service = traefik_service(ctx, proj)
-        drv = engine(ctx)
+        drv = ctx.docker
         info = drv.service_container(proj.name, service)
         if info is None or not info.running:
             return info, LogScan()
-        since = ctx.facts.get(RECREATED_FACT) or _parse_started(info.started_at)
+        since = ctx.facts.traefik_recreated_at or _parse_started(info.started_at)
         # Let the provider try to connect before judging (a deadline, not a measurement).
         deadline = since + timedelta(seconds=p.settle_s + 1)
         while True:
@@ -304,7 +257,7 @@ class ProviderHealth(Step):
             time.sleep(0.5)
 
     def check(self, ctx: Context) -> Assessment:
-        p = cast(ProviderParams, self.params)
+        p = self.params
         info, result = self._scan(ctx)
         if info is None or not info.running:
             return Assessment.pending(
@@ -318,7 +271,7 @@ class ProviderHealth(Step):
             started = " (docker provider started)" if result.started else ""
             return Assessment.ok(f"no provider errors in {info.name}'s logs{started}", findings)
         findings += [Finding.error("traefik.provider_error", line) for line in result.failures[:5]]
-        if ctx.facts.get(RECREATE_PENDING_FACT) or ctx.facts.get(COMPOSE_PENDING_FACT):
+        if self._fix_pending(ctx):
             return Assessment.pending(
                 "the docker provider fails now; judged again after the fix and the recreate",
                 findings,
@@ -344,6 +297,16 @@ class ProviderHealth(Step):
             "either with --yes",
             findings,
         )
+
+    def _fix_pending(self, ctx: Context) -> bool:
+        """Whether the compose fix or the recreate is still to come: the provider is judged
+        after them. Asked here, not read from those steps' checks, so `--only` and a full run
+        (where they have been applied by now) judge alike."""
+        analysis, _ = analyse_compose(ctx, self.params.target_image)
+        if compose_changes(analysis, ctx.repo):
+            return True
+        _, _, drift = container_drift_now(ctx)
+        return bool(drift)
 
     def _remedies(self, ctx: Context, p: ProviderParams) -> list[Finding]:
         out = [
@@ -378,7 +341,7 @@ class ProviderHealth(Step):
         return self._downgrade(ctx, p).shell_text() + "\n"
 
     def apply(self, ctx: Context) -> Outcome:
-        p = cast(ProviderParams, self.params)
+        p = self.params
         if ctx.options.allow_daemon_config:
             outcome = self._lower_floor(ctx, p)
         else:
@@ -387,14 +350,13 @@ class ProviderHealth(Step):
             ctx.journal.write(
                 "fallback_applied", summary=outcome.summary, packages=outcome.packages
             )
-        proj = project_of(ctx)
-        engine(ctx).close()
-        ctx.facts.pop(ENGINE_FACT, None)
+        proj = ctx.project()
+        ctx.forget_engine()
         recreate_traefik(ctx, proj, traefik_service(ctx, proj))
         return outcome
 
     def _lower_floor(self, ctx: Context, p: ProviderParams) -> Outcome:
-        facts = engine_facts(ctx)
+        facts = ctx.engine_facts()
         if facts.major < 29:
             raise BlockedError(
                 f"min-api-version in daemon.json needs Docker 29+; this engine is {facts.version}"
@@ -453,7 +415,7 @@ def _parse_started(text: str) -> datetime:
         return datetime.now(UTC) - timedelta(minutes=5)
 
 
-# -- 5. routing ---------------------------------------------------------------------------
+# -- routing ------------------------------------------------------------------------------
 
 
 class RoutingParams(Params):
@@ -462,24 +424,24 @@ class RoutingParams(Params):
 
 
 @register
-class Routing(Step):
+class Routing(Step[RoutingParams]):
     """The Traefik API lists the expected @docker routers; each route answers from its service."""
 
     kind = "traefik.routing"
     Params = RoutingParams
     verification = True
 
-    def services(self, ctx: Context) -> list[str]:
-        return [traefik_service(ctx, project_of(ctx))]
+    def services(self, ctx: Context, outcome: Outcome | None = None) -> list[str]:
+        return [traefik_service(ctx, ctx.project())]
 
     def _report(self, ctx: Context) -> tuple[TraefikPorts, RoutingReport | None]:
         """Where Traefik answers, and what it answers there (None: the entrypoint cannot
         be reached from here, so nothing was asked)."""
-        p = cast(RoutingParams, self.params)
+        p = self.params
         ports = traefik_ports(ctx)
         if ports.entrypoint.url is None:
             return ports, None
-        proj = project_of(ctx)
+        proj = ctx.project()
         configured = [r for s in ctx.settings.services for r in s.routes]
         expected = expected_routing(proj, [*configured, *p.routes])
         skipped = f"Traefik's API: {ports.api.problem}"
@@ -514,7 +476,7 @@ class Routing(Step):
 
     def apply(self, ctx: Context) -> Outcome:
         """Wait (up to wait_s) for the routers to appear; verify() then judges."""
-        p = cast(RoutingParams, self.params)
+        p = self.params
         deadline = time.monotonic() + (p.wait_s or ctx.settings.traefik.wait_s)
         while time.monotonic() < deadline:
             _, report = self._report(ctx)
@@ -523,7 +485,7 @@ class Routing(Step):
             time.sleep(1.0)
         return Outcome(False, "waited for the routers")
 
-    def verify(self, ctx: Context) -> Assessment:
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
         # Anything but ok after the wait fails the step (and writes the incident bundle).
         return self._assess(*self._report(ctx))
 
@@ -531,12 +493,12 @@ class Routing(Step):
 def traefik_ports(ctx: Context) -> TraefikPorts:
     """[traefik] api_url/entrypoint_url when set, else the Traefik service's published ports
     in the compose files, else those of its running container."""
-    proj = project_of(ctx)
+    proj = ctx.project()
     service = traefik_service(ctx, proj)
     t = ctx.settings.traefik
 
     def published() -> dict[str, list[tuple[str, str]]] | None:
-        info = engine(ctx).service_container(proj.name, service)
+        info = ctx.docker.service_container(proj.name, service)
         return info.ports if info is not None and info.running else None
 
     files = ", ".join(ctx.settings.compose.files)

@@ -14,7 +14,7 @@ from typing import Any
 from afasa_ops.compose.edit import Edit, Key
 from afasa_ops.compose.project import ComposeProject, environment_of, labels_of
 from afasa_ops.errors import UsageError
-from afasa_ops.runbook.model import Finding
+from afasa_ops.findings import Finding
 from afasa_ops.traefik.compat import judge
 from afasa_ops.traefik.images import is_traefik, parse_image
 from afasa_ops.traefik.pins import PinTarget, choose

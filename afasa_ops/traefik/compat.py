@@ -41,9 +41,6 @@ TABLE: tuple[Band, ...] = (
     Band((3, 6, 16), None, None, "1.40", SOURCES[3]),
 )
 
-# The highest API version a negotiating Traefik client asks for.
-CLIENT_MAX_API = "1.51"
-
 _SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
 
 

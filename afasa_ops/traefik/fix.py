@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from afasa_ops.compose.edit import edit_text
-from afasa_ops.runbook.files import unified_diff
+from afasa_ops.files import unified_diff
 from afasa_ops.traefik.analysis import Analysis
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from afasa_ops.runbook.model import Finding
+from afasa_ops.findings import Finding
 from afasa_ops.traefik.compat import TABLE, Band, judge
 from afasa_ops.traefik.images import ImageRef, parse_image
 

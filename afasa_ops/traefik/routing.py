@@ -102,42 +102,46 @@ def check_routing(
 ) -> RoutingReport:
     """Routers from the API at api_url (None: skipped, saying why), then every route
     requested through the entrypoint."""
-    import httpx
+    from afasa_ops.infra import http
 
     report = RoutingReport(expected)
-    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+    with http.client(timeout_s) as client:
         if api_url is None:
             report.api_skipped = api_skipped
         else:
-            _list_routers(client, api_url, report)
+            _list_routers(client, api_url, report, timeout_s)
         for path in expected.routes:
-            report.probes.append(_probe(client, entrypoint_url.rstrip("/") + path, path))
+            report.probes.append(_probe(client, entrypoint_url.rstrip("/") + path, path, timeout_s))
     return report
 
 
-def _list_routers(client: Any, api_url: str, report: RoutingReport) -> None:
-    import httpx
+def _list_routers(client: Any, api_url: str, report: RoutingReport, timeout_s: float) -> None:
+    from afasa_ops.infra import http
 
+    what = f"Traefik API at {api_url}"
     try:
-        response = client.get(
-            api_url.rstrip("/") + "/api/http/routers", params={"search": "@docker"}
-        )
-        response.raise_for_status()
+        with http.translated(what, timeout_s):
+            response = client.get(
+                api_url.rstrip("/") + "/api/http/routers", params={"search": "@docker"}
+            )
+            response.raise_for_status()
         data: Any = response.json()
         report.routers = {
             str(r.get("name")): str(r.get("status")) for r in data if isinstance(r, dict)
         }
-    except (httpx.HTTPError, ValueError) as exc:
-        report.api_error = f"Traefik API at {api_url}: {type(exc).__name__}: {exc}"
+    except http.HttpFailure as exc:
+        report.api_error = exc.message
+    except ValueError as exc:
+        report.api_error = f"{what}: {type(exc).__name__}: {exc}"
 
 
-def _probe(client: Any, url: str, path: str) -> Probe:
-    import httpx
+def _probe(client: Any, url: str, path: str, timeout_s: float) -> Probe:
+    from afasa_ops.infra import http
 
     try:
-        response = client.get(url)
-    except httpx.HTTPError as exc:
-        return Probe(path, None, False, f"no answer from the entrypoint ({type(exc).__name__})")
+        response = http.request("GET", url, timeout_s=timeout_s, using=client)
+    except http.HttpFailure as exc:
+        return Probe(path, None, False, f"no answer from the entrypoint ({exc.reason})")
     body = response.text[:200]
     if response.status_code == 404 and body.strip() == TRAEFIK_404:
         return Probe(path, 404, False, "Traefik's own 404: no router matched")

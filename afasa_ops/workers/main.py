@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     from afasa_ops.workers.runtime import Runtime
     from afasa_ops.workers.sync import PassResult
 
-WORKERS = ("report", "sync", "commands")
-
 
 def _run(runtime: Runtime) -> int:
     return asyncio.run(runtime.run())

@@ -903,13 +903,3 @@ def exit_without_waiting_for_blocked_threads(code: int) -> int:
 def _non_daemon_threads() -> list[threading.Thread]:
     main = threading.main_thread()
     return [t for t in threading.enumerate() if t is not main and t.is_alive() and not t.daemon]
-
-
-def run_worker(runtime_factory: Callable[[], Runtime]) -> int:
-    """Run a worker in a fresh event loop (the CLI's entry)."""
-
-    async def main() -> int:
-        runtime = runtime_factory()
-        return await runtime.run()
-
-    return asyncio.run(main())

@@ -44,15 +44,15 @@ def runtime_options(
 
 def app_engine(settings: Settings, pool_size: int = 5) -> Engine:
     from afasa_ops.config import require
-    from afasa_ops.platform.db import engine_timeouts, make_engine
+    from afasa_ops.infra.postgres import Timeouts, make_engine
 
     dsn = require(settings, "database", "app_dsn", "workers connect as the application role")
     db = settings.database
     return make_engine(
         dsn,
+        timeouts=Timeouts.of(db, statement_s=db.worker_statement_timeout_s),
         pool_size=pool_size,
         application_name="afasa-ops-worker",
-        timeouts=engine_timeouts(db, statement_s=db.worker_statement_timeout_s),
     )
 
 

@@ -19,7 +19,7 @@ def pdb() -> Iterator[PlatformDb]:
 
 @pytest.fixture
 def engine(pdb: PlatformDb):  # type: ignore[no-untyped-def]
-    from afasa_ops.platform.db import make_engine
+    from afasa_ops.infra.postgres import make_engine
 
     eng = make_engine(pdb.app_dsn)
     yield eng

@@ -10,7 +10,7 @@ import pytest
 
 from afasa_ops.config import load_settings
 from afasa_ops.errors import DriverError
-from afasa_ops.steps.checks import CheckParams, CheckRunner
+from afasa_ops.steps.check import CheckParams, CheckRunner
 from tests.support.schema_db import execute, query
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from afasa_ops.commands.patch import apply_patch, plan_patch
 from afasa_ops.config import load_settings
 from afasa_ops.errors import BlockedError, ExitCode, UsageError
-from afasa_ops.patch.verbs import apply_patch, plan_patch
 from afasa_ops.runbook.context import Context, Options
 from afasa_ops.runbook.loader import Runbook, load_runbook
 from tests.conftest import git

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from afasa_ops.commands.patch import apply_patch
 from afasa_ops.config import load_settings
 from afasa_ops.errors import ExitCode
 from afasa_ops.patch.bundle import BundleRefused, Limits, read_bundle
-from afasa_ops.patch.verbs import apply_patch
 from afasa_ops.runbook.context import Context, Options
 from afasa_ops.runbook.loader import load_runbook
 from tests.support.patch_bundles import (

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from afasa_ops.commands import plan, run
+from afasa_ops.commands.plan import plan
+from afasa_ops.commands.run import run
 from afasa_ops.config import load_settings
 from afasa_ops.runbook.commits import commit_change
 from afasa_ops.runbook.context import Context, Options
@@ -166,8 +167,8 @@ def test_timezone_decides_the_date(afasa_repo: Path, tmp_path: Path) -> None:
 
 
 def test_rollback_restores_the_tag_state_as_a_new_commit(afasa_repo: Path, tmp_path: Path) -> None:
+    from afasa_ops.commands.rollback import rollback
     from afasa_ops.errors import BlockedError
-    from afasa_ops.rollback import rollback
 
     start = git(afasa_repo, "rev-parse", "HEAD")
     assert run_phase0(afasa_repo, tmp_path).status == "ok"

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from afasa_ops.commands import plan, run
+from afasa_ops.commands.plan import plan
+from afasa_ops.commands.run import run
 from afasa_ops.config import load_settings
 from afasa_ops.runbook.context import Context, Options
 from afasa_ops.runbook.loader import load_runbook
@@ -269,12 +270,25 @@ def test_phase1_repairs_routing_on_docker_29(broken_stack: Stack) -> None:
     assert set(statuses(again).values()) == {"ok"}
 
     # Rollback returns to the tagged state and recreates only the service that changed.
-    from afasa_ops.rollback import rollback
+    from afasa_ops.commands.rollback import rollback
 
     back = rollback(stack.context())
     assert back.tag == "pre-audit-2026-11-28" and back.found_by == "tag pattern"
     assert back.services_changed == ["traefik"] and back.recreated == ["traefik"]
     assert stack.traefik_image() == f"/{stack.name}{sep}traefik{sep}1 {BROKEN}"
+
+
+def test_only_judges_the_provider_as_a_full_plan_does(broken_stack: Stack) -> None:
+    """The provider's check asks itself whether the compose fix and the recreate are still to
+    come; it used to read what those steps' checks left behind, so `--only` judged the broken
+    stack as "the pin did not clear the failure" (blocked) before any pin was made."""
+    stack = broken_stack
+    full = plan(stack.book(), stack.context(), Selection(["phase1"]))
+    only = plan(stack.book(), stack.context(), Selection(only_step="phase1.traefik.provider"))
+    in_full = next(s for s in full.steps if s.id == "phase1.traefik.provider")
+    [alone] = only.steps
+    assert in_full.status.value == "pending", in_full.summary
+    assert (alone.status, alone.summary) == (in_full.status, in_full.summary)
 
 
 def test_pin_that_does_not_clear_the_failure_is_blocked_with_remedies(
@@ -283,7 +297,7 @@ def test_pin_that_does_not_clear_the_failure_is_blocked_with_remedies(
     stack = broken_stack
     book = stack.book()
     for step in book.phase("phase1").steps:
-        if step.kind == "traefik.compose":
+        if step.kind in ("traefik.compose", "traefik.provider"):
             step.params.target_image = BROKEN  # type: ignore[attr-defined]
     result = run(book, stack.context(yes=True), Selection(["phase1"]))
     assert result.status == "blocked"
@@ -345,7 +359,7 @@ def test_engine_downgrade_runs_for_real_and_stops_where_apt_does_not_offer_28_5_
     stack = broken_stack
     book = stack.book()
     for step in book.phase("phase1").steps:
-        if step.kind == "traefik.compose":
+        if step.kind in ("traefik.compose", "traefik.provider"):
             step.params.target_image = BROKEN  # type: ignore[attr-defined]
     installed = subprocess.run(
         ["dpkg-query", "-W", "-f=${Version}", "docker.io"], capture_output=True, text=True

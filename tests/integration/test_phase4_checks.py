@@ -49,7 +49,7 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    from afasa_ops.platform.db import make_engine
+    from afasa_ops.infra.postgres import make_engine
     from afasa_ops.platform.secrets import master_key_from_env, store_secret
 
     tmp = tmp_path_factory.mktemp("phase4")

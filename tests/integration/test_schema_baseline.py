@@ -14,8 +14,9 @@ from afasa_ops.runbook.model import State
 from afasa_ops.schema import baseline, migrator, rls
 from afasa_ops.schema.inspect import LEDGER, inspect
 from afasa_ops.schema.settings import SchemaSettings
-from afasa_ops.steps.schema import INIT_COMMIT_MESSAGE, InitSql, InitSqlParams, init_sql_text
+from afasa_ops.steps.schema import InitSql, InitSqlParams, init_sql_text
 from tests.conftest import git
+from tests.support.runbook import INIT_COMMIT_MESSAGE
 from tests.support.schema_db import (
     AFASA_INIT_SQL,
     AFASA_RLS_SQL,
@@ -112,7 +113,9 @@ def test_init_sql_step_writes_and_commits_the_next_numbered_file(
         'admin_dsn = "postgresql://postgres@127.0.0.1:5432/postgres"\n'
     )
     ctx = Context(settings=load_settings(config))
-    step = InitSql("phase2.schema.init_sql", "phase2", "init", InitSqlParams())
+    step = InitSql(
+        "phase2.schema.init_sql", "phase2", "init", InitSqlParams(message=INIT_COMMIT_MESSAGE)
+    )
     pending = step.check(ctx)
     assert pending.state == State.PENDING
     assert "infra/postgres/init/003_afasa_ops_schema.sql" in pending.summary

@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from afasa_ops.cli import app as cli_app
-from afasa_ops.steps.schema import INIT_COMMIT_MESSAGE
 from tests.conftest import git
+from tests.support.runbook import INIT_COMMIT_MESSAGE
 from tests.support.schema_db import AFASA_INIT_SQL, AFASA_RLS_SQL, app_role, execute, query
 
 

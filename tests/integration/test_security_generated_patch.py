@@ -17,9 +17,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from afasa_ops.commands.patch import apply_patch
 from afasa_ops.config import load_settings
 from afasa_ops.errors import AfasaOpsError, ExitCode
-from afasa_ops.patch.verbs import apply_patch
 from afasa_ops.runbook.context import Context, Options
 from tests.support.patch_bundles import snapshot, write_config
 

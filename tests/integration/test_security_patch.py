@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from afasa_ops.commands.patch import apply_patch
 from afasa_ops.config import load_settings
 from afasa_ops.errors import ExitCode
-from afasa_ops.patch.verbs import apply_patch
 from afasa_ops.runbook.context import Context, Options
 from tests.conftest import git
 from tests.integration.test_patch_cli import afasa_ops

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from afasa_ops.commands import plan, run
+from afasa_ops.commands.plan import plan
+from afasa_ops.commands.run import run
 from afasa_ops.config import load_settings
 from afasa_ops.runbook.context import Context, Options
 from afasa_ops.runbook.loader import load_runbook

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from afasa_ops.infra.postgres import make_engine
 from afasa_ops.platform import events, reports
-from afasa_ops.platform.db import make_engine
 from tests.support.pg_cluster import PgCluster, pg_cluster
 from tests.support.platform_db import PlatformDb, add_tenant, platform_database
 from tests.support.seed import seed_tenant_data

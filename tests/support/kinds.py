@@ -9,9 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from afasa_ops.files import unified_diff
+from afasa_ops.findings import Finding
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.files import unified_diff
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 
 
@@ -28,7 +29,7 @@ class MarkerParams(Params):
 
 
 @register
-class Marker(Step):
+class Marker(Step[MarkerParams]):
     """A file with wanted content; apply counts itself; rollback removes the file."""
 
     kind = "test.marker"
@@ -36,7 +37,7 @@ class Marker(Step):
     verification = True
 
     def check(self, ctx: Context) -> Assessment:
-        p: MarkerParams = self.params  # type: ignore[assignment]
+        p = self.params
         path = ctx.repo / p.path
         current = path.read_text() if path.exists() else ""
         if current == p.content:
@@ -48,7 +49,7 @@ class Marker(Step):
         )
 
     def apply(self, ctx: Context) -> Outcome:
-        p: MarkerParams = self.params  # type: ignore[assignment]
+        p = self.params
         _count(ctx, self.id)
         started = ctx.repo / "slow-started"
         if p.slow_s and not started.exists():
@@ -58,8 +59,8 @@ class Marker(Step):
         (ctx.repo / p.path).write_text(p.content)
         return Outcome(True, f"wrote {p.path}")
 
-    def rollback(self, ctx: Context) -> None:
-        p: MarkerParams = self.params  # type: ignore[assignment]
+    def rollback(self, ctx: Context, outcome: Outcome) -> None:
+        p = self.params
         (ctx.repo / p.path).unlink(missing_ok=True)
         _count(ctx, f"rollback {self.id}")
 
@@ -71,7 +72,7 @@ class FailingParams(Params):
 
 
 @register
-class Failing(Step):
+class Failing(Step[FailingParams]):
     """Always pending; apply runs a command (which may print secrets) and then fails."""
 
     kind = "test.failing"
@@ -82,7 +83,7 @@ class Failing(Step):
         return Assessment.pending("will fail")
 
     def apply(self, ctx: Context) -> Outcome:
-        p: FailingParams = self.params  # type: ignore[assignment]
+        p = self.params
         _count(ctx, self.id)
         if p.argv:
             ctx.shell.run(p.argv)
@@ -90,7 +91,7 @@ class Failing(Step):
 
 
 @register
-class Blocked(Step):
+class Blocked(Step[Params]):
     kind = "test.blocked"
 
     def check(self, ctx: Context) -> Assessment:

@@ -13,7 +13,7 @@ from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.loader import load_runbook
 from afasa_ops.runbook.model import Status
 from afasa_ops.runbook.runner import Runner, Selection
-from afasa_ops.steps.checks import CheckFailed, CheckRunner, json_path, resolve_token
+from afasa_ops.steps.check import CheckFailed, CheckRunner, json_path, resolve_token
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

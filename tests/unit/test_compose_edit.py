@@ -10,7 +10,7 @@ import pytest
 from afasa_ops.compose.edit import Edit, EditError, edit_text
 from afasa_ops.compose.project import load_project
 from afasa_ops.errors import UsageError
-from afasa_ops.runbook.files import unified_diff
+from afasa_ops.files import unified_diff
 from afasa_ops.traefik.analysis import analyse
 from afasa_ops.traefik.fix import compose_changes
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from afasa_ops.findings import CommandRecord
 from afasa_ops.infra.compose import failure_line
-from afasa_ops.runbook.model import CommandRecord
 
 V2_BUILD_STDOUT = """\
 #5 [built internal] load build context

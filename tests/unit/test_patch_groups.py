@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from afasa_ops.patch.apply import tag_glob
 from afasa_ops.patch.bundle import BundleRefused, safe_name
-from afasa_ops.patch.gitinfo import tag_glob
-from afasa_ops.patch.groups import CATCH_ALL_MESSAGE, Grouper, default_groups, glob_match
+from afasa_ops.patch.groups import Grouper, glob_match
 from afasa_ops.patch.plan import byte_diff
+from tests.support.runbook import step_params
 
 
 @pytest.mark.parametrize(
@@ -32,13 +33,15 @@ def test_glob_match(path: str, pattern: str, matches: bool) -> None:
 
 
 def test_default_groups_and_catch_all() -> None:
-    grouper = Grouper(default_groups())
+    # The groups and the catch-all are the shipped runbook's: no copy of them lives in code.
+    params = step_params("phase2.patch.apply")
+    grouper = Grouper(params.groups, params.catch_all)
     assert grouper.group_of("services/common/models.py") == "feat(db): add devices registry + RLS"
     assert grouper.group_of("services/tb_adapter/app/sync.py").startswith("feat(tb_adapter)")
     assert grouper.group_of("services/report/Dockerfile").startswith("feat(report)")
     assert grouper.group_of("docker-compose.yml").startswith("chore(compose)")
-    assert grouper.group_of(".env.example") == CATCH_ALL_MESSAGE
-    assert grouper.messages()[-1] == CATCH_ALL_MESSAGE
+    assert grouper.group_of(".env.example") == params.catch_all
+    assert grouper.messages()[-1] == params.catch_all
 
 
 def test_tag_pattern_to_glob() -> None:

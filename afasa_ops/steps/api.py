@@ -1,24 +1,23 @@
-"""doctor api: would `afasa-ops serve` start, and can the phase 4 checks authenticate?"""
+"""Step kind `api.config` (doctor api): would `afasa-ops serve` start, and can the phase 4 checks authenticate?"""
 
 from __future__ import annotations
 
 from afasa_ops.config import missing_key, secret_value
 from afasa_ops.errors import ConfigError
+from afasa_ops.findings import Finding
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
-from afasa_ops.runbook.step import Params, Step, register
+from afasa_ops.runbook.model import Assessment
+from afasa_ops.runbook.step import Params, ReadOnlyStep, register
+from afasa_ops.tokens import check_auth_config
 
 
 @register
-class ApiConfig(Step):
+class ApiConfig(ReadOnlyStep[Params]):
     """Read-only: the [api] auth settings are coherent and the service has an app DSN."""
 
     kind = "api.config"
-    Params = Params
 
     def check(self, ctx: Context) -> Assessment:
-        from afasa_ops.api.auth import check_auth_config
-
         settings = ctx.settings
         try:
             check_auth_config(settings.api)
@@ -41,6 +40,3 @@ class ApiConfig(Step):
         return Assessment.ok(
             f"serve would start ({mode} tokens, {settings.api.environment})", findings
         )
-
-    def apply(self, ctx: Context) -> Outcome:
-        return Outcome(False, "a read-only check changes nothing")

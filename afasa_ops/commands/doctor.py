@@ -1,4 +1,4 @@
-"""doctor: read-only checks by area, run through the same step contract as a plan.
+"""`afasa-ops doctor`: read-only checks by area, run through the same step contract as a plan.
 
 Each area is a list of (step id, kind, params). Areas are added by the domains that own them.
 """
@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from afasa_ops.errors import UsageError
+from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.loader import Phase, Runbook
+from afasa_ops.runbook.model import RunResult
+from afasa_ops.runbook.runner import Reporter, Runner, Selection
 from afasa_ops.runbook.step import resolve_kind
 
 AREAS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
@@ -54,3 +57,10 @@ def doctor_runbook(areas: list[str]) -> Runbook:
             )
         phases.append(phase)
     return Runbook("doctor", Path("<doctor>"), phases)
+
+
+def doctor(ctx: Context, areas: list[str], reporter: Reporter | None = None) -> RunResult:
+    """The chosen areas (all when none) checked as a plan: changes and records nothing."""
+    result = Runner(doctor_runbook(areas), ctx, reporter).plan(Selection())
+    result.mode = "doctor"
+    return result

@@ -19,9 +19,9 @@ from afasa_ops.errors import AfasaOpsError, BlockedError
 from afasa_ops.infra.git import GitRepo
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.journal import JournalReader
+from afasa_ops.runbook.params import runbook_parameter
 
 PRE_AUDIT_EVENT = "pre_audit_tag"
-DEFAULT_TAG_TEMPLATE = "pre-audit-{date}"
 
 
 @dataclass
@@ -61,7 +61,7 @@ def find_pre_audit_tag(ctx: Context, repo: GitRepo, explicit: str | None) -> tup
                 commit = repo.tag_commit(tag)
                 if commit:
                     return tag, commit, "journal"
-    template = str(ctx.params.get("tag") or DEFAULT_TAG_TEMPLATE)
+    template = runbook_parameter(ctx, "tag")
     pattern = template.replace("{date}", "*")
     found = repo.tags_matching(pattern)
     if not found:
@@ -84,7 +84,7 @@ def _service_models(ctx: Context) -> dict[str, Any] | None:
 
 
 def rollback(ctx: Context, tag: str | None = None) -> RollbackResult:
-    repo = GitRepo(ctx.repo)
+    repo = ctx.git
     dirty = repo.dirty_files()
     if dirty:
         raise BlockedError(
@@ -129,11 +129,8 @@ def _diff_services(
 def _recreate(ctx: Context, result: RollbackResult) -> None:
     if not result.services_changed or result.recreate_skipped:
         return
-    from afasa_ops.infra.docker import DockerEngine
-    from afasa_ops.steps.stack import compose_of, project_of
-
-    project = project_of(ctx)
-    engine = DockerEngine(ctx.settings.docker.host)
+    project = ctx.project()
+    engine = ctx.docker
     try:
         # Only services that run now are recreated: rollback never starts new ones.
         running = [s for s in result.services_changed if engine.service_container(project.name, s)]
@@ -142,14 +139,10 @@ def _recreate(ctx: Context, result: RollbackResult) -> None:
             ["docker compose up -d --force-recreate", *result.services_changed]
         )
         return
-    finally:
-        engine.close()
     result.not_running = [s for s in result.services_changed if s not in running]
     if not running:
         return
-    record = compose_of(ctx).run(
-        "up", "-d", "--force-recreate", "--no-deps", *running, timeout_s=600
-    )
+    record = ctx.compose.run("up", "-d", "--force-recreate", "--no-deps", *running, timeout_s=600)
     result.commands.append(asdict(record))
     if record.exit_code == 0:
         result.recreated = running

@@ -22,29 +22,32 @@ from typing import Any
 from afasa_ops.compose.project import ComposeProject
 from afasa_ops.errors import DriverError
 from afasa_ops.infra.compose import ComposeCli
-from afasa_ops.infra.docker import DockerEngine
+from afasa_ops.infra.docker import DockerCli, DockerEngine
 from afasa_ops.infra.shell import last_line
-from afasa_ops.runbook.context import Context
-from afasa_ops.steps.stack import compose_of, image_ids, project_of
 
 CACHE = "compose-config-hashes.json"
 
 
-def config_hashes(ctx: Context) -> dict[str, str]:
-    """service -> the config hash Compose labels its container with (active services only)."""
-    compose = compose_of(ctx)
-    key = fingerprint(ctx, compose, project_of(ctx))
-    cache = ctx.state_dir / CACHE
-    if key is not None:
+def config_hashes(
+    compose: ComposeCli,
+    docker: DockerCli,
+    project: ComposeProject,
+    cache: Path | None,
+    engine: DockerEngine,
+) -> dict[str, str]:
+    """service -> the config hash Compose labels its container with (active services only).
+    `cache` is the file the last answer is kept in (None: a read-only checkout, always ask)."""
+    key = fingerprint(docker, compose, project) if cache is not None else None
+    if cache is not None and key is not None:
         remembered = _read(cache)
         if remembered.get("key") == key and isinstance(remembered.get("hashes"), dict):
             return {str(k): str(v) for k, v in remembered["hashes"].items()}
     hashes = ask(compose)
     if not compose.is_v1:
-        hashes = _v2_env_file_services(ctx, compose, project_of(ctx), hashes)
-    if key is not None:
+        hashes = _v2_env_file_services(engine, compose, project, hashes)
+    if cache is not None and key is not None:
         with contextlib.suppress(OSError):  # a read-only checkout only loses the shortcut
-            ctx.state_file(CACHE).write_text(json.dumps({"key": key, "hashes": hashes}))
+            cache.write_text(json.dumps({"key": key, "hashes": hashes}))
     return hashes
 
 
@@ -59,7 +62,7 @@ def ask(compose: ComposeCli) -> dict[str, str]:
 
 
 def _v2_env_file_services(
-    ctx: Context, compose: ComposeCli, project: ComposeProject, hashes: dict[str, str]
+    engine: DockerEngine, compose: ComposeCli, project: ComposeProject, hashes: dict[str, str]
 ) -> dict[str, str]:
     """Compose v2 from 2.22 hashes a service for `config --hash` without merging its
     `env_file` into its environment, while `up` labels the container with the merged one
@@ -70,7 +73,6 @@ def _v2_env_file_services(
     if not affected:
         return hashes
     out = dict(hashes)
-    engine = ctx.driver("docker", lambda: DockerEngine(ctx.settings.docker.host))
     for service in affected:
         info = engine.service_container(project.name, service)
         if info is None or info.config_hash is None:
@@ -85,11 +87,11 @@ def _v2_env_file_services(
     return out
 
 
-def fingerprint(ctx: Context, compose: ComposeCli, project: ComposeProject) -> str | None:
+def fingerprint(docker: DockerCli, compose: ComposeCli, project: ComposeProject) -> str | None:
     """A digest of everything Compose's answer depends on; None when that cannot be known."""
     if project.model.get("include") or any(_dynamic(spec) for spec in project.services.values()):
         return None
-    images = _image_ids(ctx, compose, project)
+    images = _image_ids(docker, compose, project)
     if images is None:
         return None
     digest = hashlib.sha256()
@@ -124,7 +126,7 @@ def _env_files(project: ComposeProject) -> list[Path]:
     return found
 
 
-def _image_ids(ctx: Context, compose: ComposeCli, project: ComposeProject) -> list[str] | None:
+def _image_ids(docker: DockerCli, compose: ComposeCli, project: ComposeProject) -> list[str] | None:
     """The id of every service's image (Compose hashes it in), or None when one is absent."""
     sep = "_" if compose.is_v1 else "-"
     names = sorted(
@@ -133,7 +135,7 @@ def _image_ids(ctx: Context, compose: ComposeCli, project: ComposeProject) -> li
             for service, spec in project.services.items()
         }
     )
-    ids = image_ids(ctx, names)
+    ids = docker.image_ids(names)
     if ids is None:
         return None
     return [f"{name}={image_id}" for name, image_id in zip(names, ids, strict=True)]

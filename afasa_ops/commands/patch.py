@@ -5,40 +5,41 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from afasa_ops.patch.apply import ApplyResult, apply_plan, build_plan
-from afasa_ops.patch.groups import CATCH_ALL_MESSAGE, Grouper, default_groups
+from afasa_ops.errors import RunbookError
+from afasa_ops.patch.apply import ApplyResult, build_plan
+from afasa_ops.patch.groups import Grouper
 from afasa_ops.patch.plan import PatchPlan
-from afasa_ops.patch.sources import limits_of, tag_pattern_of
+from afasa_ops.patch.sources import limits_of
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.journal import Journal, new_run_id
 from afasa_ops.runbook.loader import Runbook
 from afasa_ops.runbook.lock import RunLock
+from afasa_ops.runbook.params import runbook_parameter
+from afasa_ops.steps.patch import PatchApplyParams, apply_plan
 
 
 def grouper_of(runbook: Runbook | None) -> Grouper:
-    """The groups of the runbook's patch.apply step, or the defaults when it has none."""
-    if runbook is not None:
-        for step in runbook.steps():
-            if step.kind == "patch.apply":
-                params = step.params
-                return Grouper(
-                    list(getattr(params, "groups", default_groups())),
-                    str(getattr(params, "catch_all", CATCH_ALL_MESSAGE)),
-                )
-    return Grouper(default_groups())
+    """The groups of the runbook's patch.apply step: the commit messages are the runbook's."""
+    for step in runbook.steps() if runbook is not None else []:
+        if isinstance(step.params, PatchApplyParams):
+            return Grouper(list(step.params.groups), step.params.catch_all)
+    raise RunbookError(
+        "the runbook has no patch.apply step, whose groups name the patch's commits",
+        hint="add one (see runbooks/afasa-repair.yaml and docs/patch.md)",
+    )
 
 
 def plan_patch(
     ctx: Context, runbook: Runbook | None, bundle: Path, since: str | None = None
 ) -> PatchPlan:
     """Read-only: validate the bundle and compare it with the repo."""
-    params = {**(runbook.parameters if runbook else {}), **ctx.params}
+    ctx.params = {**(runbook.parameters if runbook else {}), **ctx.params}
     return build_plan(
         ctx.repo,
         bundle,
         grouper_of(runbook),
         since=since,
-        tag_pattern=tag_pattern_of(params),
+        tag_pattern=runbook_parameter(ctx, "tag"),
         limits=limits_of(ctx.settings),
     )
 

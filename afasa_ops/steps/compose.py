@@ -1,4 +1,4 @@
-"""Phase 3: rebuild and boot. `compose pull` (images only), `compose up -d --build`, then wait
+"""Phase 3 step kinds `compose.*`: rebuild and boot. `compose pull` (images only), `compose up -d --build`, then wait
 until every service is healthy: its compose healthcheck where it has one, else its configured
 /readyz over HTTP, else simply running. A service still unhealthy at the deadline fails the
 step and is named by services(), so its logs go into the incident bundle.
@@ -9,20 +9,22 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
+from afasa_ops.compose import hashes
 from afasa_ops.compose.project import ComposeProject
 from afasa_ops.errors import DriverError
+from afasa_ops.findings import Finding
 from afasa_ops.infra.compose import failure_line
-from afasa_ops.infra.shell import Shell, last_line
+from afasa_ops.infra.git import clean_tree_hash
+from afasa_ops.infra.shell import last_line
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
-from afasa_ops.steps.compose_hashes import config_hashes
-from afasa_ops.steps.stack import compose_of, docker_env, image_ids, project_of
+
+CONFIG_HASH_CACHE = "compose-config-hashes.json"
 
 INSPECT_FORMAT = (
     '{"Id":{{json .Id}},'
@@ -52,15 +54,15 @@ def _selected(project: ComposeProject, wanted: list[str]) -> list[str]:
 
 # -- pull --------------------------------------------------------------------------------------
 @register
-class ComposePull(Step):
+class ComposePull(Step[ServicesParams]):
     """Pull the images of services that are not built locally; ok when all are present."""
 
     kind = "compose.pull"
     Params = ServicesParams
 
     def _images(self, ctx: Context) -> dict[str, str]:
-        p: ServicesParams = self.params  # type: ignore[assignment]
-        project = project_of(ctx)
+        p = self.params
+        project = ctx.project()
         out = {}
         for name in _selected(project, p.services):
             spec = project.services[name] or {}
@@ -87,14 +89,14 @@ class ComposePull(Step):
     def apply(self, ctx: Context) -> Outcome:
         images = self._images(ctx)
         ctx.say(f"pulling {len(images)} images: {', '.join(images.values())}")
-        record = compose_of(ctx).run("pull", *images, timeout_s=ctx.settings.phase3.pull_timeout_s)
+        record = ctx.compose.run("pull", *images, timeout_s=ctx.settings.phase3.pull_timeout_s)
         if record.exit_code != 0:
             raise DriverError(
                 f"compose pull exited {record.exit_code}: {last_line(record.stderr or record.stdout)}"
             )
         return Outcome(True, f"pulled {', '.join(images.values())}")
 
-    def services(self, ctx: Context) -> list[str]:
+    def services(self, ctx: Context, outcome: Outcome | None = None) -> list[str]:
         return []
 
 
@@ -102,9 +104,10 @@ def _absent(ctx: Context, images: dict[str, str]) -> set[str]:
     """The images not present locally: one inspect of them all, and one per image only when
     that says some are missing (it does not say which in a stable form)."""
     unique = sorted(set(images.values()))
-    if image_ids(ctx, unique) is not None:
+    docker = ctx.docker_cli
+    if docker.image_ids(unique) is not None:
         return set()
-    return {image for image in unique if image_ids(ctx, [image]) is None}
+    return {image for image in unique if docker.image_ids([image]) is None}
 
 
 # -- up ----------------------------------------------------------------------------------------
@@ -116,7 +119,7 @@ BUILD_STATE = "compose-build.json"
 
 
 @register
-class ComposeUp(Step):
+class ComposeUp(Step[UpParams]):
     """`compose up -d --build`, when needed: a service without a running container, one whose
     definition changed (Compose's config hash against the container's label), or a built
     service whose build context changed in git since the last build (or is dirty)."""
@@ -127,8 +130,8 @@ class ComposeUp(Step):
     needs_confirmation = True
 
     def check(self, ctx: Context) -> Assessment:
-        p: UpParams = self.params  # type: ignore[assignment]
-        names = _selected(project_of(ctx), p.services)
+        p = self.params
+        names = _selected(ctx.project(), p.services)
         reasons = self._out_of_date(ctx, names)
         flags = "-d --build" if p.build else "-d"
         if not reasons:
@@ -141,7 +144,7 @@ class ComposeUp(Step):
     def _out_of_date(self, ctx: Context, names: list[str]) -> list[str]:
         expected = config_hashes(ctx)
         containers = HealthProbe(ctx).containers()
-        p: UpParams = self.params  # type: ignore[assignment]
+        p = self.params
         built = _build_inputs(ctx, names) if p.build else {}
         recorded = _read_build_state(ctx)
         reasons = []
@@ -162,9 +165,9 @@ class ComposeUp(Step):
         return reasons
 
     def apply(self, ctx: Context) -> Outcome:
-        p: UpParams = self.params  # type: ignore[assignment]
-        compose = compose_of(ctx)
-        names = _selected(project_of(ctx), p.services)
+        p = self.params
+        compose = ctx.compose
+        names = _selected(ctx.project(), p.services)
         probe = HealthProbe(ctx)
         before = probe.snapshot(names)
         args = ["up", "-d"] + (["--build"] if p.build else []) + list(p.services)
@@ -185,38 +188,34 @@ class ComposeUp(Step):
             return Outcome(False, f"all {len(names)} services up to date")
         return Outcome(True, f"created or restarted: {', '.join(moved)}")
 
-    def verify(self, ctx: Context) -> Assessment:
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
         return Assessment.ok("compose up finished; health is the next step's job")
+
+
+def config_hashes(ctx: Context) -> dict[str, str]:
+    """service -> the config hash Compose labels its container with, remembered between runs
+    (compose/hashes.py says when the remembered answer still stands)."""
+    return hashes.config_hashes(
+        ctx.compose,
+        ctx.docker_cli,
+        ctx.project(),
+        ctx.state_file_or_none(CONFIG_HASH_CACHE),
+        ctx.docker,
+    )
 
 
 def _build_inputs(ctx: Context, names: list[str]) -> dict[str, str | None]:
     """service -> git tree hash of its build context at HEAD of the repository holding it
     (None when it has uncommitted changes or is not in git): what decides whether a rebuild
     could change the image."""
-    project = project_of(ctx)
+    project = ctx.project()
     out: dict[str, str | None] = {}
     for name in names:
         build = (project.services.get(name) or {}).get("build")
         if build:
             context = build.get("context", ".") if isinstance(build, dict) else str(build)
-            out[name] = _git_tree(ctx, (project.directory / context).resolve())
+            out[name] = clean_tree_hash((project.directory / context).resolve())
     return out
-
-
-def _git_tree(ctx: Context, path: Path) -> str | None:
-    top = ctx.shell.run(["git", "rev-parse", "--show-toplevel"], cwd=path, timeout_s=30)
-    if top.exit_code != 0:
-        return None
-    root = Path(top.stdout.strip())
-    rel = path.relative_to(root.resolve()).as_posix() if path != root.resolve() else ""
-    spec = f"HEAD:{rel}" if rel else "HEAD^{tree}"
-    tree = ctx.shell.run(["git", "rev-parse", spec], cwd=root, timeout_s=30)
-    dirty = ctx.shell.run(
-        ["git", "status", "--porcelain", "--", rel or "."], cwd=root, timeout_s=30
-    )
-    if tree.exit_code != 0 or dirty.exit_code != 0 or dirty.stdout.strip():
-        return None
-    return tree.stdout.strip()
 
 
 def _read_build_state(ctx: Context) -> dict[str, str]:
@@ -247,7 +246,7 @@ class WaitParams(ServicesParams):
 
 
 @register
-class ComposeWait(Step):
+class ComposeWait(Step[WaitParams]):
     """Wait for each service to be healthy, with backoff, until the deadline."""
 
     kind = "compose.wait"
@@ -266,11 +265,11 @@ class ComposeWait(Step):
         return Assessment.pending(f"not healthy yet: {_states(waiting)}")
 
     def _names(self, ctx: Context) -> list[str]:
-        p: WaitParams = self.params  # type: ignore[assignment]
-        return _selected(project_of(ctx), p.services)
+        p = self.params
+        return _selected(ctx.project(), p.services)
 
     def apply(self, ctx: Context) -> Outcome:
-        p: WaitParams = self.params  # type: ignore[assignment]
+        p = self.params
         cfg = ctx.settings.phase3
         timeout_s = p.timeout_s or cfg.timeout_s
         probe = HealthProbe(ctx)
@@ -286,7 +285,6 @@ class ComposeWait(Step):
             ctx.say(f"waiting {elapsed:.0f}s/{timeout_s:.0f}s: {_states(waiting)}")
             time.sleep(min(delay, max(0.0, timeout_s - elapsed)))
             delay = min(delay * cfg.backoff, cfg.poll_max_s)
-        self._unhealthy = [h.service for h in waiting]
         ps = probe.table()
         findings = _evidence(ps, results)
         findings += [
@@ -312,22 +310,25 @@ class ComposeWait(Step):
             },
         )
 
-    def verify(self, ctx: Context) -> Assessment:
-        unhealthy = getattr(self, "_unhealthy", None)
-        if unhealthy is None:
-            return self.check(ctx)
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
+        unhealthy = _unhealthy(outcome)
         if unhealthy:
             return Assessment.blocked(f"unhealthy at the deadline: {', '.join(unhealthy)}")
         return Assessment.ok("all services healthy")
 
-    def services(self, ctx: Context) -> list[str]:
-        unhealthy = getattr(self, "_unhealthy", None)
+    def services(self, ctx: Context, outcome: Outcome | None = None) -> list[str]:
+        unhealthy = _unhealthy(outcome) if outcome is not None else []
         if unhealthy:
-            return list(unhealthy)
+            return unhealthy
         try:
             return self._names(ctx)
         except Exception:
             return []
+
+
+def _unhealthy(outcome: Outcome) -> list[str]:
+    """The services apply's wait left unhealthy at the deadline."""
+    return [str(f.data["service"]) for f in outcome.findings if f.code == "compose.unhealthy"]
 
 
 def _evidence(ps_output: str, results: list[Health]) -> list[Finding]:
@@ -353,7 +354,7 @@ class HealthProbe:
         self.ctx = ctx
         self.settings = ctx.settings
         # Polling is not worth journaling command by command: a private, unrecorded shell.
-        self.quiet = Shell()
+        self.quiet = ctx.docker_cli.quiet()
         self.readyz = {s.name: s.health for s in self.settings.services if s.health}
 
     def round(self, names: list[str]) -> list[Health]:
@@ -371,63 +372,23 @@ class HealthProbe:
         return out
 
     def table(self) -> str:
-        """The stack's containers as `docker ps` shows them (name, image, status with health,
-        ports): what `compose ps` says, without a Compose v1 process. Journaled, unlike the
-        polling: it is the step's evidence, and a failed wait's incident names it."""
-        record = self.ctx.shell.run(
-            [
-                "docker", "ps", "-a", *self._project_filters(),
-                "--format", "table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{.Ports}}",
-            ],
-            env=docker_env(self.ctx),
-            timeout_s=60,
-        )  # fmt: skip
-        return record.stdout.strip() or record.stderr.strip()
-
-    def _project_filters(self) -> list[str]:
-        project = compose_of(self.ctx).project_name
-        return [
-            "--filter", f"label=com.docker.compose.project={project}",
-            "--filter", "label=com.docker.compose.oneoff=False",
-        ]  # fmt: skip
+        """The stack's containers as `docker ps` shows them. Journaled, unlike the polling:
+        it is the step's evidence, and a failed wait's incident names it."""
+        return self.ctx.docker_cli.project_table(self.ctx.compose.project_name)
 
     def containers(self) -> dict[str, dict[str, Any]]:
         """service -> its container's `docker inspect`. The containers are found by the labels
-        Compose (v1 and v2) puts on them: `docker ps` answers in milliseconds where a Compose
-        v1 process takes a second to start."""
-        record = self.quiet.run(
-            ["docker", "ps", "-a", "-q", "--no-trunc", *self._project_filters()],
-            env=docker_env(self.ctx),
-            timeout_s=60,
-        )  # fmt: skip
-        ids = [ln.strip() for ln in record.stdout.splitlines() if ln.strip()]
+        Compose (v1 and v2) puts on them."""
+        ids = self.quiet.project_container_ids(self.ctx.compose.project_name)
+        # Only the fields read here, one compact JSON object per line: a whole stack's full
+        # `docker inspect` (10 containers: > 64 KiB) outgrows the output a Shell record keeps,
+        # and a truncated document would read as "no container" for every service.
         out: dict[str, dict[str, Any]] = {}
-        for item in self._inspect(ids):
+        for item in self.quiet.inspect_json(ids, INSPECT_FORMAT):
             labels = (item.get("Config") or {}).get("Labels") or {}
             service = labels.get("com.docker.compose.service")
             if service:
                 out[str(service)] = item
-        return out
-
-    def _inspect(self, ids: list[str]) -> list[dict[str, Any]]:
-        if not ids:
-            return []
-        # Only the fields read here, one compact JSON object per line: a whole stack's full
-        # `docker inspect` (10 containers: > 64 KiB) outgrows the output a Shell record keeps,
-        # and a truncated document would read as "no container" for every service.
-        record = self.quiet.run(
-            ["docker", "inspect", "--format", INSPECT_FORMAT, *ids],
-            env=docker_env(self.ctx),
-            timeout_s=60,
-        )
-        out = []
-        for line in record.stdout.splitlines():
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(item, dict):
-                out.append(item)
         return out
 
     def _health(self, name: str, container: dict[str, Any] | None) -> Health:
@@ -448,15 +409,15 @@ class HealthProbe:
         return Health(name, True, "running", "running")
 
     def _readyz(self, name: str, container: dict[str, Any], path: str) -> Health:
-        import httpx
+        from afasa_ops.infra import http
 
         url = path if "://" in path else self._container_url(container, path)
         if url is None:
             return Health(name, False, "no container address", "readyz")
         try:
-            response = httpx.get(url, timeout=self.settings.phase3.http_timeout_s)
-        except httpx.HTTPError as exc:
-            return Health(name, False, f"readyz {type(exc).__name__}", "readyz")
+            response = http.request("GET", url, timeout_s=self.settings.phase3.http_timeout_s)
+        except http.HttpFailure as exc:
+            return Health(name, False, f"readyz {exc.reason}", "readyz")
         return Health(name, response.status_code == 200, f"readyz {response.status_code}", "readyz")
 
     def _container_url(self, container: dict[str, Any], path: str) -> str | None:

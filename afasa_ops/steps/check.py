@@ -24,9 +24,10 @@ from pydantic import Field, model_validator
 
 from afasa_ops.config import Settings, require, secret_value
 from afasa_ops.errors import ConfigError
+from afasa_ops.findings import Finding
 from afasa_ops.redact import redactor
 from afasa_ops.runbook.context import Context
-from afasa_ops.runbook.model import Assessment, Finding, Outcome
+from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 
 EXCERPT_CHARS = 400
@@ -111,7 +112,7 @@ class Evidence:
 
 
 @register
-class FunctionalCheck(Step):
+class FunctionalCheck(Step[CheckParams]):
     """HTTP requests, SQL and storage assertions with polling: one functional check."""
 
     kind = "check.functional"
@@ -119,23 +120,23 @@ class FunctionalCheck(Step):
     verification = True
 
     def check(self, ctx: Context) -> Assessment:
-        p: CheckParams = self.params  # type: ignore[assignment]
+        p = self.params
         steps = ", ".join(_describe(a) for a in p.actions)
         return Assessment.pending(f"will run: {steps}")
 
     def apply(self, ctx: Context) -> Outcome:
         runner = CheckRunner(ctx.settings, ctx.say)
-        self._error: str | None = None
+        error: str | None = None
         try:
-            runner.run(self.params)  # type: ignore[arg-type]
+            runner.run(self.params)
         except CheckFailed as exc:
-            self._error = exc.message
+            error = exc.message
             runner.evidence.findings.append(
                 Finding.error("check.failed", redactor.redact(exc.message))
             )
         finally:
             runner.close()
-        summary = self._error or f"passed: {len(runner.evidence.records)} assertions"
+        summary = error or f"passed: {len(runner.evidence.records)} assertions"
         return Outcome(
             changed=False,
             summary=redactor.redact(summary),
@@ -143,10 +144,10 @@ class FunctionalCheck(Step):
             artifacts={"evidence": runner.evidence.records, "captures": runner.safe_vars()},
         )
 
-    def verify(self, ctx: Context) -> Assessment:
-        error = getattr(self, "_error", "the check did not run")
-        if error:
-            return Assessment.blocked(redactor.redact(error))
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
+        failed = [f.message for f in outcome.findings if f.code == "check.failed"]
+        if failed:
+            return Assessment.blocked(failed[0])
         return Assessment.ok("passed")
 
 
@@ -162,7 +163,7 @@ class CheckRunner:
     """Runs one check's actions with a shared variable scope."""
 
     def __init__(self, settings: Settings, say: Any = None) -> None:
-        import httpx
+        from afasa_ops.infra import http
 
         self.settings = settings
         self.say = say or (lambda message: None)
@@ -171,7 +172,7 @@ class CheckRunner:
         self.vars: dict[str, Any] = {
             k: v for k, v in cfg.model_dump().items() if isinstance(v, (str, int, float))
         }
-        self.http = httpx.Client(base_url=cfg.base_url.rstrip("/"), timeout=cfg.http_timeout_s)
+        self.http = http.client(cfg.http_timeout_s, base_url=cfg.base_url.rstrip("/"))
         self._token: str | None = None
         self._connections: dict[str, Any] = {}  # role -> psycopg connection
 
@@ -224,7 +225,7 @@ class CheckRunner:
 
     # -- HTTP -------------------------------------------------------------------------------
     def _request(self, spec: RequestSpec) -> str:
-        import httpx
+        from afasa_ops.infra import http
 
         path = self.fill(spec.path)
         headers = {k: self.fill(v) for k, v in spec.headers.items()}
@@ -233,9 +234,17 @@ class CheckRunner:
         body = self.fill_obj(spec.body) if spec.body is not None else None
         shown = f"{spec.method} {path}" + (f" {json.dumps(body)}" if body is not None else "")
         try:
-            response = self.http.request(spec.method, path, headers=headers, json=body)
-        except httpx.HTTPError as exc:
-            raise CheckFailed(f"{shown}: {type(exc).__name__}: {exc}", shown) from exc
+            response = http.request(
+                spec.method,
+                path,
+                timeout_s=self.settings.checks.http_timeout_s,
+                what=shown,
+                using=self.http,
+                headers=headers,
+                json=body,
+            )
+        except http.HttpFailure as exc:
+            raise CheckFailed(exc.message, shown) from exc
         excerpt = _excerpt(response.text)
         seen = f"{shown} -> {response.status_code} {excerpt}"
         if response.status_code not in spec.expect_status:
@@ -307,12 +316,12 @@ class CheckRunner:
 
     def _connection(self, role: str) -> tuple[str, Any]:
         """One connection per role for the check's actions, through the PostgreSQL driver."""
-        from afasa_ops.infra.postgres import connect
+        from afasa_ops.infra.postgres import Timeouts, connect
 
         key = "admin_dsn" if role == "admin" else "app_dsn"
         dsn = require(self.settings, "database", key, f"a check runs SQL as {role}")
         if role not in self._connections:
-            self._connections[role] = connect(dsn)
+            self._connections[role] = connect(dsn, timeouts=Timeouts.of(self.settings.database))
         return dsn, self._connections[role]
 
     # -- storage ----------------------------------------------------------------------------
@@ -359,8 +368,7 @@ class CheckRunner:
 def resolve_token(settings: Settings) -> str:
     """The [checks] token as given, else one minted from [checks] token_signing_key, else
     from [api] dev_hs256_secret (development deployments)."""
-    from afasa_ops.api.auth import DEV_ISSUER
-    from afasa_ops.api.tokens import mint_token
+    from afasa_ops.tokens import DEV_ISSUER, mint_token
 
     cfg = settings.checks
     given = secret_value(cfg.token)

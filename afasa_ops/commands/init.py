@@ -1,4 +1,4 @@
-"""init: inspect an AFASA checkout and write an afasa-ops.toml that describes it."""
+"""`afasa-ops init`: inspect an AFASA checkout and write an afasa-ops.toml that describes it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from afasa_ops.compose.project import (
     route_prefixes,
 )
 from afasa_ops.errors import UsageError
-from afasa_ops.runbook.files import atomic_write
+from afasa_ops.files import atomic_write
 from afasa_ops.traefik.ports import (
     TraefikPorts,
     from_compose,
@@ -51,6 +51,13 @@ class InitResult:
     # Where Traefik's entrypoint and API answer, from the service's `ports:`.
     traefik_ports: TraefikPorts | None = None
     text: str = ""
+
+
+def init(repo: Path, config_path: Path, *, force: bool = False) -> InitResult:
+    """Inspect `repo` and write the config describing it to `config_path`."""
+    result = inspect(repo, config_path)
+    write(result, force)
+    return result
 
 
 def inspect(repo: Path, config_path: Path) -> InitResult:

@@ -1,0 +1,14 @@
+"""`afasa-ops plan`: check() every selected step; changes nothing, records nothing."""
+
+from __future__ import annotations
+
+from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.loader import Runbook
+from afasa_ops.runbook.model import RunResult
+from afasa_ops.runbook.runner import Reporter, Runner, Selection
+
+
+def plan(
+    runbook: Runbook, ctx: Context, selection: Selection, reporter: Reporter | None = None
+) -> RunResult:
+    return Runner(runbook, ctx, reporter).plan(selection)

@@ -1,0 +1,72 @@
+"""The HTTP driver: httpx clients whose timeouts are explicit values, and the one place
+httpx's errors are translated (into HttpFailure, a DriverError naming what was asked).
+
+httpx is imported inside functions so `afasa-ops --help` never loads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from afasa_ops.errors import DriverError
+from afasa_ops.redact import redactor
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class HttpFailure(DriverError):
+    """A request got no usable answer: it timed out, the connection failed, or (where the
+    caller asked for it) the status was an error. `reason` is short: the httpx error's name."""
+
+    def __init__(self, message: str, *, reason: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.timed_out = timed_out
+
+
+@contextmanager
+def translated(what: str, timeout_s: float) -> Iterator[None]:
+    """httpx errors raised inside become HttpFailure: `WHAT timed out after Ns`, or
+    `WHAT: ErrorName: detail` (redacted)."""
+    import httpx
+
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise HttpFailure(
+            f"{what} timed out after {timeout_s:g}s", reason=type(exc).__name__, timed_out=True
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise HttpFailure(
+            f"{what}: {type(exc).__name__}: {redactor.redact(str(exc))}",
+            reason=type(exc).__name__,
+        ) from exc
+
+
+def client(timeout_s: float, *, base_url: str = "", follow_redirects: bool = False) -> httpx.Client:
+    """A client for several requests; every request is bounded by timeout_s."""
+    import httpx
+
+    return httpx.Client(base_url=base_url, timeout=timeout_s, follow_redirects=follow_redirects)
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    timeout_s: float,
+    what: str | None = None,
+    using: httpx.Client | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One request (on `using`, else a one-off client). A transport failure raises
+    HttpFailure naming `what` (default: METHOD URL); any status is returned."""
+    import httpx
+
+    with translated(what or f"{method} {url}", timeout_s):
+        if using is not None:
+            return using.request(method, url, **kwargs)
+        return httpx.request(method, url, timeout=timeout_s, **kwargs)
