@@ -25,7 +25,7 @@ def grouper_of(runbook: Runbook | None) -> Grouper:
             return Grouper(list(step.params.groups), step.params.catch_all)
     raise RunbookError(
         "the runbook has no patch.apply step, whose groups name the patch's commits",
-        hint="add one (see runbooks/afasa-repair.yaml and docs/patch.md)",
+        hint="add one (see the shipped afasa_ops/data/runbooks/afasa-repair.yaml and docs/patch.md)",
     )
 
 

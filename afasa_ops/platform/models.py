@@ -59,7 +59,7 @@ def _now() -> Mapped[datetime]:
 
 
 def _same_tenant(column: str, parent: str, child: str) -> ForeignKeyConstraint:
-    """The reference stays in the row's tenant (schema/0007_tenant_bound_refs.sql)."""
+    """The reference stays in the row's tenant (migration 0007_tenant_bound_refs.sql)."""
     return ForeignKeyConstraint(
         ["tenant_id", column],
         [f"{parent}.tenant_id", f"{parent}.id"],

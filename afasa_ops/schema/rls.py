@@ -216,7 +216,7 @@ def probe(pg: Postgres, role: str, table: str = "devices") -> list[Finding]:
 
 def _privacy_problems(conn: Any, role: str) -> list[str]:
     """As the role with one tenant set: it sees its own tenants row only, and cannot rewrite
-    the audit trail (schema/0008_tenant_privacy.sql, the grants of schema/roles.py)."""
+    the audit trail (migration 0008_tenant_privacy.sql, the grants of schema/roles.py)."""
     import psycopg
 
     problems: list[str] = []

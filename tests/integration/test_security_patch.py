@@ -15,6 +15,7 @@ from afasa_ops.commands.patch import apply_patch
 from afasa_ops.config import load_settings
 from afasa_ops.errors import ExitCode
 from afasa_ops.runbook.context import Context, Options
+from afasa_ops.runbook.loader import load_runbook
 from tests.conftest import git
 from tests.integration.test_patch_cli import afasa_ops
 from tests.support.patch_bundles import (
@@ -24,6 +25,7 @@ from tests.support.patch_bundles import (
     write_config,
     zip_tree,
 )
+from tests.support.runbook import SHIPPED
 
 SECRET = "outside-the-repo: tenant A's data\n"
 
@@ -244,7 +246,7 @@ def test_a_folder_swapped_for_a_symlink_midway_is_refused_at_the_write_and_undon
         confirm=confirm,
     )
     with pytest.raises(PatchUndone) as info:
-        apply_patch(ctx, None, bundle)
+        apply_patch(ctx, load_runbook(SHIPPED), bundle)
     assert info.value.exit_code == ExitCode.USAGE
     assert "'docs'" in str(info.value) and "undid 4 commit(s)" in str(info.value)
     assert len(asked) == 5
