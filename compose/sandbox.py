@@ -86,6 +86,11 @@ class Sandbox:
     # afasa-ops' `[compose] command`; "" picks v2 when installed, else v1, for both.
     compose_command: str = ""
     ops_compose_command: str = ""
+    # The afasa-ops executable (e.g. of a venv the wheel was installed into); "" is this
+    # tree's .venv, else the one on PATH.
+    ops_binary: str = ""
+    # Extra .env lines, for a checkout whose compose file reads variables of its own.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     # -- paths and names ------------------------------------------------------------------
 
@@ -159,6 +164,7 @@ class Sandbox:
             "UBIBOT_SYNC_INTERVAL_S": "60",
             "TB_BASE_URL": "http://thingsboard:8080",
             "TB_USERNAME": "tenant@thingsboard.org",
+            **self.extra_env,
         }
         return env
 
@@ -241,7 +247,7 @@ class Sandbox:
         self, *args: str, timeout: float = 900, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [afasa_ops_binary(), "--config", str(self.config), *args],
+            [self.ops_executable(), "--config", str(self.config), *args],
             cwd=self.root,
             env=self.process_env(),
             capture_output=True,
@@ -251,6 +257,9 @@ class Sandbox:
         if check and proc.returncode != 0:
             raise RuntimeError(f"afasa-ops {' '.join(args)} exited {proc.returncode}")
         return proc
+
+    def ops_executable(self) -> str:
+        return self.ops_binary or afasa_ops_binary()
 
     def save(self) -> None:
         doc = asdict(self)
@@ -279,7 +288,8 @@ def afasa_ops_binary() -> str:
 
 
 def _clean_environ() -> dict[str, str]:
-    drop = ("AFASA_OPS_", "COMPOSE_", "DOCKER_")
+    # PYTHON*, VIRTUAL_ENV: an installed afasa-ops must not find this tree's package.
+    drop = ("AFASA_OPS_", "COMPOSE_", "DOCKER_", "PYTHON", "VIRTUAL_ENV")
     # DOCKER_CONFIG stays: it is where the docker CLI finds its plugins (Compose v2).
     keep = ("DOCKER_CONFIG",)
     return {k: v for k, v in os.environ.items() if k in keep or not k.startswith(drop)}
@@ -318,12 +328,15 @@ def create(
     prepare: Callable[[Path], None] | None = None,
     compose_command: str = "",
     ops_compose_command: str | None = None,
+    ops_binary: str = "",
+    extra_env: dict[str, str] | None = None,
 ) -> Sandbox:
     """A fresh sandbox: the stack committed as found, .env, afasa-ops.toml and ops.env.
     `prepare(repo)` may change the stack's files before the first commit (tests use it).
     `compose_command` runs the stack's own Compose calls, `ops_compose_command` (default: the
     same) is afasa-ops' `[compose] command`: a stack started by one Compose, repaired by
-    the other."""
+    the other. `ops_binary` is the afasa-ops to run (init included); `extra_env` adds .env
+    lines."""
     root = root.resolve()
     box = Sandbox(
         root=root,
@@ -333,6 +346,8 @@ def create(
         app_image=app_image or app_image_tag(),
         compose_command=compose_command,
         ops_compose_command=compose_command if ops_compose_command is None else ops_compose_command,
+        ops_binary=ops_binary,
+        extra_env=dict(extra_env or {}),
         secrets={
             "POSTGRES_PASSWORD": _token(),
             "AFASA_APP_PASSWORD": _token(),
@@ -371,9 +386,10 @@ def create(
 def write_config(box: Sandbox) -> None:
     """`afasa-ops init` for the repo and compose keys, then the keys a run needs."""
     subprocess.run(
-        [afasa_ops_binary(), "init", str(box.repo), "--output", str(box.config), "--force"],
+        [box.ops_executable(), "init", str(box.repo), "--output", str(box.config), "--force"],
         check=True,
         capture_output=True,
+        cwd=box.root,
         env=box.process_env(),
     )
     doc = tomllib.loads(box.config.read_text())
@@ -404,7 +420,7 @@ def write_config(box: Sandbox) -> None:
     }
     if box.ops_compose_command:
         wanted["compose"] = {"command": box.ops_compose_command}
-    known = _known_sections()
+    known = _known_sections(box.ops_executable())
     for section, keys in wanted.items():
         if section not in known:
             continue  # a section this afasa-ops version does not have yet
@@ -413,13 +429,13 @@ def write_config(box: Sandbox) -> None:
     box.config.write_text(render_toml(doc))
 
 
-def _known_sections() -> dict[str, set[str]]:
+def _known_sections(binary: str) -> dict[str, set[str]]:
     """Sections and keys of the installed afasa-ops' Settings (asked of its own Python)."""
     code = (
         "import json\nfrom afasa_ops.config import section_classes\n"
         "print(json.dumps({n: list(c.model_fields) for n, c in section_classes().items()}))"
     )
-    python = Path(afasa_ops_binary()).parent / "python"
+    python = Path(binary).parent / "python"
     out = subprocess.run(
         [str(python) if python.exists() else sys.executable, "-c", code],
         capture_output=True,

@@ -24,26 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.docker
 
-V2_CHECKOUT = """\
-services:
-  traefik:
-    image: traefik:v2.11.10   # the release line this deployment runs
-    command:
-      - "--providers.docker=true"
-      - "--providers.docker.exposedbydefault=false"
-      - "--providers.docker.network=afasa-v2_afasa_net"
-      - "--api.insecure=true"
-      - "--entrypoints.web.address=:80"
-    ports:
-      - "18090:80"
-      - "18091:8080"
-    volumes:
-      - /var/run/docker.sock:/var/run/docker.sock:ro
-    networks: [afasa_net]
-networks:
-  afasa_net: {}
-"""
-
 
 @pytest.fixture
 def gate(tmp_path: Path) -> Iterator[Path]:
@@ -60,7 +40,7 @@ def gate(tmp_path: Path) -> Iterator[Path]:
 def config(tmp_path: Path, gate: Path) -> Path:
     src = tmp_path / "src"
     src.mkdir()
-    (src / "docker-compose.yml").write_text(V2_CHECKOUT)
+    (src / "docker-compose.yml").write_text(dx.TRAEFIK_V2_CHECKOUT)
     repo = make_git_repo(src, tmp_path / "afasa-v2")
     path = tmp_path / "afasa-ops.toml"
     path.write_text(

@@ -32,6 +32,28 @@ POSTGRES_IMAGE = "afasa-local/postgres:15-bookworm"
 SEAWEEDFS_IMAGE = "afasa-local/seaweedfs:4.48"
 BASE_IMAGE = "afasa-local/debian-python:bookworm"
 
+# A checkout running Traefik v2 (the release line it pins within). No v2 binary can be had
+# offline, so it is only planned, never started.
+TRAEFIK_V2_CHECKOUT = """\
+services:
+  traefik:
+    image: traefik:v2.11.10   # the release line this deployment runs
+    command:
+      - "--providers.docker=true"
+      - "--providers.docker.exposedbydefault=false"
+      - "--providers.docker.network=afasa-v2_afasa_net"
+      - "--api.insecure=true"
+      - "--entrypoints.web.address=:80"
+    ports:
+      - "18090:80"
+      - "18091:8080"
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock:ro
+    networks: [afasa_net]
+networks:
+  afasa_net: {}
+"""
+
 
 def under_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
