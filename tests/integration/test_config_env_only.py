@@ -43,6 +43,15 @@ def test_each_command_names_the_variable_it_lacks(tmp_path: Path) -> None:
         ("worker", "report", "--port", "0"): "set AFASA_OPS_DATABASE_APP_DSN",
         ("report",): "set AFASA_OPS_REPO_PATH",
         ("serve", "--port", "0"): "AFASA_OPS_API_OIDC_ISSUER_URL",
+        # The rest of docs/configuration.md's table.
+        ("worker", "commands", "--port", "0"): "set AFASA_OPS_DATABASE_APP_DSN",
+        ("worker", "sync", "--once"): "set AFASA_MASTER_KEY_BASE64",
+        ("status",): "set AFASA_OPS_REPO_PATH",
+        ("doctor",): "set AFASA_OPS_REPO_PATH",
+        ("plan", "phase1"): "set AFASA_OPS_REPO_PATH",
+        ("run", "phase1", "--yes"): "set AFASA_OPS_REPO_PATH",
+        ("rollback", "--yes"): "set AFASA_OPS_REPO_PATH",
+        ("patch", "plan", "bundle.zip"): "set AFASA_OPS_REPO_PATH",
     }
     for argv, expected in cases.items():
         proc = cli(tmp_path, *argv)

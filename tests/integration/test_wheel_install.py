@@ -25,6 +25,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "Warning" not in log and "deprecated" not in log.lower(), [
         line for line in log.splitlines() if "arning" in line or "eprecat" in line
     ]
+    # The name docs/install.md gives (tests/unit/test_install_docs.py).
+    assert found.name == f"afasa_ops-{__version__}-py3-none-any.whl"
     return found
 
 
