@@ -10,7 +10,6 @@ Under CI=true a missing engine, image or tool fails the test; elsewhere it is sk
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -25,7 +24,6 @@ from typing import Any
 import pytest
 
 from tests.support import docker_fixtures as dx
-from tests.support.docker29_gate import Docker29Gate
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "compose"))
@@ -75,12 +73,8 @@ def app_image(engine: str) -> str:
 @pytest.fixture(scope="session")
 def gate(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The Docker 29.1 gate on a socket of its own, in front of the real engine."""
-    listen = tmp_path_factory.mktemp("gate") / "docker29.sock"
-    server = Docker29Gate(str(listen), engine)
-    server.start()
-    os.chmod(listen, 0o666)
-    yield str(listen)
-    server.stop()
+    with dx.docker29_gate(tmp_path_factory.mktemp("gate") / "docker29.sock", engine) as listen:
+        yield str(listen)
 
 
 class Stack:

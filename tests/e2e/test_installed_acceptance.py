@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import make_git_repo
 from tests.e2e.conftest import Stack, sandbox_mod, traefik_routers
 from tests.support import docker_fixtures as dx
+from tests.support.traefik_checkouts import TRAEFIK_V2_CHECKOUT
 from tests.support.wheel import Installed, build_wheel, clean_env, install
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -202,7 +203,7 @@ def test_the_installed_wheel_pins_a_v2_checkout_within_v2(
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    (src / "docker-compose.yml").write_text(dx.TRAEFIK_V2_CHECKOUT)
+    (src / "docker-compose.yml").write_text(TRAEFIK_V2_CHECKOUT)
     repo = make_git_repo(src, tmp_path / "afasa2.0")
     # No [runbook] path: the runbook shipped in the wheel.
     config = installed.home / "v2.toml"
@@ -216,4 +217,4 @@ def test_the_installed_wheel_pins_a_v2_checkout_within_v2(
     assert "+    image: traefik:v2.11.31" in pin["diff"]
     assert "v3." not in pin["diff"]
     assert "traefik.pin_in_line" in {f["code"] for f in pin["findings"]}
-    assert (repo / "docker-compose.yml").read_text() == dx.TRAEFIK_V2_CHECKOUT
+    assert (repo / "docker-compose.yml").read_text() == TRAEFIK_V2_CHECKOUT

@@ -7,7 +7,6 @@ none), so no v2 container runs: the plan is judged, which needs the engine's fac
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import pytest
 
 from tests.conftest import make_git_repo
 from tests.support import docker_fixtures as dx
-from tests.support.docker29_gate import Docker29Gate
+from tests.support.traefik_checkouts import TRAEFIK_V2_CHECKOUT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,19 +27,15 @@ pytestmark = pytest.mark.docker
 @pytest.fixture
 def gate(tmp_path: Path) -> Iterator[Path]:
     dx.require_docker()
-    listen = tmp_path / "docker29.sock"
-    server = Docker29Gate(str(listen), dx.DOCKER_SOCKET)
-    server.start()
-    os.chmod(listen, 0o666)
-    yield listen
-    server.stop()
+    with dx.docker29_gate(tmp_path / "docker29.sock") as listen:
+        yield listen
 
 
 @pytest.fixture
 def config(tmp_path: Path, gate: Path) -> Path:
     src = tmp_path / "src"
     src.mkdir()
-    (src / "docker-compose.yml").write_text(dx.TRAEFIK_V2_CHECKOUT)
+    (src / "docker-compose.yml").write_text(TRAEFIK_V2_CHECKOUT)
     repo = make_git_repo(src, tmp_path / "afasa-v2")
     path = tmp_path / "afasa-ops.toml"
     path.write_text(

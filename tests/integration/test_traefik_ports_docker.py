@@ -25,7 +25,6 @@ from afasa_ops.runbook.loader import load_runbook
 from afasa_ops.runbook.runner import Selection
 from tests.conftest import make_git_repo
 from tests.support import docker_fixtures as dx
-from tests.support.docker29_gate import Docker29Gate
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,12 +80,8 @@ def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     dx.require_docker()
     dx.require_images(dx.TRAEFIK_BROKEN, dx.TRAEFIK_FIXED, BACKEND)
     dx.require_compose("v1")
-    listen = tmp_path_factory.mktemp("gate") / "docker29.sock"
-    server = Docker29Gate(str(listen), dx.DOCKER_SOCKET)
-    server.start()
-    os.chmod(listen, 0o666)
-    yield listen
-    server.stop()
+    with dx.docker29_gate(tmp_path_factory.mktemp("gate") / "docker29.sock") as listen:
+        yield listen
 
 
 class Checkout:

@@ -19,8 +19,10 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.support import services
+from tests.support.docker29_gate import Docker29Gate
 
 DOCKER_SOCKET = os.environ.get("AFASA_TEST_DOCKER_SOCKET", "/var/run/docker.sock")
 TEST_LABEL = "afasa-ops.test"
@@ -31,28 +33,6 @@ NATS_IMAGE = "afasa-local/nats:2.10.26"
 POSTGRES_IMAGE = "afasa-local/postgres:15-bookworm"
 SEAWEEDFS_IMAGE = "afasa-local/seaweedfs:4.48"
 BASE_IMAGE = "afasa-local/debian-python:bookworm"
-
-# A checkout running Traefik v2 (the release line it pins within). No v2 binary can be had
-# offline, so it is only planned, never started.
-TRAEFIK_V2_CHECKOUT = """\
-services:
-  traefik:
-    image: traefik:v2.11.10   # the release line this deployment runs
-    command:
-      - "--providers.docker=true"
-      - "--providers.docker.exposedbydefault=false"
-      - "--providers.docker.network=afasa-v2_afasa_net"
-      - "--api.insecure=true"
-      - "--entrypoints.web.address=:80"
-    ports:
-      - "18090:80"
-      - "18091:8080"
-    volumes:
-      - /var/run/docker.sock:/var/run/docker.sock:ro
-    networks: [afasa_net]
-networks:
-  afasa_net: {}
-"""
 
 
 def under_ci() -> bool:
@@ -110,6 +90,15 @@ def require_compose(flavour: str) -> str:
             f"(it answered {version!r}); run {how}"
         )
     return COMPOSE_COMMANDS[flavour]
+
+
+@contextlib.contextmanager
+def docker29_gate(listen: Path, upstream: str = DOCKER_SOCKET) -> Iterator[Path]:
+    """The Docker 29.1 API gate serving on `listen` in front of the real engine, its socket
+    open to every user (containers that mount it may run as another uid)."""
+    with Docker29Gate(str(listen), upstream):
+        os.chmod(listen, 0o666)
+        yield listen
 
 
 def require_images(*tags: str) -> None:

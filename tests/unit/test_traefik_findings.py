@@ -13,6 +13,7 @@ from afasa_ops.traefik.analysis import EngineApi, analyse
 from afasa_ops.traefik.compat import judge
 from afasa_ops.traefik.fix import compose_changes
 from afasa_ops.traefik.images import parse_image
+from tests.support.traefik_checkouts import MINIMAL_TRAEFIK
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "afasa"
 DOCKER_29_1 = EngineApi("29.1.3", "1.52", "1.44")
@@ -34,21 +35,6 @@ def write(directory: Path, text: str, name: str = "docker-compose.yml") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text(text)
     return directory
-
-
-TRAEFIK_OK = """\
-services:
-  traefik:
-    image: {image}
-    command:
-      - --providers.docker=true
-      - --providers.docker.network=stack_web
-    volumes:
-      - /var/run/docker.sock:/var/run/docker.sock:ro
-    networks: [web]
-networks:
-  web: {{}}
-"""
 
 
 def test_example_has_every_contract_defect(checkout: Path) -> None:
@@ -83,12 +69,12 @@ def test_images_unpinned_lists_services(checkout: Path) -> None:
     ],
 )
 def test_unpinned_tags(tmp_path: Path, image: str, unpinned: bool) -> None:
-    write(tmp_path / "stack", TRAEFIK_OK.format(image=image))
+    write(tmp_path / "stack", MINIMAL_TRAEFIK.format(image=image))
     assert ("traefik.unpinned" in codes(tmp_path / "stack")) is unpinned
 
 
 def test_v3_6_0_is_incompatible_with_docker_29_not_28(tmp_path: Path) -> None:
-    write(tmp_path / "stack", TRAEFIK_OK.format(image="traefik:v3.6.0"))
+    write(tmp_path / "stack", MINIMAL_TRAEFIK.format(image="traefik:v3.6.0"))
     assert codes(tmp_path / "stack", DOCKER_29_1) == {"traefik.incompatible"}
     assert codes(tmp_path / "stack", DOCKER_28) == set()
     changes = compose_changes(
@@ -101,7 +87,7 @@ def test_v3_6_0_is_incompatible_with_docker_29_not_28(tmp_path: Path) -> None:
 
 
 def test_fixed_releases_are_compatible(tmp_path: Path) -> None:
-    write(tmp_path / "stack", TRAEFIK_OK.format(image="traefik:v3.6.7"))
+    write(tmp_path / "stack", MINIMAL_TRAEFIK.format(image="traefik:v3.6.7"))
     assert codes(tmp_path / "stack", DOCKER_29_1) == set()
 
 
@@ -135,7 +121,7 @@ def test_no_traefik_service_is_refused(tmp_path: Path) -> None:
 
 
 def test_configured_service_name_must_exist(tmp_path: Path) -> None:
-    write(tmp_path / "stack", TRAEFIK_OK.format(image="traefik:v3.6.7"))
+    write(tmp_path / "stack", MINIMAL_TRAEFIK.format(image="traefik:v3.6.7"))
     project = load_project(tmp_path / "stack", environ={})
     with pytest.raises(UsageError, match="'edge': no such service"):
         analyse(project, target_image=TARGET, traefik_service="edge")
@@ -176,7 +162,7 @@ def test_command_as_string_is_parsed_and_fixed(tmp_path: Path) -> None:
 def test_label_network_mismatch_on_a_service(tmp_path: Path) -> None:
     write(
         tmp_path / "stack",
-        TRAEFIK_OK.format(image="traefik:v3.6.7") + "  # not a network\nx-unused: 1\n",
+        MINIMAL_TRAEFIK.format(image="traefik:v3.6.7") + "  # not a network\nx-unused: 1\n",
     )
     text = (
         (tmp_path / "stack" / "docker-compose.yml")
@@ -196,7 +182,7 @@ def test_label_network_mismatch_on_a_service(tmp_path: Path) -> None:
 
 
 def test_override_file_is_edited_where_it_sets_the_image(tmp_path: Path) -> None:
-    stack = write(tmp_path / "stack", TRAEFIK_OK.format(image="traefik:v3.6.7"))
+    stack = write(tmp_path / "stack", MINIMAL_TRAEFIK.format(image="traefik:v3.6.7"))
     write(stack, "services:\n  traefik:\n    image: traefik:latest  # override\n", "override.yml")
     project = load_project(stack, ["docker-compose.yml", "override.yml"], environ={})
     analysis = analyse(project, target_image=TARGET)
@@ -209,7 +195,7 @@ def test_override_file_is_edited_where_it_sets_the_image(tmp_path: Path) -> None
 def test_environment_as_mapping_is_fixed(tmp_path: Path) -> None:
     stack = write(
         tmp_path / "stack",
-        TRAEFIK_OK.format(image="traefik:v3.6.7").replace(
+        MINIMAL_TRAEFIK.format(image="traefik:v3.6.7").replace(
             "    volumes:", "    environment:\n      DOCKER_API_VERSION: '1.45'\n    volumes:"
         ),
     )

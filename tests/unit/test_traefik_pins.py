@@ -15,6 +15,7 @@ from afasa_ops.traefik.compat import SOURCES
 from afasa_ops.traefik.fix import compose_changes
 from afasa_ops.traefik.images import parse_image
 from afasa_ops.traefik.pins import choose, known_good, line_of
+from tests.support.traefik_checkouts import MINIMAL_TRAEFIK
 
 DOCKER_29_1 = EngineApi("29.1.3", "1.52", "1.44")
 OLD_ENGINE = EngineApi("20.10.24", "1.39", "1.12")  # max API below 1.40
@@ -120,23 +121,8 @@ def test_crossing_a_major_version_needs_the_operator_and_names_the_migration() -
     assert same.image == "traefik:v3.6.2" and same.findings == []
 
 
-COMPOSE = """\
-services:
-  traefik:
-    image: {image}
-    command:
-      - --providers.docker=true
-      - --providers.docker.network=stack_web
-    volumes:
-      - /var/run/docker.sock:/var/run/docker.sock:ro
-    networks: [web]
-networks:
-  web: {{}}
-"""
-
-
 def analysed(tmp_path: Path, image: str, explicit: str | None = None) -> tuple[set[str], str]:
-    (tmp_path / "docker-compose.yml").write_text(COMPOSE.format(image=image))
+    (tmp_path / "docker-compose.yml").write_text(MINIMAL_TRAEFIK.format(image=image))
     project = load_project(tmp_path, environ={}, project_name="stack")
     result = analyse(
         project, target_image=RUNBOOK_TARGET, engine=DOCKER_29_1, explicit_target=explicit
