@@ -126,6 +126,8 @@ def test_the_installed_wheel_repairs_an_afasa2_0_checkout(
     written = tomllib.loads((installed.home / "init.toml").read_text())
     assert written["traefik"] == {"entrypoint_url": web, "api_url": api}
     assert written["checks"] == {"base_url": web}
+    assert written["compose"]["project_name"] == "afasa20"  # the folder's name, as Compose has it
+    assert written["compose"]["traefik_service"] == "edge"
     assert tomllib.loads(box.config.read_text())["traefik"] == written["traefik"]
     outputs.append(init.stdout + init.stderr)
 
