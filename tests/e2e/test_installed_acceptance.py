@@ -8,6 +8,9 @@ on `127.0.0.1:${TRAEFIK_DASHBOARD_PORT:-18091}:8080`, the values in .env), and a
 volume made by init SQL whose unrelated tables drifted from 0001_baseline.sql. The stack runs
 on the real engine behind the Docker 29.1 gate with Compose v2, as Docker 29 hosts run it.
 A v2 Traefik checkout is judged at plan level only: no v2 Traefik binary exists offline.
+
+Unlike the other e2e tests' sandboxes, the Compose project's name is fixed (`afasa20`, from the
+folder's name, which is the point): two runs of this test at once on one engine would share it.
 """
 
 from __future__ import annotations
