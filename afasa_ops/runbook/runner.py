@@ -104,6 +104,9 @@ class Runner:
             for step in steps:
                 self.reporter.step_started(step)
                 step_result = self._assess_only(step)
+                if step_result.status == Status.PENDING and step.verification_only:
+                    # A wait or a probe changes nothing: the run will run it, not apply it.
+                    step_result.status = Status.WILL_RUN
                 result.steps.append(step_result)
                 self.reporter.step_finished(step_result)
         statuses = {s.status for s in result.steps}

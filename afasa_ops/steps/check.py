@@ -116,6 +116,8 @@ class FunctionalCheck(Step[CheckParams]):
     """HTTP requests, SQL and storage assertions with polling: one functional check."""
 
     kind = "check.functional"
+    # It only judges (apply waits or probes): a plan lists it as "will run".
+    verification_only = True
     Params = CheckParams
     verification = True
 

@@ -428,6 +428,8 @@ class Routing(Step[RoutingParams]):
     """The Traefik API lists the expected @docker routers; each route answers from its service."""
 
     kind = "traefik.routing"
+    # It only judges (apply waits or probes): a plan lists it as "will run".
+    verification_only = True
     Params = RoutingParams
     verification = True
 

@@ -296,3 +296,68 @@ def test_report_formats(target: Target) -> None:
         "alpha.two",
         "beta.three",
     }
+
+
+def test_verification_only_steps_will_run_and_do_not_make_plan_pending(tmp_path: Path) -> None:
+    t = make_target(tmp_path)
+    t.write_runbook(
+        """
+        name: test
+        phases:
+          - id: alpha
+            steps:
+              - {id: one, kind: test.marker, params: {path: one.txt}}
+          - id: check
+            steps:
+              - {id: probe, kind: test.probe}
+        """
+    )
+    proc = t.cli("plan", "--json")
+    assert proc.returncode == 3
+    assert [s["status"] for s in json.loads(proc.stdout)["steps"]] == ["pending", "will_run"]
+    assert t.cli("run").returncode == 0
+    converged = t.cli("plan", "--json")
+    assert converged.returncode == 0, converged.stdout
+    assert [s["status"] for s in json.loads(converged.stdout)["steps"]] == ["ok", "will_run"]
+
+
+def test_an_ambiguous_only_id_is_a_usage_error_naming_the_full_ids(tmp_path: Path) -> None:
+    t = make_target(tmp_path)
+    t.write_runbook(
+        """
+        name: test
+        phases:
+          - id: alpha
+            steps:
+              - {id: same, kind: test.marker, params: {path: a.txt}}
+          - id: beta
+            steps:
+              - {id: same, kind: test.marker, params: {path: b.txt}}
+        """
+    )
+    proc = t.cli("run", "--only", "same")
+    assert proc.returncode == 2
+    assert "alpha.same" in proc.stderr + proc.stdout and "beta.same" in proc.stderr + proc.stdout
+    assert not (t.repo / "a.txt").exists() and not (t.repo / "b.txt").exists()
+    assert t.cli("run", "--only", "beta.same").returncode == 0
+    assert (t.repo / "b.txt").exists() and not (t.repo / "a.txt").exists()
+
+
+def test_the_git_exclude_line_is_added_once_without_a_blank_line(target: Target) -> None:
+    exclude = target.repo / ".git" / "info" / "exclude"
+    exclude.write_text("# git's own comment\n")
+    assert target.cli("run").returncode == 0
+    assert target.cli("run").returncode == 0
+    assert exclude.read_text() == "# git's own comment\n/.afasa-ops/\n"
+
+
+def test_checkout_caches_live_in_the_user_cache_dir(
+    target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from afasa_ops.runbook.context import checkout_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    where = checkout_cache_dir(target.repo)
+    assert where.parent == tmp_path / "cache" / "afasa-ops" and where.is_dir()
+    assert where.name.startswith("repo-")
+    assert checkout_cache_dir(target.repo) == where  # the same key for the same checkout
