@@ -361,3 +361,64 @@ def test_checkout_caches_live_in_the_user_cache_dir(
     assert where.parent == tmp_path / "cache" / "afasa-ops" and where.is_dir()
     assert where.name.startswith("repo-")
     assert checkout_cache_dir(target.repo) == where  # the same key for the same checkout
+
+
+def _git_head(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+CONFIRM_LATER = """
+    name: test
+    phases:
+      - id: alpha
+        steps:
+          - {id: one, kind: test.marker, params: {path: one.txt}}
+      - id: beta
+        steps:
+          - {id: wipe, kind: test.destructive, params: {path: wipe.txt}}
+"""
+
+
+def test_a_run_needing_confirmation_blocks_before_its_first_change(tmp_path: Path) -> None:
+    t = make_target(tmp_path)
+    t.write_runbook(CONFIRM_LATER)
+    files = {p.name: p.read_bytes() for p in t.repo.iterdir() if p.is_file()}
+    head = _git_head(t.repo)
+    proc = t.cli("run", "--json")
+    assert proc.returncode == 4, proc.stdout
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "blocked"
+    assert "beta.wipe" in doc["message"] and "--yes" in doc["message"]
+    assert "alpha.one" not in doc["message"]  # it needs no confirmation
+    # Nothing was changed: not even the first step, which needs no confirmation.
+    assert t.applies() == []
+    assert {p.name: p.read_bytes() for p in t.repo.iterdir() if p.is_file()} == files
+    assert _git_head(t.repo) == head
+    assert t.cli("run", "--yes").returncode == 0
+    assert t.applies() == ["alpha.one", "beta.wipe"]
+
+
+def test_a_confirmation_step_that_may_apply_after_an_earlier_change_counts(
+    tmp_path: Path,
+) -> None:
+    t = make_target(tmp_path)
+    t.write_runbook(CONFIRM_LATER)
+    (t.repo / "wipe.txt").write_text("done\n")  # converged now; the earlier change may alter it
+    proc = t.cli("run", "--json")
+    assert proc.returncode == 4
+    assert "beta.wipe" in json.loads(proc.stdout)["message"]
+    assert t.applies() == []
+
+
+def test_nothing_to_confirm_runs_without_yes(tmp_path: Path) -> None:
+    t = make_target(tmp_path)
+    t.write_runbook(CONFIRM_LATER)
+    assert t.cli("run", "--yes").returncode == 0
+    (t.repo / "one.txt").unlink()
+    # Only steps needing no confirmation would apply... but wipe comes after a change.
+    assert t.cli("run").returncode == 4
+    t.write_runbook(CONFIRM_LATER.replace("test.destructive", "test.marker"))
+    assert t.cli("run").returncode == 0
+    assert (t.repo / "one.txt").exists()
