@@ -317,7 +317,10 @@ class Runner:
         if verified.state != State.OK:
             assessment.findings = findings + verified.findings
             assessment.summary = f"verify after apply: {verified.summary}"
-            return self._result(step, Status.FAILED, assessment, started, assessment.summary)
+            failed = self._result(step, Status.FAILED, assessment, started, assessment.summary)
+            # What apply touched still counts (a failed check's cleanup, for the report).
+            failed.artifacts = outcome.artifacts
+            return failed
         assessment.findings = findings
         # A read-only step's own word is its verify's; a change says what apply did.
         judged = assessment.summary if isinstance(step, Step) else verified.summary
