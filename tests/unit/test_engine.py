@@ -422,3 +422,31 @@ def test_nothing_to_confirm_runs_without_yes(tmp_path: Path) -> None:
     t.write_runbook(CONFIRM_LATER.replace("test.destructive", "test.marker"))
     assert t.cli("run").returncode == 0
     assert (t.repo / "one.txt").exists()
+
+
+def test_on_a_terminal_the_run_shows_what_would_apply_and_asks_once(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    t = make_target(tmp_path)
+    t.write_runbook(CONFIRM_LATER.replace("test.marker", "test.destructive"))
+    primary, secondary = pty.openpty()
+    env = t.env()
+    env.pop("CI", None)
+    proc = subprocess.Popen(
+        t.argv("run"), stdin=secondary, stderr=secondary, stdout=subprocess.PIPE, env=env
+    )
+    os.close(secondary)
+    seen = b""
+    while b"Apply these 2 step(s)" not in seen:
+        chunk = os.read(primary, 4096)
+        assert chunk, seen
+        seen += chunk
+    assert t.applies() == []  # asked before the first change
+    os.write(primary, b"y\n")
+    assert proc.wait(timeout=60) == 0
+    os.close(primary)
+    text = seen.decode(errors="replace")
+    assert "will apply alpha.one" in text and "+done" in text  # the steps with their diffs
+    assert text.count("Apply ") == 1  # one question, not one per step
+    assert t.applies() == ["alpha.one", "beta.wipe"]
