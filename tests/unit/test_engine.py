@@ -450,3 +450,10 @@ def test_on_a_terminal_the_run_shows_what_would_apply_and_asks_once(tmp_path: Pa
     assert "will apply alpha.one" in text and "+done" in text  # the steps with their diffs
     assert text.count("Apply ") == 1  # one question, not one per step
     assert t.applies() == ["alpha.one", "beta.wipe"]
+
+
+def test_step_by_step_without_a_terminal_blocks_before_the_first_change(target: Target) -> None:
+    proc = target.cli("run", "--step", "--json")
+    assert proc.returncode == 4
+    assert "alpha.one" in json.loads(proc.stdout)["message"]
+    assert target.applies() == []
