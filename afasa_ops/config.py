@@ -466,6 +466,12 @@ class ChecksSection(Section):
     base_url: Url = Field(
         default="http://127.0.0.1", description="Base URL of the deployment (Traefik's :80)."
     )
+    mode: Literal["full", "read-only"] = Field(
+        default="full",
+        description="full: every functional check (each cleans up what it creates and "
+        "restores what it changes); read-only: only checks that change nothing (GET requests, "
+        "SQL and storage reads), the others are skipped and listed.",
+    )
     tenant_id: str = Field(
         default="00000000-0000-0000-0000-000000000001", description="Tenant the checks act as."
     )

@@ -5,7 +5,7 @@ Compose v1 that is a Python process of 0.3-0.6 s on every run, the largest cost 
 converged rerun. Its answer depends only on inputs that are cheap to fingerprint: the
 compose files, `.env` and every `env_file`, the environment Compose runs in, the ids of the
 services' images and the Compose binary. While none of them changes, the last answer stands
-(`.afasa-ops/compose-config-hashes.json`). A project using a feature whose inputs are not
+(`compose-config-hashes.json` in the user's cache directory, runbook/context.py). A project using a feature whose inputs are not
 fingerprinted here (`extends`, `include`, `ipc: service:...`) is always asked.
 """
 

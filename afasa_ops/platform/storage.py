@@ -29,6 +29,7 @@ class Storage(Protocol):
     def put_file(self, key: str, path: Path, content_type: str) -> None: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
     def list_keys(self, prefix: str) -> list[str]: ...
 
 
@@ -62,6 +63,9 @@ class FileStorage:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def list_keys(self, prefix: str) -> list[str]:
         if not self.root.exists():
@@ -148,6 +152,10 @@ class S3Storage:
                 return False
             raise _translate("stat", self._where(key), exc) from exc
         return True
+
+    def delete(self, key: str) -> None:
+        with s3_errors("remove", self._where(key)):
+            self._client().remove_object(self.bucket, key)
 
     def list_keys(self, prefix: str) -> list[str]:
         from minio.error import S3Error

@@ -21,6 +21,7 @@ STYLE = {
     StepStatus.CHANGED: "cyan",
     StepStatus.PENDING: "yellow",
     StepStatus.SKIPPED: "dim",
+    StepStatus.WILL_RUN: "blue",
     StepStatus.FAILED: "bold red",
     StepStatus.BLOCKED: "magenta",
 }

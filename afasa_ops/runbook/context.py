@@ -134,7 +134,7 @@ class Context:
                 self.project().name,
                 compose.command,
                 self.settings.docker.host,
-                version_cache=self.state_file_or_none(COMPOSE_VERSION_CACHE),
+                version_cache=self.cache_file(COMPOSE_VERSION_CACHE),
             )
         return self._compose
 
@@ -182,12 +182,33 @@ class Context:
         except OSError:  # a read-only checkout: the cache is simply not kept
             return None
 
+    def cache_file(self, name: str) -> Path | None:
+        """A cache of this checkout in the user's cache directory, never in the checkout, so
+        plan and doctor leave it (and its .git) byte for byte as they found it."""
+        try:
+            return checkout_cache_dir(self.repo) / name
+        except OSError:  # no usable cache directory: the cache is simply not kept
+            return None
+
     def close(self) -> None:
         drivers: list[_Closeable | None] = [self._docker, self._postgres]
         for drv in drivers:
             if drv is not None:
                 drv.close()
         self._git = self._docker = self._docker_cli = self._compose = self._postgres = None
+
+
+def checkout_cache_dir(repo: Path) -> Path:
+    """$XDG_CACHE_HOME/afasa-ops/<key> (default ~/.cache), the key naming the checkout."""
+    import hashlib
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    resolved = str(repo.resolve())
+    key = f"{repo.resolve().name}-{hashlib.sha256(resolved.encode()).hexdigest()[:12]}"
+    path = Path(base) / "afasa-ops" / key
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:

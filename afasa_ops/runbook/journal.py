@@ -40,10 +40,11 @@ def ensure_state_dir(repo: Path) -> Path:
     if git_dir.is_dir():
         exclude = git_dir / "info" / "exclude"
         exclude.parent.mkdir(parents=True, exist_ok=True)
-        lines = exclude.read_text().splitlines() if exclude.exists() else []
-        if EXCLUDE_LINE not in lines:
+        text = exclude.read_text() if exclude.exists() else ""
+        if EXCLUDE_LINE not in text.splitlines():
             with exclude.open("a") as fh:
-                if lines and lines[-1] != "":
+                # A newline only when the file does not end with one: no stray blank line.
+                if text and not text.endswith("\n"):
                     fh.write("\n")
                 fh.write(EXCLUDE_LINE + "\n")
     return state

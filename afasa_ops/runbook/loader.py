@@ -44,9 +44,18 @@ class Runbook:
         return [s for p in self.phases for s in p.steps]
 
     def find_step(self, step_id: str) -> AnyStep:
-        for step in self.steps():
-            if step_id in (step.id, step.id.split(".", 1)[-1]):
-                return step
+        exact = [s for s in self.steps() if s.id == step_id]
+        if exact:
+            return exact[0]
+        short = [s for s in self.steps() if s.id.split(".", 1)[-1] == step_id]
+        if len(short) > 1:
+            raise RunbookError(
+                f"step id {step_id!r} is ambiguous: it names "
+                + ", ".join(s.id for s in short)
+                + "; give the full id"
+            )
+        if short:
+            return short[0]
         raise RunbookError(f"{self.path}: no step {step_id!r}; see `afasa-ops plan` for step ids")
 
 

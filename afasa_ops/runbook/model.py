@@ -24,6 +24,9 @@ class Status(StrEnum):
     PENDING = "pending"
     CHANGED = "changed"
     SKIPPED = "skipped"
+    # plan: a verification-only step (a wait, a probe, a functional check) that a run will
+    # run; it changes nothing, so it is not pending and plan's exit code ignores it.
+    WILL_RUN = "will_run"
     FAILED = "failed"
     BLOCKED = "blocked"
 

@@ -93,6 +93,8 @@ class Runner:
         self.runbook = runbook
         self.ctx = ctx
         self.reporter = reporter or SilentReporter()
+        # Steps the operator approved at the single up-front question.
+        self._approved: set[str] = set()
         ctx.params = {**runbook.parameters, **ctx.params}
 
     # -- plan -------------------------------------------------------------------------------
@@ -104,6 +106,9 @@ class Runner:
             for step in steps:
                 self.reporter.step_started(step)
                 step_result = self._assess_only(step)
+                if step_result.status == Status.PENDING and step.verification_only:
+                    # A wait or a probe changes nothing: the run will run it, not apply it.
+                    step_result.status = Status.WILL_RUN
                 result.steps.append(step_result)
                 self.reporter.step_finished(step_result)
         statuses = {s.status for s in result.steps}
@@ -165,6 +170,11 @@ class Runner:
                 steps=[s.id for _, steps in plan for s in steps],
             )
             try:
+                refusal = self._confirm_up_front(plan, result)
+                if refusal:
+                    result.status = "blocked"
+                    result.message = refusal
+                    raise _Stop
                 for phase, steps in plan:
                     self._run_phase(phase, steps, result, journal)
                 result.status = "ok"
@@ -185,6 +195,68 @@ class Runner:
                 )
                 self.ctx.close()
         return result
+
+    def _confirm_up_front(
+        self, plan: list[tuple[Phase, list[AnyStep]]], result: RunResult
+    ) -> str | None:
+        """Decide before the first change whether the run may make its changes: None to go
+        ahead, or why not (then nothing has been changed)."""
+        opts = self.ctx.options
+        steps = [s for _, phase_steps in plan for s in phase_steps]
+        if opts.yes and not opts.step_by_step:
+            return None
+        if not opts.step_by_step and not any(s.confirms(self.ctx) for s in steps):
+            return None
+        applying, asking = self._foresee(steps)
+        if not asking:
+            return None
+        if opts.step_by_step and opts.interactive:
+            return None  # --step asks before each step, as it goes
+        listed = ", ".join(step.id for step, _ in asking)
+        if not opts.interactive:
+            result.steps.extend(r for _, r in applying)
+            return (
+                f"{len(asking)} step(s) that would apply need confirmation: {listed}; "
+                "nothing was changed: re-run with --yes"
+            )
+        for step, res in applying:
+            self.ctx.say(f"will apply {step.id}: {res.summary}")
+            if res.diff:
+                self.ctx.say(res.diff)
+        if self.ctx.confirm(f"Apply these {len(applying)} step(s), {listed} included?"):
+            self._approved = {step.id for step, _ in applying}
+            return None
+        result.steps.extend(r for _, r in applying)
+        return "declined by the operator before the first change; nothing was changed"
+
+    def _foresee(
+        self, steps: list[AnyStep]
+    ) -> tuple[list[tuple[AnyStep, StepResult]], list[tuple[AnyStep, StepResult]]]:
+        """(the steps that would apply, those of them that need confirmation). A step after
+        one that will change things may become pending through that change, so from the
+        first pending change on every changing step that is not skipped by design counts as
+        applying: the operator is asked about what may happen, not only what is certain."""
+        applying: list[tuple[AnyStep, StepResult]] = []
+        change_before = False
+        for step in steps:
+            res = self._assess_only(step)
+            if step.verification_only:
+                continue
+            if res.status == Status.BLOCKED or res.status == Status.FAILED:
+                if not change_before:
+                    break  # the run stops here, before any change
+                continue
+            if res.status == Status.PENDING:
+                change_before = True
+                applying.append((step, res))
+            elif res.status == Status.OK and change_before:
+                res.status = Status.PENDING
+                res.summary = f"may apply after the changes before it ({res.summary})"
+                applying.append((step, res))
+        asking = [
+            (s, r) for s, r in applying if self.ctx.options.step_by_step or s.confirms(self.ctx)
+        ]
+        return applying, asking
 
     def _interrupted_run(self) -> RunResult | None:
         latest = JournalReader(self.ctx.repo).latest(mode="run")
@@ -245,7 +317,10 @@ class Runner:
         if verified.state != State.OK:
             assessment.findings = findings + verified.findings
             assessment.summary = f"verify after apply: {verified.summary}"
-            return self._result(step, Status.FAILED, assessment, started, assessment.summary)
+            failed = self._result(step, Status.FAILED, assessment, started, assessment.summary)
+            # What apply touched still counts (a failed check's cleanup, for the report).
+            failed.artifacts = outcome.artifacts
+            return failed
         assessment.findings = findings
         # A read-only step's own word is its verify's; a change says what apply did.
         judged = assessment.summary if isinstance(step, Step) else verified.summary
@@ -259,8 +334,8 @@ class Runner:
     def _confirm(self, step: AnyStep, assessment: Assessment) -> str | None:
         """None to go ahead, or why not."""
         opts = self.ctx.options
-        asks = opts.step_by_step or (step.needs_confirmation and not opts.yes)
-        if not asks:
+        asks = opts.step_by_step or (step.confirms(self.ctx) and not opts.yes)
+        if not asks or (step.id in self._approved and not opts.step_by_step):
             return None
         if not opts.interactive:
             return f"{step.id} needs confirmation: re-run with --yes to apply it"

@@ -44,6 +44,9 @@ class ReadOnlyStep(Generic[P]):
     needs_confirmation: ClassVar[bool] = False
     # Verification steps are listed in the JUnit report.
     verification: ClassVar[bool] = False
+    # Only judges (waits, probes, functional checks that restore what they touch): a plan
+    # lists it as "will run" when its check is pending, never as a pending change.
+    verification_only: ClassVar[bool] = True
 
     def __init__(self, step_id: str, phase: str, title: str, params: P) -> None:
         self.id = step_id
@@ -53,6 +56,11 @@ class ReadOnlyStep(Generic[P]):
 
     def check(self, ctx: Context) -> Assessment:
         raise NotImplementedError
+
+    def confirms(self, ctx: Context) -> bool:
+        """Whether applying this step needs --yes or the operator's confirmation (a step
+        whose risk depends on the operator's flags answers from them)."""
+        return self.needs_confirmation
 
     def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
         """Judge the target after apply (or, for a read-only step, after a pending check)."""
@@ -66,6 +74,8 @@ class ReadOnlyStep(Generic[P]):
 
 class Step(ReadOnlyStep[P]):
     """A step that changes the target when its check finds it pending."""
+
+    verification_only: ClassVar[bool] = False
 
     def apply(self, ctx: Context) -> Outcome:
         raise NotImplementedError

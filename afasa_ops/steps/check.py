@@ -65,10 +65,14 @@ class SqlSpec(Params):
     capture: dict[str, str] = Field(
         default_factory=dict, description="name -> column of the first row."
     )
+    write: bool = Field(
+        default=False, description="Commit (a cleanup's DELETE); assertions are rolled back."
+    )
 
 
 class StorageSpec(Params):
     key: str = Field(description="Object key in [storage]; templated.")
+    delete: bool = Field(default=False, description="Delete the object (a cleanup action).")
 
 
 class Action(Params):
@@ -78,6 +82,11 @@ class Action(Params):
     storage: StorageSpec | None = None
     poll: bool = False
     timeout_s: float | None = None
+    when: str | None = Field(
+        default=None,
+        description="Run only when this templated value is true (`{was_enabled}`); an "
+        "action whose variables were never captured does not run either.",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Action:
@@ -89,6 +98,12 @@ class Action(Params):
 
 class CheckParams(Params):
     actions: list[Action] = Field(min_length=1)
+    cleanup: list[Action] = Field(
+        default_factory=list,
+        description="Run after the actions, whether they passed or failed midway: delete what "
+        "the check created, restore what it changed. Those using a value never captured "
+        "(nothing was created) are left out.",
+    )
     timeout_s: float | None = Field(default=None, description="Default deadline of polling.")
 
 
@@ -116,11 +131,18 @@ class FunctionalCheck(Step[CheckParams]):
     """HTTP requests, SQL and storage assertions with polling: one functional check."""
 
     kind = "check.functional"
+    # It only judges (apply waits or probes): a plan lists it as "will run".
+    verification_only = True
     Params = CheckParams
     verification = True
 
     def check(self, ctx: Context) -> Assessment:
         p = self.params
+        writes = changing_actions(p)
+        if writes and ctx.settings.checks.mode == "read-only":
+            return Assessment.skipped(
+                f"[checks] mode = read-only: skipped, it changes the deployment ({writes[0]})"
+            )
         steps = ", ".join(_describe(a) for a in p.actions)
         return Assessment.pending(f"will run: {steps}")
 
@@ -135,13 +157,21 @@ class FunctionalCheck(Step[CheckParams]):
                 Finding.error("check.failed", redactor.redact(exc.message))
             )
         finally:
+            # Also after a failure midway: what the check created goes, what it changed is
+            # restored, before the connections close.
+            runner.clean_up(self.params)
             runner.close()
         summary = error or f"passed: {len(runner.evidence.records)} assertions"
         return Outcome(
             changed=False,
             summary=redactor.redact(summary),
             findings=runner.evidence.findings,
-            artifacts={"evidence": runner.evidence.records, "captures": runner.safe_vars()},
+            artifacts={
+                "evidence": runner.evidence.records,
+                "captures": runner.safe_vars(),
+                # What the check touched in the deployment and how it was put back.
+                "touched": runner.touched,
+            },
         )
 
     def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
@@ -151,12 +181,28 @@ class FunctionalCheck(Step[CheckParams]):
         return Assessment.ok("passed")
 
 
+def changing_actions(params: CheckParams) -> list[str]:
+    """The actions that change the deployment: requests other than GET/HEAD, committed SQL,
+    deletes. A check without any runs in [checks] mode = read-only."""
+    out = []
+    for action in [*params.actions, *params.cleanup]:
+        req = action.request
+        if req is not None and req.method.upper() not in ("GET", "HEAD"):
+            out.append(f"{action.name}: {req.method.upper()} {req.path}")
+        elif (action.sql is not None and action.sql.write) or (
+            action.storage is not None and action.storage.delete
+        ):
+            out.append(f"{action.name}: {_describe(action)}")
+    return out
+
+
 def _describe(action: Action) -> str:
     if action.request is not None:
         return f"{action.request.method} {action.request.path}"
     if action.sql is not None:
-        return f"SQL as {action.sql.role}"
-    return "storage object"
+        return f"SQL as {action.sql.role}" + (" (committed)" if action.sql.write else "")
+    assert action.storage is not None
+    return "delete storage object" if action.storage.delete else "storage object"
 
 
 class CheckRunner:
@@ -175,6 +221,8 @@ class CheckRunner:
         self.http = http.client(cfg.http_timeout_s, base_url=cfg.base_url.rstrip("/"))
         self._token: str | None = None
         self._connections: dict[str, Any] = {}  # role -> psycopg connection
+        self.touched: list[str] = []
+        self._last = ""
 
     def close(self) -> None:
         self.http.close()
@@ -187,8 +235,49 @@ class CheckRunner:
 
     def run(self, params: CheckParams) -> None:
         for action in params.actions:
+            if not self._wanted(action):
+                continue
             deadline_s = action.timeout_s or params.timeout_s or self.settings.checks.timeout_s
             self._run_action(action, deadline_s)
+            if action.name in _changing_names(params):
+                self.touched.append(f"{action.name}: {self._last}")
+
+    def clean_up(self, params: CheckParams) -> None:
+        """Each cleanup action on its own: one failing does not keep the others from running;
+        a failure is a warning in the evidence, and the record says what is left behind."""
+        for action in params.cleanup:
+            try:
+                if not self._wanted(action):
+                    continue
+                message = self._once(action)
+            except CheckFailed as exc:
+                self.evidence.findings.append(
+                    Finding.warning(
+                        "check.cleanup_failed",
+                        redactor.redact(f"{action.name}: {exc.message}: left behind"),
+                    )
+                )
+                self.touched.append(redactor.redact(f"{action.name}: FAILED, {exc.message}"))
+                continue
+            except Exception as exc:  # a driver error must not hide the others' cleanup
+                self.touched.append(redactor.redact(f"{action.name}: FAILED, {exc}"))
+                continue
+            self.evidence.add(f"check.cleanup.{action.name}", message)
+            self.touched.append(redactor.redact(f"{action.name} (cleanup): {message}"))
+
+    def _wanted(self, action: Action) -> bool:
+        """False when the action is conditional on a false value, or uses a value never
+        captured (a cleanup of something the check did not get to create)."""
+        try:
+            for text in _templates(action):
+                self.fill(text)
+            if action.sql is not None and set(_BIND.findall(action.sql.query)) - set(self.vars):
+                return False
+            if action.when is not None:
+                return self.fill(action.when).strip().lower() in ("true", "1", "yes")
+        except CheckFailed:
+            return False
+        return True
 
     def _run_action(self, action: Action, deadline_s: float) -> None:
         deadline = time.monotonic() + deadline_s
@@ -213,6 +302,7 @@ class CheckRunner:
                 wait = min(wait * 1.5, self.settings.checks.poll_max_s)
                 continue
             self.evidence.add(f"check.{action.name}", message, attempts=attempt)
+            self._last = message
             return
 
     def _once(self, action: Action) -> str:
@@ -292,13 +382,15 @@ class CheckRunner:
             raise CheckFailed(f"SQL needs {', '.join(missing)}, not captured before")
         where = f"as {spec.role}" + (f", tenant {tenant}" if spec.role == "app" else "")
         shown = f"SQL ({where}): {' '.join(spec.query.split())} {binds or ''}".strip()
-        # An assertion never writes: its transaction is always rolled back.
-        with translated(dsn, f"running {shown}"), conn.transaction(force_rollback=True):
+        # An assertion never writes: its transaction is rolled back unless it is a cleanup's.
+        with translated(dsn, f"running {shown}"), conn.transaction(force_rollback=not spec.write):
             if spec.role == "app":
                 conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant,))
             cur = conn.execute(_pyformat(spec.query), binds)
             columns = [c.name for c in cur.description or []]
-            rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchmany(20)]
+            # A cleanup's DELETE returns no result set.
+            fetched = cur.fetchmany(20) if cur.description is not None else []
+            rows = [dict(zip(columns, row, strict=True)) for row in fetched]
         seen = f"{shown} -> {_excerpt(json.dumps(rows, default=str))}"
         if spec.expect == "rows" and not rows:
             raise CheckFailed(f"{shown} returned no rows", seen)
@@ -331,6 +423,12 @@ class CheckRunner:
 
         key = self.fill(spec.key)
         storage = open_storage(self.settings.storage, self.settings.base_dir)
+        if spec.delete:
+            try:
+                storage.delete(key)
+            except DriverError as exc:
+                raise CheckFailed(f"deleting object {key} in {storage.url}: {exc}") from exc
+            return f"object {key} deleted from {storage.url}"
         try:
             found = storage.exists(key)
         except DriverError as exc:
@@ -393,6 +491,20 @@ def resolve_token(settings: Settings) -> str:
         roles=list(cfg.token_roles),
         kid=cfg.token_kid,
     )
+
+
+def _changing_names(params: CheckParams) -> set[str]:
+    return {line.split(":", 1)[0] for line in changing_actions(params)}
+
+
+def _templates(action: Action) -> list[str]:
+    """The templated texts of an action, to see whether every value it uses was captured."""
+    out = [action.when] if action.when else []
+    if action.request is not None:
+        out += [action.request.path, json.dumps(action.request.body)]
+    if action.storage is not None:
+        out.append(action.storage.key)
+    return out
 
 
 # `:name` binds in a check's SQL (not `::type` casts), and psycopg's spelling of them.

@@ -199,7 +199,7 @@ def config_hashes(ctx: Context) -> dict[str, str]:
         ctx.compose,
         ctx.docker_cli,
         ctx.project(),
-        ctx.state_file_or_none(CONFIG_HASH_CACHE),
+        ctx.cache_file(CONFIG_HASH_CACHE),
         ctx.docker,
     )
 
@@ -250,6 +250,8 @@ class ComposeWait(Step[WaitParams]):
     """Wait for each service to be healthy, with backoff, until the deadline."""
 
     kind = "compose.wait"
+    # It only judges (apply waits or probes): a plan lists it as "will run".
+    verification_only = True
     Params = WaitParams
     verification = True
 

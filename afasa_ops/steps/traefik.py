@@ -236,6 +236,11 @@ class ProviderHealth(Step[ProviderParams]):
     Params = ProviderParams
     needs_confirmation = True
 
+    def confirms(self, ctx: Context) -> bool:
+        # Its apply is a host-level fallback, run only under --allow-daemon-config or
+        # --allow-engine-downgrade; without them the step only judges.
+        return ctx.options.allow_daemon_config or ctx.options.allow_engine_downgrade
+
     def services(self, ctx: Context, outcome: Outcome | None = None) -> list[str]:
         return [traefik_service(ctx, ctx.project())]
 
@@ -428,6 +433,8 @@ class Routing(Step[RoutingParams]):
     """The Traefik API lists the expected @docker routers; each route answers from its service."""
 
     kind = "traefik.routing"
+    # It only judges (apply waits or probes): a plan lists it as "will run".
+    verification_only = True
     Params = RoutingParams
     verification = True
 

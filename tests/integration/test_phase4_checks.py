@@ -108,6 +108,11 @@ def _evidence(result: RunResult, step: str) -> list[str]:
     return [f.message for f in found.findings]
 
 
+def _touched(result: RunResult, check: str) -> list[str]:
+    found = next(s for s in result.steps if s.id == f"phase4.check.{check}")
+    return list(found.artifacts.get("touched", []))
+
+
 def test_phase4_checks_pass_against_serve_and_workers(deployment: Deployment) -> None:
     config = deployment.settings.source
     assert config is not None
@@ -148,8 +153,14 @@ def test_phase4_checks_pass_against_serve_and_workers(deployment: Deployment) ->
     c = _evidence(result, "phase4.check.report_async")
     assert any("/api/report/generate" in m and "-> 202" in m for m in c)
     assert any(m.startswith("object tenant/") and "exists" in m for m in c)
-    stored = list((deployment.tmp / "storage").rglob("*.pdf"))
-    assert stored and stored[0].read_bytes().startswith(b"%PDF")
+    # ...and then cleaned up: no report row, no object left; the device enabled again.
+    assert not list((deployment.tmp / "storage").rglob("*.pdf"))
+    assert admin_rows(deployment.db.admin_dsn, "SELECT count(*) FROM reports", ()) == [(0,)]
+    assert any("delete_report (cleanup)" in t for t in _touched(result, "report_async"))
+    assert any("restore (cleanup)" in t for t in _touched(result, "device_disable"))
+    assert admin_rows(
+        deployment.db.admin_dsn, "SELECT bool_and(desired_enabled) FROM devices", ()
+    ) == [(True,)]
     # All three are test cases in the JUnit output, with their evidence.
     junit = render_junit(result)
     assert junit.count("<testcase") == 3
@@ -171,6 +182,9 @@ def test_report_check_fails_at_its_deadline_without_the_report_worker(
     assert "ready" in step.summary and "attempts" in step.summary
     assert any(f.code == "check.failed" for f in step.findings)
     assert any("queued" in f.message for f in step.findings)
+    # Failed midway, it still deleted the report row it had made.
+    assert admin_rows(deployment.db.admin_dsn, "SELECT count(*) FROM reports", ()) == [(0,)]
+    assert any("delete_report (cleanup)" in t for t in _touched(result, "report_async"))
 
 
 def test_checks_refuse_to_run_without_credentials(deployment: Deployment, tmp_path: Path) -> None:

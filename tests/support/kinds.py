@@ -13,7 +13,7 @@ from afasa_ops.files import unified_diff
 from afasa_ops.findings import Finding
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Outcome
-from afasa_ops.runbook.step import Params, Step, register
+from afasa_ops.runbook.step import Params, ReadOnlyStep, Step, register
 
 
 def _count(ctx: Context, name: str) -> None:
@@ -109,3 +109,17 @@ class Destructive(Marker):
 
 def main() -> None:  # pragma: no cover - used by a subprocess test
     print(Path(sys.argv[1]).read_text())
+
+
+@register
+class Probe(ReadOnlyStep[Params]):
+    """A verification-only step whose check cannot judge before it runs (like phase 4's)."""
+
+    kind = "test.probe"
+    verification = True
+
+    def check(self, ctx: Context) -> Assessment:
+        return Assessment.pending("will probe")
+
+    def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
+        return Assessment.ok("probed")

@@ -58,8 +58,18 @@ def test_plan_of_phase4_is_read_only(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     runbook = load_runbook(settings.runbook_path())
     result = Runner(runbook, Context(settings)).plan(Selection(["phase4"]))
-    assert [s.status for s in result.steps] == [Status.PENDING] * 3
+    assert [s.status for s in result.steps] == [Status.WILL_RUN] * 3
+    assert result.status == "ok"  # checks only verify: nothing pending
     assert "POST {sync_route}" in result.steps[0].summary
+
+
+def test_read_only_mode_skips_checks_that_change_the_deployment(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, 'mode = "read-only"\n')
+    runbook = load_runbook(settings.runbook_path())
+    result = Runner(runbook, Context(settings)).plan(Selection(["phase4"]))
+    assert [s.status for s in result.steps] == [Status.SKIPPED] * 3
+    assert all("read-only" in s.summary for s in result.steps)
+    assert "disable: POST {disable_route}" in result.steps[1].summary
 
 
 def test_an_action_with_two_kinds_is_refused_on_load(tmp_path: Path) -> None:

@@ -296,3 +296,164 @@ def test_report_formats(target: Target) -> None:
         "alpha.two",
         "beta.three",
     }
+
+
+def test_verification_only_steps_will_run_and_do_not_make_plan_pending(tmp_path: Path) -> None:
+    t = make_target(tmp_path)
+    t.write_runbook(
+        """
+        name: test
+        phases:
+          - id: alpha
+            steps:
+              - {id: one, kind: test.marker, params: {path: one.txt}}
+          - id: check
+            steps:
+              - {id: probe, kind: test.probe}
+        """
+    )
+    proc = t.cli("plan", "--json")
+    assert proc.returncode == 3
+    assert [s["status"] for s in json.loads(proc.stdout)["steps"]] == ["pending", "will_run"]
+    assert t.cli("run").returncode == 0
+    converged = t.cli("plan", "--json")
+    assert converged.returncode == 0, converged.stdout
+    assert [s["status"] for s in json.loads(converged.stdout)["steps"]] == ["ok", "will_run"]
+
+
+def test_an_ambiguous_only_id_is_a_usage_error_naming_the_full_ids(tmp_path: Path) -> None:
+    t = make_target(tmp_path)
+    t.write_runbook(
+        """
+        name: test
+        phases:
+          - id: alpha
+            steps:
+              - {id: same, kind: test.marker, params: {path: a.txt}}
+          - id: beta
+            steps:
+              - {id: same, kind: test.marker, params: {path: b.txt}}
+        """
+    )
+    proc = t.cli("run", "--only", "same")
+    assert proc.returncode == 2
+    assert "alpha.same" in proc.stderr + proc.stdout and "beta.same" in proc.stderr + proc.stdout
+    assert not (t.repo / "a.txt").exists() and not (t.repo / "b.txt").exists()
+    assert t.cli("run", "--only", "beta.same").returncode == 0
+    assert (t.repo / "b.txt").exists() and not (t.repo / "a.txt").exists()
+
+
+def test_the_git_exclude_line_is_added_once_without_a_blank_line(target: Target) -> None:
+    exclude = target.repo / ".git" / "info" / "exclude"
+    exclude.write_text("# git's own comment\n")
+    assert target.cli("run").returncode == 0
+    assert target.cli("run").returncode == 0
+    assert exclude.read_text() == "# git's own comment\n/.afasa-ops/\n"
+
+
+def test_checkout_caches_live_in_the_user_cache_dir(
+    target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from afasa_ops.runbook.context import checkout_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    where = checkout_cache_dir(target.repo)
+    assert where.parent == tmp_path / "cache" / "afasa-ops" and where.is_dir()
+    assert where.name.startswith("repo-")
+    assert checkout_cache_dir(target.repo) == where  # the same key for the same checkout
+
+
+def _git_head(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+CONFIRM_LATER = """
+    name: test
+    phases:
+      - id: alpha
+        steps:
+          - {id: one, kind: test.marker, params: {path: one.txt}}
+      - id: beta
+        steps:
+          - {id: wipe, kind: test.destructive, params: {path: wipe.txt}}
+"""
+
+
+def test_a_run_needing_confirmation_blocks_before_its_first_change(tmp_path: Path) -> None:
+    t = make_target(tmp_path)
+    t.write_runbook(CONFIRM_LATER)
+    files = {p.name: p.read_bytes() for p in t.repo.iterdir() if p.is_file()}
+    head = _git_head(t.repo)
+    proc = t.cli("run", "--json")
+    assert proc.returncode == 4, proc.stdout
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "blocked"
+    assert "beta.wipe" in doc["message"] and "--yes" in doc["message"]
+    assert "alpha.one" not in doc["message"]  # it needs no confirmation
+    # Nothing was changed: not even the first step, which needs no confirmation.
+    assert t.applies() == []
+    assert {p.name: p.read_bytes() for p in t.repo.iterdir() if p.is_file()} == files
+    assert _git_head(t.repo) == head
+    assert t.cli("run", "--yes").returncode == 0
+    assert t.applies() == ["alpha.one", "beta.wipe"]
+
+
+def test_a_confirmation_step_that_may_apply_after_an_earlier_change_counts(
+    tmp_path: Path,
+) -> None:
+    t = make_target(tmp_path)
+    t.write_runbook(CONFIRM_LATER)
+    (t.repo / "wipe.txt").write_text("done\n")  # converged now; the earlier change may alter it
+    proc = t.cli("run", "--json")
+    assert proc.returncode == 4
+    assert "beta.wipe" in json.loads(proc.stdout)["message"]
+    assert t.applies() == []
+
+
+def test_nothing_to_confirm_runs_without_yes(tmp_path: Path) -> None:
+    t = make_target(tmp_path)
+    t.write_runbook(CONFIRM_LATER)
+    assert t.cli("run", "--yes").returncode == 0
+    (t.repo / "one.txt").unlink()
+    # Only steps needing no confirmation would apply... but wipe comes after a change.
+    assert t.cli("run").returncode == 4
+    t.write_runbook(CONFIRM_LATER.replace("test.destructive", "test.marker"))
+    assert t.cli("run").returncode == 0
+    assert (t.repo / "one.txt").exists()
+
+
+def test_on_a_terminal_the_run_shows_what_would_apply_and_asks_once(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    t = make_target(tmp_path)
+    t.write_runbook(CONFIRM_LATER.replace("test.marker", "test.destructive"))
+    primary, secondary = pty.openpty()
+    env = t.env()
+    env.pop("CI", None)
+    proc = subprocess.Popen(
+        t.argv("run"), stdin=secondary, stderr=secondary, stdout=subprocess.PIPE, env=env
+    )
+    os.close(secondary)
+    seen = b""
+    while b"Apply these 2 step(s)" not in seen:
+        chunk = os.read(primary, 4096)
+        assert chunk, seen
+        seen += chunk
+    assert t.applies() == []  # asked before the first change
+    os.write(primary, b"y\n")
+    assert proc.wait(timeout=60) == 0
+    os.close(primary)
+    text = seen.decode(errors="replace")
+    assert "will apply alpha.one" in text and "+done" in text  # the steps with their diffs
+    assert text.count("Apply ") == 1  # one question, not one per step
+    assert t.applies() == ["alpha.one", "beta.wipe"]
+
+
+def test_step_by_step_without_a_terminal_blocks_before_the_first_change(target: Target) -> None:
+    proc = target.cli("run", "--step", "--json")
+    assert proc.returncode == 4
+    assert "alpha.one" in json.loads(proc.stdout)["message"]
+    assert target.applies() == []
