@@ -270,7 +270,8 @@ class ProviderHealth(Step[ProviderParams]):
             # from a container list the engine gave it. Without them (no API published, no
             # labelled container) the provider is judged at the deadline, as before.
             api_url = api_url or traefik_ports(ctx).api.url
-            routers = docker_routers(api_url) if api_url else None
+            left = (deadline - datetime.now(UTC)).total_seconds()
+            routers = docker_routers(api_url, min(2.0, max(0.2, left))) if api_url else None
             if routers:
                 return info, result, len(routers)
             time.sleep(_SETTLE_POLL_S)
