@@ -48,9 +48,11 @@ from afasa_ops.traefik.routing import (
     expected_routing,
 )
 
-# How often the provider's wait asks again (its logs and the API's routers): each ask is two
-# local requests, and the repair waits on nothing else.
+# How often the provider's wait asks the API for routers (one local request; the repair waits
+# on nothing else), and how often it scans Traefik's logs meanwhile (the engine's log stream
+# costs more; the logs are scanned once more before the routers end the wait).
 _SETTLE_POLL_S = 0.05
+_LOG_SCAN_S = 0.25
 
 # -- shared helpers -----------------------------------------------------------------------
 
@@ -262,10 +264,13 @@ class ProviderHealth(Step[ProviderParams]):
         # Let the provider try to connect before judging (a deadline, not a measurement).
         deadline = since + timedelta(seconds=p.settle_s + 1)
         api_url: str | None = None
+        next_scan = 0.0
         while True:
-            result = scan(drv.logs_since(info.id, since))
-            if result.broken or datetime.now(UTC) >= deadline:
-                return info, result, 0
+            if time.monotonic() >= next_scan:
+                result = scan(drv.logs_since(info.id, since))
+                next_scan = time.monotonic() + _LOG_SCAN_S
+                if result.broken or datetime.now(UTC) >= deadline:
+                    return info, result, 0
             # Proof that ends the wait early: routers only the docker provider can have built,
             # from a container list the engine gave it. Without them (no API published, no
             # labelled container) the provider is judged at the deadline, as before.
@@ -273,7 +278,8 @@ class ProviderHealth(Step[ProviderParams]):
             left = (deadline - datetime.now(UTC)).total_seconds()
             routers = docker_routers(api_url, min(2.0, max(0.2, left))) if api_url else None
             if routers:
-                return info, result, len(routers)
+                # Judged on every line logged until now, not on the last scan's.
+                return info, scan(drv.logs_since(info.id, since)), len(routers)
             time.sleep(_SETTLE_POLL_S)
 
     def check(self, ctx: Context) -> Assessment:
