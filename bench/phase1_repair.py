@@ -169,6 +169,9 @@ def broken_sandbox(compose: list[str]) -> Iterator[sandbox_mod.Sandbox]:
             box.wait_healthy("api", timeout=180)
             yield box
         finally:
+            # A round stopped midway may leave an edited (even invalid) compose file, and
+            # `compose down` reads it: put back what was committed first.
+            subprocess.run(["git", "-C", str(box.repo), "checkout", "-q", "--", "."], check=False)
             box.down()
             gate.stop()
 
