@@ -106,12 +106,23 @@ def with_afasa_ops(box: sandbox_mod.Sandbox) -> tuple[float, dict[str, object]]:
     return elapsed, doc
 
 
+def split(doc: dict[str, object], total: float) -> str:
+    """Where a run's time went: before the recreate (the process included), the recreate,
+    and the wait and verification after it."""
+    steps: list[dict[str, object]] = doc.get("steps", [])  # type: ignore[assignment]
+    took = {str(s["id"]): float(s["duration_s"] or 0) for s in steps}  # type: ignore[arg-type]
+    up = took.get("phase1.traefik.recreate", 0.0)
+    after = took.get("phase1.traefik.provider", 0.0) + took.get("phase1.traefik.routing", 0.0)
+    return f"before {total - up - after:.2f} + up {up:.2f} + after {after:.2f}"
+
+
 def provider_summary(doc: dict[str, object]) -> str:
     steps: list[dict[str, str]] = doc.get("steps", [])  # type: ignore[assignment]
     return next((s["summary"] for s in steps if s["id"] == "phase1.traefik.provider"), "")
 
 
-def bare_fix(box: sandbox_mod.Sandbox, compose: list[str]) -> float:
+def bare_fix(box: sandbox_mod.Sandbox, compose: list[str]) -> tuple[float, float]:
+    """(the whole fix, its `compose up` alone), in seconds."""
     start = time.perf_counter()
     path = box.repo / "docker-compose.yml"
     text = path.read_text()
@@ -122,6 +133,7 @@ def bare_fix(box: sandbox_mod.Sandbox, compose: list[str]) -> float:
     )
     text = text.replace("network=afasa2_afasa_net", f"network={box.project}_afasa_net")
     path.write_text(text)
+    up_started = time.perf_counter()
     proc = subprocess.run(
         [*compose, "up", "-d", "--force-recreate", "traefik"],
         cwd=box.repo,
@@ -131,12 +143,13 @@ def bare_fix(box: sandbox_mod.Sandbox, compose: list[str]) -> float:
     )
     if proc.returncode != 0:
         raise SystemExit(f"phase1_repair.py: the bare recreate failed: {proc.stderr[-800:]}")
+    up_s = time.perf_counter() - up_started
     deadline = time.monotonic() + 120
     while not answered(route_status(box)):
         if time.monotonic() > deadline:
             raise SystemExit("phase1_repair.py: the bare fix's route did not answer in 120 s")
         time.sleep(0.05)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, up_s
 
 
 def answered(got: tuple[int, str] | None) -> bool:
@@ -206,11 +219,13 @@ def main() -> int:
                     secs, doc = with_afasa_ops(box)
                     ours.append(secs)
                 else:
-                    bare.append(bare_fix(box, compose))
+                    secs, up_s = bare_fix(box, compose)
+                    bare.append(secs)
             how = "routers listed" if "provider connected" in provider_summary(doc) else "settle_s"
             print(
-                f"  round {n + 1}: run phase1 {ours[-1]:6.2f} s   bare fix {bare[-1]:6.2f} s"
-                f"   (provider judged on: {how})"
+                f"  round {n + 1}: run phase1 {ours[-1]:5.2f} s ({split(doc, ours[-1])})"
+                f"   bare fix {bare[-1]:5.2f} s (up {up_s:.2f} + route {bare[-1] - up_s:.2f})"
+                f"   provider judged on: {how}"
             )
         a, b = statistics.median(ours), statistics.median(bare)
         ratio = a / b
