@@ -512,7 +512,8 @@ class ChecksSection(Section):
     )
     timeout_s: Seconds = Field(default=120.0, description="Deadline of a polling check.")
     poll_initial_s: Seconds = Field(
-        default=0.05, description="First wait between polls of a check; each next is 1.5x."
+        default=0.05,
+        description="Wait between polls of a check for its first second; then 1.5x per poll.",
     )
     poll_max_s: Seconds = Field(default=2.0, description="Longest wait between polls of a check.")
     http_timeout_s: Seconds = Field(default=15.0, description="Timeout of one check request.")

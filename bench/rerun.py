@@ -2,7 +2,8 @@
 of the same probes run bare: `docker version`, `compose ps`, one SQL query per database check,
 one HTTP request per route, and phase 4's functional checks replayed as bare requests and
 queries (they make the platform do work, a sync, a command, a report, that a single request
-would not wait for). Target: ratio <= 2.
+would not wait for). Target: ratio <= 1.5. The bare side runs the fastest Compose on the machine
+(v2's `docker compose` when installed, as an operator would), whatever the sandbox's own is.
 
 The converged stack is the demo's (`make demo` leaves one in .demo/) or one passed with
 --sandbox; without either, --converge makes a fresh sandbox behind the Docker 29.1 gate and
@@ -34,6 +35,8 @@ sys.path.insert(0, str(ROOT / "compose"))
 sys.path.insert(0, str(ROOT))
 
 import sandbox as sandbox_mod  # noqa: E402  (compose/ is not a package)
+
+TARGET_RATIO = 1.5
 
 
 def timed(fn: Any, *args: Any) -> float:
@@ -192,11 +195,14 @@ def main() -> int:
         run_s = min(runs)
         best = min(probes, key=lambda p: sum(p.values()))
         bare_s = sum(best.values())
+        print(f"bare Compose: {' '.join(sandbox_mod.compose_binary())}")
         print(f"{'converged run all':<28} {run_s:8.2f} s   ({len(doc['steps'])} steps)")
         for name, secs in best.items():
             print(f"  bare {name:<23} {secs:8.2f} s")
         print(f"{'sum of bare probes':<28} {bare_s:8.2f} s")
-        print(f"{'ratio':<28} {run_s / bare_s:8.2f}   (target <= 2)")
+        ratio = run_s / bare_s
+        verdict = "OK" if ratio <= TARGET_RATIO else "OVER"
+        print(f"{'ratio':<28} {ratio:8.2f}   (target <= {TARGET_RATIO})  {verdict}")
         # Where a converged run's time goes: the slowest steps and their slowest commands.
         print("slowest steps of the converged run:")
         for step in sorted(doc["steps"], key=lambda s: -float(s["duration_s"] or 0))[:6]:

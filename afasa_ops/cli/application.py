@@ -89,8 +89,11 @@ class Application:
 
     def reporter(self, verb: str, as_json: bool) -> Reporter:
         """Live progress on stderr (quiet when the caller wants JSON on a non-terminal)."""
-        from afasa_ops.render.terminal import ProgressReporter
         from afasa_ops.runbook.runner import SilentReporter
+
+        if as_json and not _may_be_terminal(sys.stderr):
+            return SilentReporter()  # what rich would decide, without importing it
+        from afasa_ops.render.terminal import ProgressReporter
 
         if as_json and not self.err.is_terminal:
             return SilentReporter()
@@ -126,6 +129,17 @@ class Application:
         from afasa_ops.redact import redactor
 
         sys.stdout.write(json.dumps(redactor.redact_obj(data), indent=2, default=str) + "\n")
+
+
+def _may_be_terminal(stream: Any) -> bool:
+    """False only where rich's Console.is_terminal is surely False too: no TTY_COMPATIBLE or
+    FORCE_COLOR to override it, and a stream that is not a tty."""
+    if "TTY_COMPATIBLE" in os.environ or "FORCE_COLOR" in os.environ:
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def app_of(ctx: typer.Context) -> Application:

@@ -12,6 +12,7 @@ changed exactly as intended or left untouched.
 from __future__ import annotations
 
 import copy
+import functools
 import io
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -57,6 +58,13 @@ def edit_text(text: str, edits: list[Edit], label: str) -> str:
     """Apply `edits` to the YAML `text`; raise EditError instead of a doubtful result."""
     if not edits:
         return text
+    return _edit_text(text, tuple(edits), label)
+
+
+# A pure function of its arguments, and a round-trip parse costs tens of milliseconds: a
+# step's apply asks again what its check just computed, from the same text.
+@functools.lru_cache(maxsize=16)
+def _edit_text(text: str, edits: tuple[Edit, ...], label: str) -> str:
     doc = load_roundtrip(text, label)
     lines = text.splitlines(keepends=True)
     located = sorted(
@@ -65,7 +73,7 @@ def edit_text(text: str, edits: list[Edit], label: str) -> str:
     for spot in located:
         lines = spot.apply(lines, label)
     new_text = "".join(lines)
-    _verify(text, new_text, edits, label)
+    _verify(text, new_text, list(edits), label)
     return new_text
 
 

@@ -41,7 +41,7 @@ class ComposeCli:
     project_name: str
     command: str = "auto"
     docker_host: str | None = None
-    # Where v1's version is remembered between runs, keyed by the installed binary.
+    # Where the version is remembered between runs, keyed by the installed binaries.
     version_cache: Path | None = None
 
     def binary(self) -> list[str]:
@@ -80,10 +80,11 @@ class ComposeCli:
         return _DETECTED[self.command]
 
     def _remembered(self, argv: list[str]) -> str | None:
-        """v1's version as recorded for this very binary: a v1 process takes about a second
-        to start, while v2 (a docker CLI plugin, one Go process) is always asked."""
+        """The version as recorded for these very binaries: a v1 process takes about a
+        second to start, and v2's (the docker CLI starting its plugin) tens of milliseconds
+        on every run."""
         stamp = _binary_stamp(argv)
-        if self.version_cache is None or stamp is None or argv != V1:
+        if self.version_cache is None or stamp is None:
             return None
         try:
             cached = json.loads(self.version_cache.read_text())
@@ -95,7 +96,7 @@ class ComposeCli:
 
     def _remember(self, argv: list[str], version: str) -> None:
         stamp = _binary_stamp(argv)
-        if self.version_cache is None or stamp is None or argv != V1:
+        if self.version_cache is None or stamp is None:
             return
         with contextlib.suppress(OSError):
             self.version_cache.parent.mkdir(parents=True, exist_ok=True)
@@ -143,11 +144,31 @@ def failure_line(record: CommandRecord) -> str:
     return last
 
 
+# Where the docker CLI looks for its plugins after its own config directory (the CLI's
+# cli-plugins/manager, Unix defaults), in its order.
+_SYSTEM_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
 def _binary_stamp(argv: list[str]) -> str | None:
-    """The installed executable's path, size and mtime: what changes when it is upgraded."""
+    """The installed executable's path, size and mtime: what changes when it is upgraded.
+    For `docker compose`, also every place the docker CLI may find the plugin in (and its
+    config.json, which can name more): installing, upgrading or removing it changes this."""
     found = shutil.which(argv[0])
-    if found is None:
-        return None
+    stamp = _file_stamp(found) if found else None
+    if stamp is None or argv != V2:
+        return stamp
+    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    places = [config / "config.json", config / "cli-plugins" / "docker-compose"]
+    places += [Path(d) / "docker-compose" for d in _SYSTEM_PLUGIN_DIRS]
+    return ";".join([stamp, *(_file_stamp(str(p)) or f"{p}:-" for p in places)])
+
+
+def _file_stamp(found: str) -> str | None:
     path = os.path.realpath(found)
     try:
         st = os.stat(path)

@@ -6,6 +6,7 @@ httpx is imported inside functions so `afasa-ops --help` never loads it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,8 @@ from afasa_ops.errors import DriverError
 from afasa_ops.redact import redactor
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 
@@ -50,7 +53,22 @@ def client(timeout_s: float, *, base_url: str = "", follow_redirects: bool = Fal
     """A client for several requests; every request is bounded by timeout_s."""
     import httpx
 
-    return httpx.Client(base_url=base_url, timeout=timeout_s, follow_redirects=follow_redirects)
+    return httpx.Client(
+        base_url=base_url,
+        timeout=timeout_s,
+        follow_redirects=follow_redirects,
+        verify=_ssl_context(),
+    )
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi's CAs, SSL_CERT_FILE/SSL_CERT_DIR honoured),
+    built once per process: loading the CA bundle costs tens of milliseconds per client, and
+    the routing checks make a client per probe round."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 def request(

@@ -31,6 +31,8 @@ from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
 
 EXCERPT_CHARS = 400
+# How long a polled action keeps [checks] poll_initial_s before backing off 1.5x per poll.
+_FAST_POLL_S = 1.0
 
 
 class RequestSpec(Params):
@@ -280,11 +282,13 @@ class CheckRunner:
         return True
 
     def _run_action(self, action: Action, deadline_s: float) -> None:
-        deadline = time.monotonic() + deadline_s
+        started = time.monotonic()
+        deadline = started + deadline_s
         # Work a check waits for (a command, a report) is often done within a few hundred ms:
-        # start polling fast, then back off.
+        # poll at the first interval for a second, then back off.
         wait = self.settings.checks.poll_initial_s
         attempt = 0
+        said = ""
         while True:
             attempt += 1
             try:
@@ -297,9 +301,12 @@ class CheckRunner:
                     if exc.evidence:
                         self.evidence.add(f"check.{action.name}", exc.evidence)
                     raise CheckFailed(f"{action.name}: {exc.message}{suffix}") from None
-                self.say(f"  {action.name}: not yet ({exc.message}); polling")
+                if exc.message != said:  # the console hears each new state once
+                    self.say(f"  {action.name}: not yet ({exc.message}); polling")
+                    said = exc.message
                 time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
-                wait = min(wait * 1.5, self.settings.checks.poll_max_s)
+                if time.monotonic() - started >= _FAST_POLL_S:
+                    wait = min(wait * 1.5, self.settings.checks.poll_max_s)
                 continue
             self.evidence.add(f"check.{action.name}", message, attempts=attempt)
             self._last = message

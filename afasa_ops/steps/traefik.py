@@ -41,7 +41,18 @@ from afasa_ops.traefik.ports import (
     unpublished_api_advice,
     unpublished_entrypoint_advice,
 )
-from afasa_ops.traefik.routing import RoutingReport, check_routing, expected_routing
+from afasa_ops.traefik.routing import (
+    RoutingReport,
+    check_routing,
+    docker_routers,
+    expected_routing,
+)
+
+# How often the provider's wait asks the API for routers (one local request; the repair waits
+# on nothing else), and how often it scans Traefik's logs meanwhile (the engine's log stream
+# costs more; the logs are scanned once more before the routers end the wait).
+_SETTLE_POLL_S = 0.05
+_LOG_SCAN_S = 0.25
 
 # -- shared helpers -----------------------------------------------------------------------
 
@@ -244,26 +255,41 @@ class ProviderHealth(Step[ProviderParams]):
     def services(self, ctx: Context, outcome: Outcome | None = None) -> list[str]:
         return [traefik_service(ctx, ctx.project())]
 
-    def _scan(self, ctx: Context) -> tuple[ContainerInfo | None, LogScan]:
+    def _scan(self, ctx: Context) -> tuple[ContainerInfo | None, LogScan, int]:
+        """Traefik's container, the scan of its logs since it started, and how many @docker
+        routers its API listed (0: none, or not asked)."""
         p = self.params
         proj = ctx.project()
         service = traefik_service(ctx, proj)
         drv = ctx.docker
         info = drv.service_container(proj.name, service)
         if info is None or not info.running:
-            return info, LogScan()
+            return info, LogScan(), 0
         since = ctx.facts.traefik_recreated_at or _parse_started(info.started_at)
         # Let the provider try to connect before judging (a deadline, not a measurement).
         deadline = since + timedelta(seconds=p.settle_s + 1)
+        api_url: str | None = None
+        next_scan = 0.0
         while True:
-            result = scan(drv.logs_since(info.id, since))
-            if result.broken or datetime.now(UTC) >= deadline:
-                return info, result
-            time.sleep(0.5)
+            if time.monotonic() >= next_scan:
+                result = scan(drv.logs_since(info.id, since))
+                next_scan = time.monotonic() + _LOG_SCAN_S
+                if result.broken or datetime.now(UTC) >= deadline:
+                    return info, result, 0
+            # Proof that ends the wait early: routers only the docker provider can have built,
+            # from a container list the engine gave it. Without them (no API published, no
+            # labelled container) the provider is judged at the deadline, as before.
+            api_url = api_url or traefik_ports(ctx).api.url
+            left = (deadline - datetime.now(UTC)).total_seconds()
+            routers = docker_routers(api_url, min(2.0, max(0.2, left))) if api_url else None
+            if routers:
+                # Judged on every line logged until now, not on the last scan's.
+                return info, scan(drv.logs_since(info.id, since)), len(routers)
+            time.sleep(_SETTLE_POLL_S)
 
     def check(self, ctx: Context) -> Assessment:
         p = self.params
-        info, result = self._scan(ctx)
+        info, result, routers = self._scan(ctx)
         if info is None or not info.running:
             return Assessment.pending(
                 "Traefik is not running yet; its logs are judged after the recreate",
@@ -274,6 +300,9 @@ class ProviderHealth(Step[ProviderParams]):
         ]
         if not result.broken:
             started = " (docker provider started)" if result.started else ""
+            if routers:
+                plural = "s" if routers != 1 else ""
+                started = f" (docker provider connected: {routers} @docker router{plural} listed)"
             return Assessment.ok(f"no provider errors in {info.name}'s logs{started}", findings)
         findings += [Finding.error("traefik.provider_error", line) for line in result.failures[:5]]
         if self._fix_pending(ctx):

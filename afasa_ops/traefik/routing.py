@@ -148,3 +148,17 @@ def _probe(client: Any, url: str, path: str, timeout_s: float) -> Probe:
     if response.status_code in (502, 503, 504):
         return Probe(path, response.status_code, False, f"{response.status_code} from Traefik")
     return Probe(path, response.status_code, True, f"{response.status_code} from the service")
+
+
+def docker_routers(api_url: str, timeout_s: float = 2.0) -> dict[str, str] | None:
+    """The `@docker` routers Traefik's API lists now (name -> status); None when the API
+    gave no usable answer. Any router here proves the docker provider reached the engine:
+    Traefik builds them only from a container list the engine returned."""
+    from afasa_ops.infra import http
+
+    report = RoutingReport(Expected([], []))
+    with http.client(timeout_s) as client:
+        _list_routers(client, api_url, report, timeout_s)
+    if report.api_error is not None:
+        return None
+    return {name: status for name, status in report.routers.items() if name.endswith("@docker")}

@@ -1,9 +1,11 @@
-"""The Compose driver against the real docker-compose: v1's version is asked once per
-installed binary, not once per run (a v1 process takes about a second to start)."""
+"""The Compose driver against the real docker-compose and docker compose: the version is asked
+once per installed binary (v2: the docker CLI and wherever its plugin may be), not once per run
+(a v1 process takes about a second to start, v2 tens of milliseconds)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,14 +20,20 @@ from pathlib import Path
 from afasa_ops.infra.compose import ComposeCli
 from afasa_ops.infra.shell import Shell
 shell = Shell()
-cli = ComposeCli(shell, Path("."), [], "p", "docker-compose", version_cache=Path(sys.argv[1]))
+cli = ComposeCli(shell, Path("."), [], "p", sys.argv[2], version_cache=Path(sys.argv[1]))
 print(json.dumps({"version": cli.version(), "asked": [r.argv for r in shell.records]}))
 """
 
 
-def detect(cache: Path) -> dict[str, object]:
+def detect(
+    cache: Path, command: str = "docker-compose", env: dict[str, str] | None = None
+) -> dict[str, object]:
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(cache)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE, str(cache), command],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     )
     return dict(json.loads(proc.stdout))
 
@@ -44,6 +52,27 @@ def test_v1_version_is_remembered_per_binary(tmp_path: Path) -> None:
     cache.write_text(json.dumps({**stale, "binary": stale["binary"] + "0", "version": "0.0.1"}))
     third = detect(cache)
     assert third == first
+
+
+def test_v2_version_is_remembered_until_the_cli_or_its_plugin_places_change(
+    tmp_path: Path,
+) -> None:
+    from tests.support import docker_fixtures as dx
+
+    dx.require_compose("v2")
+    cache = tmp_path / "compose-version.json"
+    first = detect(cache, "docker compose")
+    assert first["asked"] == [["docker", "compose", "version", "--short"]]
+    assert first["version"] == dx.compose_version("v2")
+    assert detect(cache, "docker compose") == {"version": first["version"], "asked": []}
+    # A docker CLI config of its own (its config.json can name more plugin directories):
+    # the plugin found may differ, so it is asked again.
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text("{}")
+    env = {**os.environ, "DOCKER_CONFIG": str(config)}
+    assert detect(cache, "docker compose", env) == first
+    assert detect(cache, "docker compose", env)["asked"] == []
 
 
 AUTO = """

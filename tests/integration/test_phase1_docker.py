@@ -243,6 +243,10 @@ def test_phase1_repairs_routing_on_docker_29(broken_stack: Stack) -> None:
         "phase1.traefik.provider": "ok",
         "phase1.traefik.routing": "ok",
     }
+    # The provider was judged on proof, not on a quiet log alone: Traefik's API listed the
+    # router only the docker provider could have built (which also ends the wait early).
+    provider = next(s for s in result.steps if s.id == "phase1.traefik.provider")
+    assert "docker provider connected: 1 @docker router listed" in provider.summary, provider
     assert git(stack.repo, "log", "-1", "--format=%s") == (
         "chore(compose): pin traefik + fix network discovery"
     )
