@@ -255,10 +255,38 @@ def compose_file_value(files: list[str], sep: str = ":") -> str:
     return sep.join(ordered)
 
 
+ADDED_MARK = "# COMPOSE_FILE added by afasa-ops (phase2.services.adopt)"
+
+
 def with_compose_file(env_text: str, value: str) -> str:
-    """.env text with COMPOSE_FILE set to value (replaced in place, else appended)."""
+    """.env text with COMPOSE_FILE set to value: replaced in place, else appended under a
+    mark, so a rollback knows to drop the line rather than leave it behind."""
     lines = env_text.splitlines()
     out = [f"COMPOSE_FILE={value}" if ln.startswith("COMPOSE_FILE=") else ln for ln in lines]
-    if out == lines and not any(ln.startswith("COMPOSE_FILE=") for ln in lines):
-        out.append(f"COMPOSE_FILE={value}")
+    if not any(ln.startswith("COMPOSE_FILE=") for ln in lines):
+        out += [ADDED_MARK, f"COMPOSE_FILE={value}"]
     return "\n".join(out) + "\n"
+
+
+def without_override(env_text: str, sep: str = ":") -> str:
+    """.env text with the override taken out of COMPOSE_FILE (the line dropped when nothing
+    else is left), for rollback: .env is usually ignored by git, so no checkout restores it."""
+    out: list[str] = []
+    for line in env_text.splitlines():
+        if line.startswith("COMPOSE_FILE=") and out and out[-1] == ADDED_MARK:
+            out.pop()  # the line was ours: drop it whole
+            continue
+        if line.startswith("COMPOSE_FILE="):
+            kept = [f for f in line.partition("=")[2].split(sep) if f and f != OVERRIDE_FILE]
+            if kept == [f for f in line.partition("=")[2].split(sep) if f]:
+                out.append(line)
+                continue
+            if kept:
+                out.append("COMPOSE_FILE=" + sep.join(kept))
+            continue
+        out.append(line)
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def is_adopted_service(name: str) -> bool:
+    return name.startswith(f"{SERVICE_PREFIX}-")

@@ -121,3 +121,21 @@ def test_compose_accepts_the_merged_files(
     tb = merged["services"]["devices-svc"]["labels"]
     assert tb["traefik.http.routers.tb.rule"].startswith("PathPrefix(`/api/tb`)")
     assert "grafana" in merged["services"]
+
+
+def test_afasa_ops_rollback_removes_the_override_and_its_compose_file_entry(
+    tmp_path: Path, checkout: Path
+) -> None:
+    from afasa_ops.commands.rollback import rollback
+
+    git(checkout, "tag", "-a", "pre-audit-2026-12-05", "-m", "pre-audit")
+    ctx = context(tmp_path, checkout)
+    step().apply(ctx)
+    assert "COMPOSE_FILE=" in (checkout / ".env").read_text()
+    result = rollback(context(tmp_path, checkout), tag="pre-audit-2026-12-05")
+    assert not (checkout / OVERRIDE_FILE).exists()
+    assert "COMPOSE_FILE" not in (checkout / ".env").read_text()
+    assert result.env_restored
+    assert "afasa-ops-api" in result.services_removed
+    assert result.removed == []  # nothing was running in this test
+    assert git(checkout, "status", "--porcelain") == ""

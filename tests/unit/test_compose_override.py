@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from afasa_ops.compose.override import (
+    ADDED_MARK,
     OVERRIDE_FILE,
     ROUTE_PRIORITY,
     ROUTES,
@@ -15,6 +16,7 @@ from afasa_ops.compose.override import (
     inputs_from,
     render_override,
     with_compose_file,
+    without_override,
 )
 from afasa_ops.compose.project import load_project
 
@@ -115,9 +117,17 @@ def test_compose_file_in_env_is_set_once_and_replaced() -> None:
     value = compose_file_value(["docker-compose.yml"], ":")
     assert value == f"docker-compose.yml:{OVERRIDE_FILE}"
     once = with_compose_file("A=1\n", value)
-    assert once == f"A=1\nCOMPOSE_FILE={value}\n"
+    assert once == f"A=1\n{ADDED_MARK}\nCOMPOSE_FILE={value}\n"
     assert with_compose_file(once, value) == once
-    assert with_compose_file("COMPOSE_FILE=x.yml\nB=2\n", value) == f"COMPOSE_FILE={value}\nB=2\n"
+    assert without_override(once) == "A=1\n"
+    theirs = with_compose_file("COMPOSE_FILE=x.yml\nB=2\n", value)
+    assert theirs == f"COMPOSE_FILE={value}\nB=2\n"
+    # An operator's own COMPOSE_FILE stays, minus the override.
+    assert (
+        without_override(f"COMPOSE_FILE=x.yml:{OVERRIDE_FILE}\nB=2\n")
+        == "COMPOSE_FILE=x.yml\nB=2\n"
+    )
+    assert without_override("B=2\n") == "B=2\n"
 
 
 def test_traefik_v2_gets_v2_rules_and_dollars_are_escaped(tmp_path: Path) -> None:
