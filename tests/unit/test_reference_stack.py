@@ -57,6 +57,25 @@ def test_routes_and_demo_profile() -> None:
         assert svc[f"worker-{worker}"]["command"] == ["afasa-ops", "worker", worker]
 
 
+def test_stub_services_are_routed_as_afasa_routes_them_under_their_profile() -> None:
+    svc = services()
+    tb, report = svc["tb-adapter"], svc["report"]
+    assert tb["profiles"] == ["stubs"] and report["profiles"] == ["stubs"]
+    assert tb["command"] == ["python3", "-m", "afasa_stub", "tb-adapter"]
+    assert report["command"] == ["python3", "-m", "afasa_stub", "report"]
+    labels = {k: v for k, _, v in (str(x).partition("=") for x in tb["labels"])}  # type: ignore[attr-defined]
+    assert labels["traefik.http.routers.tb-adapter.rule"] == (
+        "PathPrefix(`/api/tb`) || PathPrefix(`/api/devices`) || "
+        "PathPrefix(`/api/integrations`) || PathPrefix(`/api/discovery`)"
+    )
+    assert labels["traefik.http.services.tb-adapter.loadbalancer.server.port"] == "8000"
+    labels = {k: v for k, _, v in (str(x).partition("=") for x in report["labels"])}  # type: ignore[attr-defined]
+    assert labels["traefik.http.routers.report.rule"] == "PathPrefix(`/api/report`)"
+    # The sandbox copies the stubs' build context into its checkout.
+    assert "stubs" in sandbox.STACK_FILES
+    assert (ROOT / "compose" / "stubs" / "Dockerfile").is_file()
+
+
 def test_init_sql_has_no_vector_and_the_seed_matches_it() -> None:
     init = ROOT / "compose" / "infra" / "postgres" / "init"
     sql = (init / "001_init.sql").read_text()
