@@ -1,5 +1,6 @@
 """`python -m afasa_stub tb-adapter|report`: one stub service on STUB_HOST:STUB_PORT
-(0.0.0.0:8000, the port AFASA's services listen on)."""
+(0.0.0.0:8000, the port AFASA's services listen on). `all` serves both route tables on one
+port, as Traefik's prefix rules would split them (for tests and a quick look without Traefik)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ import sys
 import threading
 
 from afasa_stub import nats_logger, report, tb_adapter
-from afasa_stub.common import log, serve
+from afasa_stub.common import Routes, log, serve
 
-SERVICES = {"tb-adapter": tb_adapter.routes, "report": report.routes}
+def both() -> Routes:
+    table = Routes("afasa-stubs")
+    table.table = tb_adapter.routes().table + report.routes().table
+    return table
+
+
+SERVICES = {"tb-adapter": tb_adapter.routes, "report": report.routes, "all": both}
 
 
 def main(argv: list[str]) -> int:
@@ -23,7 +30,7 @@ def main(argv: list[str]) -> int:
     port = int(os.environ.get("STUB_PORT", "8000"))
     server = serve(SERVICES[name](), host, port)
     stop = threading.Event()
-    if name == "report":
+    if name in ("report", "all"):
         nats_logger.start(os.environ.get("NATS_URL", "nats://nats:4222"), name, stop)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
