@@ -106,25 +106,35 @@ def call(target: ProbeTarget, method: str, route: str, body: Any = None) -> Answ
 # -- database observations ----------------------------------------------------------------
 
 
-def _rows(target: ProbeTarget, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    with (
-        translated(target.admin_dsn, "reading what a probe changed"),
-        connect(target.admin_dsn, timeouts=target.db_timeouts) as conn,
-    ):
-        return list(conn.execute(sql, params).fetchall())
+class Observer:
+    """One autocommit admin connection for a probe's reads (the admin sees every row: RLS
+    hides none), opened on first use and closed by the probe."""
+
+    def __init__(self, target: ProbeTarget) -> None:
+        self.target = target
+        self._conn: Any = None
+
+    def rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        dsn = self.target.admin_dsn
+        with translated(dsn, "reading what a probe changed"):
+            if self._conn is None:
+                self._conn = connect(dsn, timeouts=self.target.db_timeouts)
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.rows("SELECT to_regclass(%(n)s) IS NOT NULL", {"n": name})[0][0])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
-def _has_table(target: ProbeTarget, name: str) -> bool:
-    rows = _rows(target, "SELECT to_regclass(%(n)s) IS NOT NULL", {"n": name})
-    return bool(rows[0][0])
-
-
-def device_rows(target: ProbeTarget) -> dict[str, dict[str, Any]]:
-    """The tenant's device rows, whole, by id (as the admin: RLS does not hide any)."""
-    rows = _rows(
-        target,
+def device_rows(db: Observer) -> dict[str, dict[str, Any]]:
+    """The tenant's device rows, whole, by id."""
+    rows = db.rows(
         "SELECT id::text, to_jsonb(d) FROM devices d WHERE tenant_id = CAST(%(t)s AS uuid)",
-        {"t": target.tenant_id},
+        {"t": db.target.tenant_id},
     )
     return {str(r[0]): dict(r[1]) for r in rows}
 
@@ -145,12 +155,12 @@ def _poll(settle_s: float, changed: Callable[[], bool]) -> bool:
 # -- the sync probe -----------------------------------------------------------------------
 
 
-def probe_sync(target: ProbeTarget) -> ProbeResult:
+def probe_sync(target: ProbeTarget, db: Observer) -> ProbeResult:
     """POST the sync; a 2xx that leaves the tenant's device rows as they were is a stub."""
     route = target.sync_route
     result = ProbeResult("sync", route, INCONCLUSIVE)
-    has_devices = _has_table(target, "devices")
-    before = device_rows(target) if has_devices else {}
+    has_devices = db.has_table("devices")
+    before = device_rows(db) if has_devices else {}
     answer = call(target, "POST", route)
     result.evidence.append(answer.shown("POST", route))
     if not answer.ok:
@@ -164,7 +174,7 @@ def probe_sync(target: ProbeTarget) -> ProbeResult:
 
     def changed() -> bool:
         nonlocal after
-        after = device_rows(target)
+        after = device_rows(db)
         return after != before
 
     if not _poll(target.settle_s, changed):
@@ -233,13 +243,12 @@ def _has_table_on(conn: Any, name: str) -> bool:
 # -- the device state probe ---------------------------------------------------------------
 
 
-def probe_device_state(target: ProbeTarget) -> ProbeResult:
+def probe_device_state(target: ProbeTarget, db: Observer) -> ProbeResult:
     """Disable (or enable) one device: a 2xx with no change of its desired state and no
     command row is a stub. A working one is switched back through the opposite route."""
-    has_devices = _has_table(target, "devices")
+    has_devices = db.has_table("devices")
     picked = (
-        _rows(
-            target,
+        db.rows(
             "SELECT id::text, desired_enabled FROM devices WHERE tenant_id = CAST(%(t)s AS uuid) "
             "ORDER BY desired_enabled DESC, created_at LIMIT 1",
             {"t": target.tenant_id},
@@ -253,8 +262,8 @@ def probe_device_state(target: ProbeTarget) -> ProbeResult:
     route_of = {True: target.enable_route, False: target.disable_route}
     route = route_of[not enabled_before].replace("{device_id}", device_id)
     result = ProbeResult("device_state", route, INCONCLUSIVE)
-    has_commands = _has_table(target, "device_commands")
-    commands_before = _command_count(target, device_id) if has_commands else 0
+    has_commands = db.has_table("device_commands")
+    commands_before = _command_count(db, device_id) if has_commands else 0
     answer = call(target, "POST", route)
     result.evidence.append(answer.shown("POST", route))
     if not answer.ok:
@@ -265,8 +274,8 @@ def probe_device_state(target: ProbeTarget) -> ProbeResult:
     def changed() -> bool:
         nonlocal state
         state = (
-            _desired(target, device_id),
-            _command_count(target, device_id) if has_commands else 0,
+            _desired(db, device_id),
+            _command_count(db, device_id) if has_commands else 0,
         )
         return state != (enabled_before, commands_before)
 
@@ -283,14 +292,16 @@ def probe_device_state(target: ProbeTarget) -> ProbeResult:
         f"device {device_id}: desired_enabled {str(enabled_before).lower()} -> "
         f"{str(state[0]).lower()}, command rows {commands_before} -> {state[1]}"
     )
-    result.restored = _switch_back(target, device_id, enabled_before, route_of[enabled_before])
+    result.restored = _switch_back(target, db, device_id, enabled_before, route_of[enabled_before])
     return result
 
 
-def _switch_back(target: ProbeTarget, device_id: str, enabled: bool, route_t: str) -> list[str]:
+def _switch_back(
+    target: ProbeTarget, db: Observer, device_id: str, enabled: bool, route_t: str
+) -> list[str]:
     route = route_t.replace("{device_id}", device_id)
     answer = call(target, "POST", route)
-    back = _poll(target.settle_s, lambda: _desired(target, device_id) == enabled)
+    back = _poll(target.settle_s, lambda: _desired(db, device_id) == enabled)
     said = f"switched back with {answer.shown('POST', route)}"
     if not back:
         return [said, f"desired_enabled is NOT back to {str(enabled).lower()}: check it"]
@@ -319,18 +330,16 @@ def _unknown_device(target: ProbeTarget, has_devices: bool) -> ProbeResult:
     return result
 
 
-def _desired(target: ProbeTarget, device_id: str) -> bool:
-    rows = _rows(
-        target,
+def _desired(db: Observer, device_id: str) -> bool:
+    rows = db.rows(
         "SELECT desired_enabled FROM devices WHERE id = CAST(%(d)s AS uuid)",
         {"d": device_id},
     )
     return bool(rows[0][0]) if rows else False
 
 
-def _command_count(target: ProbeTarget, device_id: str) -> int:
-    rows = _rows(
-        target,
+def _command_count(db: Observer, device_id: str) -> int:
+    rows = db.rows(
         "SELECT count(*) FROM device_commands WHERE device_id = CAST(%(d)s AS uuid)",
         {"d": device_id},
     )
@@ -340,7 +349,7 @@ def _command_count(target: ProbeTarget, device_id: str) -> int:
 # -- the report probe ---------------------------------------------------------------------
 
 
-def probe_report(target: ProbeTarget) -> ProbeResult:
+def probe_report(target: ProbeTarget, db: Observer) -> ProbeResult:
     """Request a small report: 200 instead of 202, a slow answer, or no
     afasa.report.requested event for the tenant each says the report is made in the request."""
     route = target.generate_route
@@ -422,7 +431,7 @@ def _describe(event: dict[str, Any]) -> str:
     return f"event {event.get('event_id')} report {data.get('report_id')}"  # type: ignore[union-attr]
 
 
-PROBES: dict[str, Callable[[ProbeTarget], ProbeResult]] = {
+PROBES: dict[str, Callable[[ProbeTarget, Observer], ProbeResult]] = {
     "sync": probe_sync,
     "device_state": probe_device_state,
     "report": probe_report,
@@ -432,8 +441,9 @@ PROBES: dict[str, Callable[[ProbeTarget], ProbeResult]] = {
 def run_probe(name: str, target: ProbeTarget) -> ProbeResult:
     """One probe; a driver failure (connection refused, database down) is inconclusive with
     the error as evidence, never an exception."""
+    db = Observer(target)
     try:
-        return PROBES[name](target)
+        return PROBES[name](target, db)
     except AfasaOpsError as exc:
         route = {
             "sync": target.sync_route,
@@ -441,3 +451,5 @@ def run_probe(name: str, target: ProbeTarget) -> ProbeResult:
             "report": target.generate_route,
         }[name]
         return ProbeResult(name, route, INCONCLUSIVE, [redactor.redact(str(exc))])
+    finally:
+        db.close()

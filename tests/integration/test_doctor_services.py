@@ -191,6 +191,8 @@ def test_the_stubs_are_found_by_their_effects(platform: Platform, stubs: tuple[s
     evidence = " ".join(report["findings"][0]["data"]["evidence"])
     assert "answered 200 with the result, not 202" in evidence
     assert "no afasa.report.requested event" in evidence
+    # Its subscriber is there, on the real NATS, and only logs.
+    assert "nats: subscribed to afasa.report.requested" in log.read_text()
     # Stubs found are pending (adopting afasa-ops' services fixes them: exit 3); here the
     # compose health step is blocked too (no Compose project), and blocked wins: exit 4.
     healthy = next(s for s in doc["steps"] if s["id"] == "doctor.services.healthy")
@@ -228,7 +230,7 @@ def test_without_probe_writes_nothing_is_written_or_called(
 
 
 @pytest.fixture
-def afasa_ops_api(platform: Platform) -> Iterator[tuple[Path, uuid.UUID]]:
+def afasa_ops_api(platform: Platform) -> Iterator[tuple[Path, uuid.UUID, int]]:
     """afasa-ops' own API and its report and commands workers, for one tenant with a UbiBot
     key of its own."""
     from afasa_ops.infra.postgres import make_engine
@@ -247,16 +249,16 @@ def afasa_ops_api(platform: Platform) -> Iterator[tuple[Path, uuid.UUID]]:
         procs.append(serve_process(config, port, platform.tmp / "serve.log", env))
         for kind in ("report", "commands"):
             procs.append(worker_process(config, kind, platform.tmp / f"worker-{kind}.log", env))
-        yield config, tenant
+        yield config, tenant, port
     finally:
         for proc in procs:
             proc.stop()
 
 
 def test_afasa_ops_own_services_are_not_stubs_and_the_probes_restore(
-    platform: Platform, afasa_ops_api: tuple[Path, uuid.UUID]
+    platform: Platform, afasa_ops_api: tuple[Path, uuid.UUID, int]
 ) -> None:
-    config, tenant = afasa_ops_api
+    config, tenant, _ = afasa_ops_api
     device = add_device(platform.db.admin_dsn, tenant, "kept-1")
     devices_before = admin_rows(
         platform.db.admin_dsn,
@@ -292,3 +294,26 @@ def test_afasa_ops_own_services_are_not_stubs_and_the_probes_restore(
         (device,),
     )
     assert [c[0] for c in commands] == ["disable", "enable"]
+
+
+def test_a_probe_that_cannot_judge_says_so_and_blocks(
+    platform: Platform, afasa_ops_api: tuple[Path, uuid.UUID, int]
+) -> None:
+    """A tenant without a UbiBot key: afasa-ops' sync refuses it (409), so there is no
+    effect to judge by: inconclusive, blocked, with the answer as evidence, nothing written."""
+    _, _, port = afasa_ops_api
+    tenant = add_tenant(platform.db.admin_dsn, "farm without a key")
+    before = counts(platform.db, tenant)
+    config = config_for(platform, "nokey", f"http://127.0.0.1:{port}", tenant, port)
+
+    code, doc = doctor_services(config, "--probe-writes")
+
+    sync = probe_steps(doc)["doctor.services.stub_sync"]
+    assert sync["status"] == "blocked", sync
+    assert codes(sync) == ["service.probe_inconclusive"], sync
+    evidence = sync["findings"][0]["data"]["evidence"]
+    assert any("-> 409" in e for e in evidence), evidence
+    assert "nothing to judge by effects" in " ".join(evidence)
+    assert code == 4
+    after = counts(platform.db, tenant)
+    assert after["devices"] == before["devices"] == 0
