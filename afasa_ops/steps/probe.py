@@ -1,5 +1,5 @@
 """Step kinds `probe.sync`, `probe.device_state`, `probe.report` (doctor services): is the
-service behind a route a stub? Judged by effects (afasa_ops/platform/probes.py).
+service behind a route a stub? Judged by effects (afasa_ops/platform/probes/).
 
 The probes write through the deployment's API (a sync, a disable, a report request), so they
 run only with `writes: true` (`afasa-ops doctor services --probe-writes`); otherwise each says
