@@ -38,7 +38,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-STACK_FILES = ("docker-compose.yml", ".env.example", ".gitignore", "infra")
+STACK_FILES = ("docker-compose.yml", ".env.example", ".gitignore", "infra", "stubs")
 TENANT_ID = "00000000-0000-0000-0000-000000000001"
 ENGINE_SOCKET = "/var/run/docker.sock"
 # Docker 29's API floor; Compose v1 must ask for at least this through the gate.
@@ -352,7 +352,9 @@ def create(
     for item in STACK_FILES:
         src = HERE / item
         if src.is_dir():
-            shutil.copytree(src, box.repo / item)
+            shutil.copytree(
+                src, box.repo / item, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
         else:
             shutil.copy2(src, box.repo / item)
     if prepare is not None:
