@@ -403,6 +403,9 @@ def write_config(box: Sandbox) -> None:
             "token_signing_key": {"env": "AFASA_DEV_JWT_SECRET"},
         },
         "phase3": {"timeout_s": 240},
+        # The before state still runs afasa-ops' own api and workers, not the stubs: adopting
+        # would add a second copy. Until the before state switches to the stubs, never adopt.
+        "adopt": {"mode": "never"},
     }
     if box.ops_compose_command:
         wanted["compose"] = {"command": box.ops_compose_command}
