@@ -367,6 +367,11 @@ class AdoptSection(Section):
         default="auto",
         description="phase2.services.adopt: auto adopts unless [patch] bundle is set; always; never.",
     )
+    wheelhouse: str | None = Field(
+        default=None,
+        description="Wheels of afasa-ops[service] and its dependencies (relative to the config"
+        " file), copied into the override's build context so the image build needs no index.",
+    )
 
 
 class PatchSection(Section):

@@ -249,6 +249,10 @@ def render_dockerfile(version: str) -> str:
     )
 
 
+# The build context's wheels are copied per run, never committed.
+BUILD_GITIGNORE = "wheels/\n"
+
+
 def compose_file_value(files: list[str], sep: str = ":") -> str:
     """COMPOSE_FILE for .env: every file, the override last, in path-separator form."""
     ordered = [f for f in files if f != OVERRIDE_FILE] + [OVERRIDE_FILE]

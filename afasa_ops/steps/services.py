@@ -6,12 +6,15 @@ rules; `afasa-ops rollback` returns to the pre-audit tag and so removes them."""
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 from pydantic import Field
 
 from afasa_ops import __version__
 from afasa_ops.compose.override import (
     BUILD_DIR,
+    BUILD_GITIGNORE,
     DEFAULT_BASE_IMAGE,
     OVERRIDE_FILE,
     compose_file_value,
@@ -67,6 +70,7 @@ class ServicesAdopt(Step[AdoptParams]):
         return {
             OVERRIDE_FILE: render_override(inputs),
             f"{BUILD_DIR}/Dockerfile": render_dockerfile(__version__),
+            f"{BUILD_DIR}/.gitignore": BUILD_GITIGNORE,
             ".env": with_compose_file(env_text, compose_file_value(main, os.pathsep)),
         }
 
@@ -92,12 +96,20 @@ class ServicesAdopt(Step[AdoptParams]):
             routes=rules,
         )
         differing = self._differing(ctx)
+        missing = self._missing_wheels(ctx)
+        findings = [choice, routes, *self._wheel_findings(ctx)]
+        if any(f.code == "services.wheelhouse_missing" for f in findings):
+            return Assessment.blocked("the [adopt] wheelhouse is not a directory", findings)
+        if not differing and not missing:
+            return Assessment.ok(f"{OVERRIDE_FILE} is as wanted ({why})", findings)
         if not differing:
-            return Assessment.ok(f"{OVERRIDE_FILE} is as wanted ({why})", [choice, routes])
+            return Assessment.pending(
+                f"{len(missing)} wheel(s) to copy into {BUILD_DIR}/wheels", findings
+            )
         diff = "".join(unified_diff(cur, new, rel) for rel, (cur, new) in differing.items())
         return Assessment.pending(
             f"{OVERRIDE_FILE} will route {len(rules)} repaired routes to afasa-ops ({why})",
-            [choice, routes],
+            findings,
             diff=diff,
         )
 
@@ -110,6 +122,7 @@ class ServicesAdopt(Step[AdoptParams]):
             previous[rel] = path.read_text() if path.exists() else None
             path.parent.mkdir(parents=True, exist_ok=True)
             replace_file(ctx, path, text)
+        copied = self._copy_wheels(ctx)
         # .env usually holds secrets and is ignored by git: then it is written, not committed.
         ignored = ctx.git.ignored_paths(list(differing))
         paths = [rel for rel in differing if rel not in ignored]
@@ -119,8 +132,54 @@ class ServicesAdopt(Step[AdoptParams]):
             f"wrote {', '.join(differing)}"
             + (f"; committed {record.commit[:12]}" if record.commit else ""),
             undo={"previous": previous},
-            artifacts={"commit": record.commit, "files": list(differing)},
+            artifacts={"commit": record.commit, "files": list(differing), "wheels": copied},
         )
+
+    def _wheelhouse(self, ctx: Context) -> Path | None:
+        wheelhouse = ctx.settings.adopt.wheelhouse
+        return (ctx.settings.base_dir / wheelhouse).resolve() if wheelhouse else None
+
+    def _missing_wheels(self, ctx: Context) -> list[Path]:
+        """Wheels of the wheelhouse the build context lacks (or holds with another size)."""
+        source = self._wheelhouse(ctx)
+        if source is None or not source.is_dir():
+            return []
+        target = ctx.repo / BUILD_DIR / "wheels"
+        return [
+            w
+            for w in sorted(source.glob("*.whl"))
+            if not (target / w.name).exists()
+            or (target / w.name).stat().st_size != w.stat().st_size
+        ]
+
+    def _wheel_findings(self, ctx: Context) -> list[Finding]:
+        source = self._wheelhouse(ctx)
+        if source is None:
+            return [
+                Finding.warning(
+                    "services.no_wheelhouse",
+                    f"no [adopt] wheelhouse: put afasa-ops[service]'s wheels into "
+                    f"{BUILD_DIR}/wheels before phase 3 builds afasa-ops-api",
+                )
+            ]
+        if not source.is_dir():
+            return [
+                Finding.error(
+                    "services.wheelhouse_missing",
+                    f"[adopt] wheelhouse {source} is not a directory; set it to the wheels of "
+                    "afasa-ops[service] and its dependencies",
+                )
+            ]
+        return []
+
+    def _copy_wheels(self, ctx: Context) -> list[str]:
+        target = ctx.repo / BUILD_DIR / "wheels"
+        missing = self._missing_wheels(ctx)
+        if missing:
+            target.mkdir(parents=True, exist_ok=True)
+        for wheel in missing:
+            shutil.copyfile(wheel, target / wheel.name)
+        return [w.name for w in missing]
 
     def rollback(self, ctx: Context, outcome: Outcome) -> None:
         for rel, text in (outcome.undo.get("previous") or {}).items():

@@ -62,7 +62,11 @@ def test_adopts_commits_once_and_converges(tmp_path: Path, checkout: Path) -> No
     step().apply(ctx)
     assert git(checkout, "log", "-1", "--format=%s") == MESSAGE
     committed = git(checkout, "show", "--name-only", "--format=", "HEAD").splitlines()
-    assert sorted(committed) == ["afasa-ops-services/Dockerfile", OVERRIDE_FILE]
+    assert sorted(committed) == [
+        "afasa-ops-services/.gitignore",
+        "afasa-ops-services/Dockerfile",
+        OVERRIDE_FILE,
+    ]
     assert (
         "COMPOSE_FILE=compose.yaml:docker-compose.afasa-ops.yml" in (checkout / ".env").read_text()
     )
@@ -139,3 +143,24 @@ def test_afasa_ops_rollback_removes_the_override_and_its_compose_file_entry(
     assert "afasa-ops-api" in result.services_removed
     assert result.removed == []  # nothing was running in this test
     assert git(checkout, "status", "--porcelain") == ""
+
+
+def test_the_wheelhouse_is_copied_into_the_build_context_not_committed(
+    tmp_path: Path, checkout: Path
+) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "afasa_ops-0.1.0-py3-none-any.whl").write_bytes(b"wheel")
+    ctx = context(tmp_path, checkout, '[adopt]\nwheelhouse = "wheels"\n')
+    assert not any(f.code == "services.no_wheelhouse" for f in step().check(ctx).findings)
+    step().apply(ctx)
+    copied = checkout / "afasa-ops-services" / "wheels" / "afasa_ops-0.1.0-py3-none-any.whl"
+    assert copied.read_bytes() == b"wheel"
+    assert git(checkout, "status", "--porcelain") == ""  # ignored by the context's .gitignore
+    assert step().check(ctx).state is State.OK
+    (wheels / "extra-1.0-py3-none-any.whl").write_bytes(b"x")
+    assert step().check(ctx).state is State.PENDING
+    missing = context(tmp_path, checkout, '[adopt]\nwheelhouse = "nowhere"\n')
+    assert step().check(missing).state is State.BLOCKED
+    unset = step().check(context(tmp_path, checkout))
+    assert any(f.code == "services.no_wheelhouse" for f in unset.findings)
