@@ -194,6 +194,15 @@ def _labels(inputs: OverrideInputs) -> dict[str, str]:
 def _service(inputs: OverrideInputs, command: list[str], port: int) -> dict[str, Any]:
     return {
         "image": f"afasa-ops-services:{inputs.version}",
+        # Every service carries the build (one image, cached after the first): an image with
+        # no build would be pulled by phase 3, and no registry has it.
+        "build": {
+            "context": BUILD_DIR,
+            "args": {
+                "BASE_IMAGE": "${AFASA_OPS_BASE_IMAGE:-" + inputs.base_image + "}",
+                "AFASA_OPS_VERSION": inputs.version,
+            },
+        },
         "command": command,
         "environment": _environment(inputs.hosts),
         "healthcheck": _healthcheck(port),
@@ -204,19 +213,11 @@ def _service(inputs: OverrideInputs, command: list[str], port: int) -> dict[str,
 
 def build_override(inputs: OverrideInputs) -> dict[str, Any]:
     api = _service(inputs, ["afasa-ops", "serve", "--host", "0.0.0.0", "--port", "8000"], 8000)
-    api["build"] = {
-        "context": BUILD_DIR,
-        "args": {
-            "BASE_IMAGE": "${AFASA_OPS_BASE_IMAGE:-" + inputs.base_image + "}",
-            "AFASA_OPS_VERSION": inputs.version,
-        },
-    }
     api["labels"] = _labels(inputs)
     services: dict[str, Any] = {f"{SERVICE_PREFIX}-api": api}
     for worker in WORKERS:
         spec = _service(inputs, ["afasa-ops", "worker", worker], 9102)
         spec["labels"] = {"traefik.enable": "false"}
-        spec["depends_on"] = [f"{SERVICE_PREFIX}-api"]  # the API's build makes the image
         services[f"{SERVICE_PREFIX}-worker-{worker}"] = spec
     return {"services": services}
 

@@ -92,6 +92,7 @@ def test_override_follows_the_checkout_not_the_reference_stack(tmp_path: Path) -
         assert labels[f"traefik.http.routers.{r}.entrypoints"] == "websecure"
     for name, spec in services.items():
         assert spec["healthcheck"]["test"][0] == "CMD", name
+        assert spec["build"]["context"] == "afasa-ops-services", name  # never pulled
         assert ":latest" not in spec["image"] and ":" in spec["image"]
 
 
