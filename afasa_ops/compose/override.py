@@ -163,6 +163,10 @@ def _environment(hosts: Mapping[str, str]) -> dict[str, str]:
         "AFASA_OPS_STORAGE_SECRET_KEY": "${S3_SECRET_KEY:-}",
         "AFASA_OPS_API_OIDC_ISSUER_URL": "${KEYCLOAK_ISSUER:-}",
         "AFASA_MASTER_KEY_BASE64": "${AFASA_MASTER_KEY_BASE64}",
+        "AFASA_OPS_UBIBOT_BASE_URL": "${UBIBOT_BASE_URL:-https://webapi.ubibot.com}",
+        "AFASA_OPS_THINGSBOARD_BASE_URL": "${TB_BASE_URL:-}",
+        "AFASA_OPS_THINGSBOARD_USERNAME": "${TB_USERNAME:-}",
+        "AFASA_OPS_THINGSBOARD_PASSWORD": "${TB_PASSWORD:-}",
     }
 
 
