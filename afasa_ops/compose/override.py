@@ -124,15 +124,17 @@ def entrypoints(project: ComposeProject) -> str | None:
 
 
 def service_hosts(project: ComposeProject) -> dict[str, str]:
-    """postgres / nats / s3 -> the checkout's service name for it (by image)."""
+    """postgres / nats -> the checkout's service name for it (by image); s3 -> host:port."""
     hosts: dict[str, str] = {}
     for kind, hints in _IMAGE_HINTS.items():
         for name, spec in project.services.items():
             image = str(spec.get("image") or "").split("/")[-1].split(":")[0]
             if any(h in image for h in hints) and not name.startswith(SERVICE_PREFIX):
-                hosts[kind] = name
+                # S3 is host:port: SeaweedFS' gateway listens on 8333, MinIO on 9000.
+                port = ":8333" if "seaweedfs" in image else ":9000"
+                hosts[kind] = name + port if kind == "s3" else name
                 break
-        hosts.setdefault(kind, kind)
+        hosts.setdefault(kind, "s3:9000" if kind == "s3" else kind)
     return hosts
 
 
@@ -158,7 +160,7 @@ def _environment(hosts: Mapping[str, str]) -> dict[str, str]:
         "${AFASA_APP_PASSWORD}@" + hosts["postgres"] + ":5432/${POSTGRES_DB:-afasa}",
         "AFASA_OPS_NATS_URL": f"nats://{hosts['nats']}:4222",
         "AFASA_OPS_STORAGE_URL": "s3://${S3_BUCKET:-afasa-reports}",
-        "AFASA_OPS_STORAGE_ENDPOINT": "${S3_ENDPOINT:-http://" + hosts["s3"] + ":9000}",
+        "AFASA_OPS_STORAGE_ENDPOINT": "${S3_ENDPOINT:-http://" + hosts["s3"] + "}",
         "AFASA_OPS_STORAGE_ACCESS_KEY": "${S3_ACCESS_KEY:-}",
         "AFASA_OPS_STORAGE_SECRET_KEY": "${S3_SECRET_KEY:-}",
         "AFASA_OPS_API_OIDC_ISSUER_URL": "${KEYCLOAK_ISSUER:-}",

@@ -68,7 +68,7 @@ def test_override_follows_the_checkout_not_the_reference_stack(tmp_path: Path) -
     assert inputs.network == "backbone"
     assert inputs.entrypoints == "websecure"
     assert inputs.required_labels == {"traefik.enable": "true", "platform.stack": "prod"}
-    assert inputs.hosts == {"postgres": "db", "nats": "bus", "s3": "objects"}
+    assert inputs.hosts == {"postgres": "db", "nats": "bus", "s3": "objects:9000"}
     services = build_override(inputs)["services"]
     assert set(services) == {
         "afasa-ops-api",
@@ -142,3 +142,12 @@ def test_traefik_v2_gets_v2_rules_and_dollars_are_escaped(tmp_path: Path) -> Non
     v3 = inputs_from(_project(tmp_path), "1", [], "b")  # type: ignore[arg-type]
     v3_labels = build_override(v3)["services"]["afasa-ops-api"]["labels"]
     assert v3_labels["traefik.http.routers.afasa-ops-device.rule"].endswith("[^/]+$$`)")
+
+
+def test_the_reference_stack_gives_its_network_constraint_and_seaweedfs_port() -> None:
+    root = Path(__file__).resolve().parents[2] / "compose"
+    inputs = inputs_from(load_project(root, ["docker-compose.yml"], project_name="r"), "1", [], "b")
+    assert inputs.network == "afasa_net"
+    assert inputs.required_labels.get("afasa.stack") == "afasa"
+    assert inputs.hosts["s3"] == "s3:8333"
+    assert inputs.entrypoints == "web"
