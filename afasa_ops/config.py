@@ -362,6 +362,18 @@ class WorkersSection(Section):
     )
 
 
+class AdoptSection(Section):
+    mode: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="phase2.services.adopt: auto adopts unless [patch] bundle is set; always; never.",
+    )
+    wheelhouse: str | None = Field(
+        default=None,
+        description="Wheels of afasa-ops[service] and its dependencies (relative to the config"
+        " file), copied into the override's build context so the image build needs no index.",
+    )
+
+
 class PatchSection(Section):
     bundle: str | None = Field(
         default=None,
@@ -538,6 +550,7 @@ class Settings(BaseModel):
     phase3: Phase3Section = Field(default_factory=Phase3Section)
     checks: ChecksSection = Field(default_factory=ChecksSection)
     patch: PatchSection = Field(default_factory=PatchSection)
+    adopt: AdoptSection = Field(default_factory=AdoptSection)
 
     # Where the settings came from; not a key.
     source: Path | None = Field(default=None, exclude=True)

@@ -38,7 +38,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-STACK_FILES = ("docker-compose.yml", ".env.example", ".gitignore", "infra")
+STACK_FILES = ("docker-compose.yml", ".env.example", ".gitignore", "infra", "stubs")
 TENANT_ID = "00000000-0000-0000-0000-000000000001"
 ENGINE_SOCKET = "/var/run/docker.sock"
 # Docker 29's API floor; Compose v1 must ask for at least this through the gate.
@@ -367,7 +367,9 @@ def create(
     for item in STACK_FILES:
         src = HERE / item
         if src.is_dir():
-            shutil.copytree(src, box.repo / item)
+            shutil.copytree(
+                src, box.repo / item, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
         else:
             shutil.copy2(src, box.repo / item)
     if prepare is not None:
@@ -417,6 +419,9 @@ def write_config(box: Sandbox) -> None:
             "token_signing_key": {"env": "AFASA_DEV_JWT_SECRET"},
         },
         "phase3": {"timeout_s": 240},
+        # The before state still runs afasa-ops' own api and workers, not the stubs: adopting
+        # would add a second copy. Until the before state switches to the stubs, never adopt.
+        "adopt": {"mode": "never"},
     }
     if box.ops_compose_command:
         wanted["compose"] = {"command": box.ops_compose_command}

@@ -13,6 +13,14 @@ def command(
     areas: Annotated[
         list[str] | None, typer.Argument(help="Areas to check (default: all).", show_default=False)
     ] = None,
+    probe_writes: Annotated[
+        bool,
+        typer.Option(
+            "--probe-writes",
+            help="Let `services` probe the sync, disable and report routes by their effects "
+            "(writes through the API, restores what it changed).",
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """Read-only health checks by area; changes nothing."""
@@ -20,5 +28,6 @@ def command(
     from afasa_ops.commands.doctor import doctor
 
     app = app_of(ctx)
-    result = doctor(app.context(), areas or [], app.reporter("checking", json))
+    reporter = app.reporter("checking", json)
+    result = doctor(app.context(), areas or [], reporter, probe_writes=probe_writes)
     finish(app, result, json)

@@ -37,11 +37,18 @@ AREAS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("traefik.routing", "traefik.routing", {}),
     ],
     "api": [("api.config", "api.config", {})],
-    "services": [("services.healthy", "compose.wait", {})],
+    "services": [
+        ("services.healthy", "compose.wait", {}),
+        ("services.stub_sync", "probe.sync", {}),
+        ("services.stub_device_state", "probe.device_state", {}),
+        ("services.sync_report", "probe.report", {}),
+    ],
 }
+# Probes that write through the deployment's API: they run only with --probe-writes.
+WRITE_PROBES = ("probe.sync", "probe.device_state", "probe.report")
 
 
-def doctor_runbook(areas: list[str]) -> Runbook:
+def doctor_runbook(areas: list[str], *, probe_writes: bool = False) -> Runbook:
     chosen = areas or list(AREAS)
     unknown = [a for a in chosen if a not in AREAS]
     if unknown:
@@ -50,6 +57,8 @@ def doctor_runbook(areas: list[str]) -> Runbook:
     for area in chosen:
         phase = Phase(area, f"doctor {area}")
         for step_id, kind, params in AREAS[area]:
+            if kind in WRITE_PROBES:
+                params = {**params, "writes": probe_writes}
             cls = resolve_kind(kind)
             assert cls is not None, kind
             phase.steps.append(
@@ -59,8 +68,17 @@ def doctor_runbook(areas: list[str]) -> Runbook:
     return Runbook("doctor", Path("<doctor>"), phases)
 
 
-def doctor(ctx: Context, areas: list[str], reporter: Reporter | None = None) -> RunResult:
-    """The chosen areas (all when none) checked as a plan: changes and records nothing."""
-    result = Runner(doctor_runbook(areas), ctx, reporter).plan(Selection())
+def doctor(
+    ctx: Context,
+    areas: list[str],
+    reporter: Reporter | None = None,
+    *,
+    probe_writes: bool = False,
+) -> RunResult:
+    """The chosen areas (all when none) checked as a plan: records nothing, and changes
+    nothing unless `probe_writes` lets the service probes write (and restore) through the
+    API."""
+    runbook = doctor_runbook(areas, probe_writes=probe_writes)
+    result = Runner(runbook, ctx, reporter).plan(Selection())
     result.mode = "doctor"
     return result

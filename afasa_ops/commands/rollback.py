@@ -12,10 +12,12 @@ Then the Compose services whose merged definition changed are recreated (only th
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from afasa_ops.errors import AfasaOpsError, BlockedError
+from afasa_ops.files import atomic_write
 from afasa_ops.infra.git import GitRepo
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.journal import JournalReader
@@ -36,6 +38,9 @@ class RollbackResult:
     services_changed: list[str] = field(default_factory=list)
     services_removed: list[str] = field(default_factory=list)
     recreated: list[str] = field(default_factory=list)
+    # afasa-ops' own adopted services (docker-compose.afasa-ops.yml), stopped and removed.
+    removed: list[str] = field(default_factory=list)
+    env_restored: bool = False  # COMPOSE_FILE in .env no longer names the override
     not_running: list[str] = field(default_factory=list)  # changed, but no container to recreate
     recreate_skipped: str | None = None
     recreate_failed: bool = False
@@ -77,7 +82,7 @@ def _service_models(ctx: Context) -> dict[str, Any] | None:
 
     compose = ctx.settings.compose
     try:
-        project = load_project(ctx.repo, compose.files, project_name=compose.project_name)
+        project = load_project(ctx.repo, ctx.compose_files(), project_name=compose.project_name)
     except AfasaOpsError:
         return None
     return dict(project.services)
@@ -100,6 +105,7 @@ def rollback(ctx: Context, tag: str | None = None) -> RollbackResult:
         return result
     before = _service_models(ctx)
     repo.restore_tree(tag_commit)
+    _drop_override_from_env(ctx, result)
     result.commit = repo.commit(
         f"revert: roll back to {name} ({tag_commit[:12]})\n\nafasa-ops rollback restored the "
         f"tree of {name}; the audit's commits stay in history (undo with git revert)."
@@ -126,7 +132,47 @@ def _diff_services(
     result.services_removed = sorted(s for s in before if s not in after)
 
 
+def _drop_override_from_env(ctx: Context, result: RollbackResult) -> None:
+    """The override is a commit, so the checkout drops it; .env is ignored by git, so its
+    COMPOSE_FILE is taken back here, or a plain `docker compose` would name a missing file."""
+    from afasa_ops.compose.override import OVERRIDE_FILE, without_override
+
+    env = ctx.repo / ".env"
+    if (ctx.repo / OVERRIDE_FILE).exists() or not env.exists():
+        return
+    text = env.read_text()
+    restored = without_override(text, os.pathsep)
+    if restored != text:
+        atomic_write(env, restored)
+        result.env_restored = True
+
+
+def _remove_adopted(ctx: Context, result: RollbackResult) -> None:
+    """afasa-ops' own adopted containers go with their override, so AFASA's routers answer
+    again; other removed services are left to the operator (`up -d --remove-orphans`)."""
+    from afasa_ops.compose.override import is_adopted_service
+
+    adopted = [s for s in result.services_removed if is_adopted_service(s)]
+    if not adopted:
+        return
+    project = ctx.project()
+    try:
+        found = {s: ctx.docker.service_container(project.name, s) for s in adopted}
+    except AfasaOpsError as exc:
+        result.recreate_skipped = f"no engine: {exc}; remove the afasa-ops-* containers by hand"
+        return
+    ids = [c.id for c in found.values() if c is not None]
+    if ids:
+        record = ctx.docker_cli.run("rm", "-f", *ids, timeout_s=120)
+        result.commands.append(asdict(record))
+        if record.exit_code != 0:
+            result.recreate_failed = True
+            return
+    result.removed = sorted(s for s, c in found.items() if c is not None)
+
+
 def _recreate(ctx: Context, result: RollbackResult) -> None:
+    _remove_adopted(ctx, result)
     if not result.services_changed or result.recreate_skipped:
         return
     project = ctx.project()

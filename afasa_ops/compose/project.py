@@ -43,6 +43,24 @@ class ComposeProject:
         services = self.model.get("services") or {}
         return services if isinstance(services, dict) else {}
 
+    @property
+    def active_profiles(self) -> set[str]:
+        """COMPOSE_PROFILES (environment, then .env), as Compose reads it."""
+        return {p.strip() for p in self.env.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
+
+    @property
+    def active_services(self) -> dict[str, dict[str, Any]]:
+        """The services a plain `compose up` starts: those without `profiles`, and those with
+        a profile that COMPOSE_PROFILES enables."""
+        active = self.active_profiles
+        return {
+            name: spec
+            for name, spec in self.services.items()
+            if not isinstance(spec, dict)
+            or not spec.get("profiles")
+            or active & {str(p) for p in spec["profiles"]}
+        }
+
     def network_names(self) -> dict[str, str]:
         """Network key -> the real network name on the engine."""
         names: dict[str, str] = {}

@@ -4,7 +4,8 @@ consumers explicitly, publish with Nats-Msg-Id. nats-py errors become DriverErro
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -238,3 +239,38 @@ async def publish(
     except (TimeoutError, NatsError) as exc:
         raise DriverError(f"NATS publish to {subject}: {type(exc).__name__}: {exc}") from exc
     return not bool(getattr(ack, "duplicate", False))
+
+
+@asynccontextmanager
+async def watching(
+    url: str, subject: str, *, connect_timeout_s: float = 5.0
+) -> AsyncIterator[list[bytes]]:
+    """A plain (core) subscription for the block's duration, consuming nothing from any
+    stream: what is published on `subject` meanwhile is appended to the yielded list."""
+    import nats
+    from nats.errors import NoServersError
+
+    try:
+        nc = await nats.connect(
+            url,
+            name="afasa-ops-probe",
+            connect_timeout=connect_timeout_s,
+            max_reconnect_attempts=0,
+            allow_reconnect=False,
+        )
+    except (TimeoutError, NoServersError, OSError) as exc:
+        raise DriverError(
+            f"NATS at {url}: cannot connect ({type(exc).__name__}: {exc})",
+            hint="check [nats] url",
+        ) from exc
+    seen: list[bytes] = []
+
+    async def _append(msg: Any) -> None:
+        seen.append(bytes(msg.data))
+
+    try:
+        await nc.subscribe(subject, cb=_append)
+        await nc.flush(timeout=max(1, round(connect_timeout_s)))
+        yield seen
+    finally:
+        await nc.close()

@@ -17,6 +17,7 @@ def render_rollback(result: RollbackResult, out: Console) -> None:
         ("files restored: ", result.files),
         ("services changed: ", result.services_changed),
         ("recreated: ", result.recreated),
+        ("afasa-ops' adopted services removed: ", result.removed),
         (
             "services no longer defined (stop them with `up -d --remove-orphans`): ",
             result.services_removed,
@@ -26,5 +27,7 @@ def render_rollback(result: RollbackResult, out: Console) -> None:
     for label, names in lines:
         if names:
             out.print(label + ", ".join(names))
+    if result.env_restored:
+        out.print(".env: COMPOSE_FILE no longer names docker-compose.afasa-ops.yml")
     if result.recreate_skipped:
         out.print(f"containers not recreated: {result.recreate_skipped}")

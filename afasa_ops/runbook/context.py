@@ -130,7 +130,7 @@ class Context:
             self._compose = ComposeCli(
                 self.shell,
                 self.repo,
-                list(compose.files),
+                self.compose_files(),
                 self.project().name,
                 compose.command,
                 self.settings.docker.host,
@@ -167,14 +167,25 @@ class Context:
         from afasa_ops.compose.project import load_project
 
         compose = self.settings.compose
-        files = [self.repo / f for f in (compose.files or ["docker-compose.yml"])]
+        names = self.compose_files()
+        files = [self.repo / f for f in names]
         stamp = [_stat(p) for p in [*files, self.repo / ".env"]]
         cached = self.facts.project
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        project = load_project(self.repo, compose.files, project_name=compose.project_name)
+        project = load_project(self.repo, names, project_name=compose.project_name)
         self.facts.project = (stamp, project)
         return project
+
+    def compose_files(self) -> list[str]:
+        """[compose] files, plus the adoption override once it exists in the checkout (so
+        every Compose call includes it, as COMPOSE_FILE in .env does for operators)."""
+        from afasa_ops.compose.override import OVERRIDE_FILE
+
+        files = list(self.settings.compose.files or ["docker-compose.yml"])
+        if OVERRIDE_FILE not in files and (self.repo / OVERRIDE_FILE).exists():
+            files.append(OVERRIDE_FILE)
+        return files
 
     def state_file_or_none(self, name: str) -> Path | None:
         try:

@@ -38,7 +38,8 @@ INSPECT_FORMAT = (
 
 class ServicesParams(Params):
     services: list[str] = Field(
-        default_factory=list, description="Compose services; all of the project when empty."
+        default_factory=list,
+        description="Compose services; when empty, those a plain `up` starts (profiles applied).",
     )
 
 
@@ -49,7 +50,10 @@ def _selected(project: ComposeProject, wanted: list[str]) -> list[str]:
             f"services {', '.join(unknown)} are not in the compose project "
             f"(it has {', '.join(project.services)})"
         )
-    return wanted or list(project.services)
+    # All of them means what a plain `compose up` starts: a service under a profile that
+    # COMPOSE_PROFILES does not enable (the reference stack's stubs) is never started, so
+    # never pulled, built or waited for.
+    return wanted or list(project.active_services)
 
 
 # -- pull --------------------------------------------------------------------------------------

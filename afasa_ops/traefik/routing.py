@@ -20,7 +20,9 @@ class Expected:
 def expected_routing(project: ComposeProject, extra_routes: list[str] | None = None) -> Expected:
     routers: list[str] = []
     routes: list[str] = []
-    for spec in project.services.values():
+    # Only what a plain `up` starts: a labelled service under an inactive profile (AFASA's
+    # stubs beside afasa-ops' services) has no container and so no router.
+    for spec in project.active_services.values():
         labels = labels_of(spec) if isinstance(spec, dict) else {}
         if labels.get("traefik.enable", "").lower() != "true":
             continue

@@ -45,7 +45,12 @@ def test_phase2_converges_then_reruns_quietly(
             "phase2.schema.migrate",
             "phase2.schema.init_sql",
         } <= changed
-        assert git(afasa_repo, "log", "-1", "--format=%s") == INIT_COMMIT_MESSAGE
+        # The init SQL commit, then (no patch bundle: [adopt] mode auto) the adoption override.
+        subjects = git(afasa_repo, "log", "-2", "--format=%s").splitlines()
+        assert subjects == [
+            "feat(services): route stubbed endpoints to afasa-ops",
+            INIT_COMMIT_MESSAGE,
+        ]
         assert query(pg_database, "SELECT count(*) FROM afasa_ops_schema_migrations") == [(8,)]
 
         code, second = run(config, "run", "phase2", "--yes")
@@ -53,6 +58,8 @@ def test_phase2_converges_then_reruns_quietly(
         schema_steps = [s for s in second["steps"] if s["id"].startswith("phase2.schema.")]
         assert len(schema_steps) == 6
         assert {s["status"] for s in schema_steps} == {"ok"}
+        adopt = {s["id"]: s["status"] for s in second["steps"]}["phase2.services.adopt"]
+        assert adopt == "ok"  # converged: the override is as wanted
 
         code, doctor = run(config, "doctor", "db")
         assert code == 0, doctor

@@ -4,17 +4,23 @@ the UbiBot/ThingsBoard stand-ins as real HTTP servers."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sys
+import threading
 import tomllib
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "compose"))
+sys.path.insert(0, str(ROOT / "compose" / "stubs"))
 
 import sandbox  # noqa: E402
 from standins.thingsboard import ThingsboardDouble  # noqa: E402
@@ -55,6 +61,25 @@ def test_routes_and_demo_profile() -> None:
     assert svc["ubibot"]["profiles"] == ["demo"] and svc["thingsboard"]["profiles"] == ["demo"]
     for worker in ("report", "sync", "commands"):
         assert svc[f"worker-{worker}"]["command"] == ["afasa-ops", "worker", worker]
+
+
+def test_stub_services_are_routed_as_afasa_routes_them_under_their_profile() -> None:
+    svc = services()
+    tb, report = svc["tb-adapter"], svc["report"]
+    assert tb["profiles"] == ["stubs"] and report["profiles"] == ["stubs"]
+    assert tb["command"] == ["python3", "-m", "afasa_stub", "tb-adapter"]
+    assert report["command"] == ["python3", "-m", "afasa_stub", "report"]
+    labels = {k: v for k, _, v in (str(x).partition("=") for x in tb["labels"])}  # type: ignore[attr-defined]
+    assert labels["traefik.http.routers.tb-adapter.rule"] == (
+        "PathPrefix(`/api/tb`) || PathPrefix(`/api/devices`) || "
+        "PathPrefix(`/api/integrations`) || PathPrefix(`/api/discovery`)"
+    )
+    assert labels["traefik.http.services.tb-adapter.loadbalancer.server.port"] == "8000"
+    labels = {k: v for k, _, v in (str(x).partition("=") for x in report["labels"])}  # type: ignore[attr-defined]
+    assert labels["traefik.http.routers.report.rule"] == "PathPrefix(`/api/report`)"
+    # The sandbox copies the stubs' build context into its checkout.
+    assert "stubs" in sandbox.STACK_FILES
+    assert (ROOT / "compose" / "stubs" / "Dockerfile").is_file()
 
 
 def test_init_sql_has_no_vector_and_the_seed_matches_it() -> None:
@@ -103,3 +128,71 @@ def test_thingsboard_standin_logs_in_and_stores_shared_attributes() -> None:
         )
         assert urllib.request.urlopen(write).status == 200
         assert tb.attributes["d1"] == {"enabled": False}
+
+
+def _stub_call(
+    base: str, method: str, path: str, body: object = None, auth: bool = True
+) -> tuple[int, Any]:
+    claims = base64.urlsafe_b64encode(json.dumps({"tenant_id": "t1"}).encode()).decode()
+    headers = {"Authorization": f"Bearer h.{claims.rstrip('=')}.s"} if auth else {}
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_stub_tb_adapter_reads_ubibot_and_answers_success_for_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from afasa_stub import tb_adapter
+    from afasa_stub.common import serve
+
+    with UbibotDouble(host="127.0.0.1", port=0) as ubi:
+        ubi.set_channels("k1", make_channels(2))
+        # The stub's settings are its environment, as in its container.
+        monkeypatch.setenv("UBIBOT_BASE_URL", ubi.base_url)
+        monkeypatch.setenv("UBIBOT_ACCOUNT_KEY", "k1")
+        server = serve(tb_adapter.routes(), "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            for route in ("/api/discovery/ubibot/sync", "/api/tb/integrations/ubibot/sync"):
+                assert _stub_call(base, "POST", route) == (
+                    200,
+                    {"result": "success", "devices_found": 2, "synced": 2},
+                )
+            assert ubi.requests == ["k1", "k1"]  # it did iterate UbiBot's channels
+            status, body = _stub_call(base, "POST", "/api/tb/devices/any-id/disable")
+            assert (status, body["result"], body["enabled"]) == (200, "success", False)
+            assert _stub_call(base, "POST", "/api/devices/x/enable")[0] == 200
+            assert _stub_call(base, "GET", "/api/devices") == (200, {"devices": []})
+            assert _stub_call(base, "GET", "/api/devices/x")[0] == 404
+            assert _stub_call(base, "GET", "/api/devices", auth=False)[0] == 401
+            assert _stub_call(base, "GET", "/api/report/reports")[0] == 404  # not its prefix
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def test_stub_report_renders_in_the_request_and_answers_200(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from afasa_stub import report
+    from afasa_stub.common import serve
+
+    monkeypatch.setenv("REPORT_RENDER_S", "0")
+    server = serve(report.routes(), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        status, body = _stub_call(base, "POST", "/api/report/generate", {"format": "pdf"})
+        assert (status, body["status"]) == (200, "ready")
+        assert base64.b64decode(body["content_base64"]).startswith(b"%PDF-1.4")
+        assert _stub_call(base, "GET", f"/api/report/reports/{body['report_id']}")[0] == 404
+        assert _stub_call(base, "POST", "/api/report/generate", {"format": "doc"})[0] == 422
+    finally:
+        server.shutdown()
+        server.server_close()
