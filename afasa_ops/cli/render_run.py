@@ -11,6 +11,15 @@ from afasa_ops.runbook.model import RunResult
 def finish(app: Application, result: RunResult, as_json: bool) -> None:
     from afasa_ops.runbook.runner import exit_code_for
 
+    if result.mode == "run" and result.run_dir:
+        from pathlib import Path
+
+        from afasa_ops.render.files import write_run_reports
+
+        # The deliverable of every run, beside its journal; the path goes to stderr.
+        report = write_run_reports(result, Path(result.run_dir))
+        app.say(f"report: {report} (also report.json, junit.xml)")
+
     if as_json:
         from afasa_ops.render.jsonout import run_document
 

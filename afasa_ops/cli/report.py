@@ -17,7 +17,7 @@ class Format(str, Enum):
 
 def command(
     ctx: typer.Context,
-    run_id: Annotated[str | None, typer.Argument(help="Run id (default: the latest).")] = None,
+    run_id: Annotated[str | None, typer.Argument(help="Run id, or `latest` (the default).")] = None,
     format: Annotated[
         Format, typer.Option("--format", "-f", help="md, json or junit.")
     ] = Format.md,

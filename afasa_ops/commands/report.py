@@ -10,7 +10,8 @@ from afasa_ops.runbook.model import RunResult
 
 def load_run(ctx: Context, run_id: str | None) -> RunResult | None:
     reader = JournalReader(ctx.repo)
-    return reader.read(run_id) if run_id else reader.latest()
+    # `latest` names the newest run, as a run id would.
+    return reader.read(run_id) if run_id and run_id != "latest" else reader.latest()
 
 
 def report(ctx: Context, run_id: str | None = None) -> RunResult:

@@ -29,6 +29,7 @@ class Storage(Protocol):
     def put_file(self, key: str, path: Path, content_type: str) -> None: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
+    def size(self, key: str) -> int | None: ...
     def delete(self, key: str) -> None: ...
     def list_keys(self, prefix: str) -> list[str]: ...
 
@@ -63,6 +64,10 @@ class FileStorage:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def size(self, key: str) -> int | None:
+        path = self._path(key)
+        return path.stat().st_size if path.is_file() else None
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -142,16 +147,19 @@ class S3Storage:
                 resp.release_conn()
 
     def exists(self, key: str) -> bool:
+        return self.size(key) is not None
+
+    def size(self, key: str) -> int | None:
         from minio.error import S3Error
 
         try:
             with s3_errors("stat", self._where(key), passthrough=S3Error):
-                self._client().stat_object(self.bucket, key)
+                stat = self._client().stat_object(self.bucket, key)
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
-                return False
+                return None
             raise _translate("stat", self._where(key), exc) from exc
-        return True
+        return int(stat.size or 0)
 
     def delete(self, key: str) -> None:
         with s3_errors("remove", self._where(key)):

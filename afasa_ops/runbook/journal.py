@@ -122,7 +122,13 @@ class JournalReader:
                     return
 
     def read(self, run_id: str) -> RunResult:
-        run = RunResult(run_id=run_id, mode="run", phases=[], repo=str(self.repo))
+        run = RunResult(
+            run_id=run_id,
+            mode="run",
+            phases=[],
+            repo=str(self.repo),
+            run_dir=str(self.runs_dir / run_id),
+        )
         in_flight: str | None = None
         pid = 0
         by_id: dict[str, StepResult] = {}

@@ -122,6 +122,8 @@ class RunResult:
     resumed_from: str | None = None
     repo: str = ""
     message: str = ""
+    # The run's folder (journal, reports); empty for runs that keep no journal.
+    run_dir: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -154,6 +154,7 @@ class Runner:
                 started_at=now_iso(),
                 repo=str(self.ctx.repo),
                 resumed_from=resumed.run_id if resumed else None,
+                run_dir=str(journal.dir),
             )
             if resumed:
                 self.ctx.say(

@@ -249,6 +249,8 @@ def describe_lock_holders(conn: object) -> str:
 @dataclass
 class MigrateResult:
     applied: list[str] = field(default_factory=list)
+    # file name -> sha256, for the report (the SQL itself stays in the journal)
+    checksums: dict[str, str] = field(default_factory=dict)
     extensions: list[str] = field(default_factory=list)
     role_sql: list[str] = field(default_factory=list)
 
@@ -311,6 +313,7 @@ def migrate(pg: Postgres, cfg: SchemaSettings, *, ensure_role: bool = True) -> M
         for m in plan.pending:
             apply_one(pg, m, plan, done)
             result.applied.append(m.path.name)
+            result.checksums[m.path.name] = m.checksum
         result.extensions = sorted(done)
         if ensure_role:
             result.role_sql = ensure_app_role(pg, cfg.app_role, cfg.app_password)

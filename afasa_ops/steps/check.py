@@ -163,7 +163,7 @@ class FunctionalCheck(Step[CheckParams]):
             # restored, before the connections close.
             runner.clean_up(self.params)
             runner.close()
-        summary = error or f"passed: {len(runner.evidence.records)} assertions"
+        summary = error or f"passed: {tally(runner.evidence.records)}"
         return Outcome(
             changed=False,
             summary=redactor.redact(summary),
@@ -181,6 +181,14 @@ class FunctionalCheck(Step[CheckParams]):
         if failed:
             return Assessment.blocked(failed[0])
         return Assessment.ok("passed")
+
+
+def tally(records: list[dict[str, Any]]) -> str:
+    """`3 requests, 2 SQL probes, 1 stored object`: what a passed check did, counted."""
+    names = {"http": "request", "sql": "SQL probe", "storage": "storage check"}
+    counts = {k: sum(1 for r in records if r.get("kind") == k) for k in names}
+    parts = [f"{n} {names[k]}{'s' if n != 1 else ''}" for k, n in counts.items() if n]
+    return ", ".join(parts) or f"{len(records)} assertions"
 
 
 def changing_actions(params: CheckParams) -> list[str]:
@@ -225,6 +233,7 @@ class CheckRunner:
         self._connections: dict[str, Any] = {}  # role -> psycopg connection
         self.touched: list[str] = []
         self._last = ""
+        self._facts: dict[str, Any] = {}
 
     def close(self) -> None:
         self.http.close()
@@ -308,11 +317,13 @@ class CheckRunner:
                 if time.monotonic() - started >= _FAST_POLL_S:
                     wait = min(wait * 1.5, self.settings.checks.poll_max_s)
                 continue
-            self.evidence.add(f"check.{action.name}", message, attempts=attempt)
+            self.evidence.add(f"check.{action.name}", message, attempts=attempt, **self._facts)
             self._last = message
             return
 
     def _once(self, action: Action) -> str:
+        # What the report shows of this action: method/route/status, row count, object key.
+        self._facts = {}
         if action.request is not None:
             return self._request(action.request)
         if action.sql is not None:
@@ -343,6 +354,12 @@ class CheckRunner:
         except http.HttpFailure as exc:
             raise CheckFailed(exc.message, shown) from exc
         excerpt = _excerpt(response.text)
+        self._facts = {
+            "kind": "http",
+            "method": spec.method.upper(),
+            "route": spec.path,
+            "status": response.status_code,
+        }
         seen = f"{shown} -> {response.status_code} {excerpt}"
         if response.status_code not in spec.expect_status:
             raise CheckFailed(
@@ -398,6 +415,7 @@ class CheckRunner:
             # A cleanup's DELETE returns no result set.
             fetched = cur.fetchmany(20) if cur.description is not None else []
             rows = [dict(zip(columns, row, strict=True)) for row in fetched]
+        self._facts = {"kind": "sql", "role": spec.role, "rows": len(rows)}
         seen = f"{shown} -> {_excerpt(json.dumps(rows, default=str))}"
         if spec.expect == "rows" and not rows:
             raise CheckFailed(f"{shown} returned no rows", seen)
@@ -435,14 +453,16 @@ class CheckRunner:
                 storage.delete(key)
             except DriverError as exc:
                 raise CheckFailed(f"deleting object {key} in {storage.url}: {exc}") from exc
+            self._facts = {"kind": "storage", "key": key, "deleted": True}
             return f"object {key} deleted from {storage.url}"
         try:
-            found = storage.exists(key)
+            size = storage.size(key)
         except DriverError as exc:
             raise CheckFailed(f"object {key} in {storage.url}: {exc}") from exc
-        if not found:
+        if size is None:
             raise CheckFailed(f"object {key} not found in {storage.url}")
-        return f"object {key} exists in {storage.url}"
+        self._facts = {"kind": "storage", "key": key, "size": size}
+        return f"object {key} exists in {storage.url} ({size} bytes)"
 
     # -- templating -------------------------------------------------------------------------
     def fill(self, text: str) -> str:

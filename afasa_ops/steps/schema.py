@@ -132,7 +132,11 @@ class Migrate(Step[Params]):
         return Outcome(
             bool(result.applied),
             f"applied {', '.join(result.applied) or 'nothing'}; app role grants re-applied",
-            artifacts={"applied": result.applied, "extensions": result.extensions},
+            artifacts={
+                "applied": result.applied,
+                "migrations": [{"file": f, "sha256": c} for f, c in result.checksums.items()],
+                "extensions": result.extensions,
+            },
         )
 
     def verify(self, ctx: Context, outcome: Outcome) -> Assessment:

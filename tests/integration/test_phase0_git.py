@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -101,8 +102,10 @@ def test_push_to_a_bare_remote_needs_yes_then_converges(afasa_repo: Path, tmp_pa
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     git(afasa_repo, "remote", "add", "origin", str(bare))
     refused = run_phase0(afasa_repo, tmp_path)
+    # The push needs confirmation: without --yes the run blocks before its first change.
     assert refused.status == "blocked"
-    assert "--yes" in refused.steps[-1].summary
+    assert "--yes" in refused.message and "phase0.git.push" in refused.message
+    assert git(afasa_repo, "tag", "--list", "pre-audit-*") == ""
 
     pushed = run_phase0(afasa_repo, tmp_path, yes=True)
     assert pushed.status == "ok", pushed.message
@@ -244,3 +247,31 @@ def test_rollback_cli_json_finds_the_tag_by_pattern(afasa_repo: Path, tmp_path: 
     assert data["tag"] == "pre-audit-2026-01-02" and data["found_by"] == "tag pattern"
     assert data["files"] == ["f.txt"] and data["services_changed"] == []
     assert ctx.repo == afasa_repo.resolve()
+
+
+def test_a_run_writes_its_reports_and_report_latest_reads_them(
+    afasa_repo: Path, tmp_path: Path
+) -> None:
+    context(afasa_repo, tmp_path)  # writes the config
+    cli = [sys.executable, "-m", "afasa_ops", "-c", str(tmp_path / "afasa-ops.toml")]
+    proc = subprocess.run(
+        [*cli, "run", "phase0", "--yes", "--param", f"date={DATE}"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = (afasa_repo / ".afasa-ops" / "runs").iterdir()
+    assert f"report: {run_dir / 'report.md'}" in proc.stderr
+    for name in ("report.md", "report.json", "junit.xml"):
+        assert (run_dir / name).is_file(), name
+    markdown = (run_dir / "report.md").read_text()
+    skipped = markdown.split("## Skipped")[1].split("## Failed")[0]
+    assert "phase0.git.push: no remote is configured" in skipped
+    latest = subprocess.run([*cli, "report", "latest"], capture_output=True, text=True)
+    assert latest.returncode == 0, latest.stderr
+    assert latest.stdout.startswith(f"# afasa-ops report: run {run_dir.name}")
+    # `status` names the run whole, however narrow the terminal.
+    status = subprocess.run(
+        [*cli, "status"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "40"}
+    )
+    assert run_dir.name in status.stdout.replace("\n", "").replace("│", "").replace(" ", "")
