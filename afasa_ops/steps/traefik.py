@@ -495,7 +495,7 @@ class Routing(Step[RoutingParams]):
                 findings,
             )
         if report.ok:
-            shown = ", ".join(f"{p.path} {p.status}" for p in report.probes)
+            shown = ", ".join(f"{p.path} {p.detail}" for p in report.probes)
             if report.api_skipped:
                 head = "routers list skipped (the API is not published)"
             else:

@@ -149,7 +149,10 @@ def _probe(client: Any, url: str, path: str, timeout_s: float) -> Probe:
         return Probe(path, 404, False, "Traefik's own 404: no router matched")
     if response.status_code in (502, 503, 504):
         return Probe(path, response.status_code, False, f"{response.status_code} from Traefik")
-    return Probe(path, response.status_code, True, f"{response.status_code} from the service")
+    # A matched router whose backend answers 404 (or 401) is routing that works.
+    return Probe(
+        path, response.status_code, True, f"routed; backend answered {response.status_code}"
+    )
 
 
 def docker_routers(api_url: str, timeout_s: float = 2.0) -> dict[str, str] | None:
