@@ -9,6 +9,7 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
+from afasa_ops.findings import Finding, Severity
 from afasa_ops.redact import redact
 from afasa_ops.runbook.model import RunResult, StepResult
 from afasa_ops.runbook.model import Status as StepStatus
@@ -51,6 +52,13 @@ class ProgressReporter:
         self.console.print(line)
 
 
+def finding_label(step: StepResult, finding: Finding) -> str:
+    """A problem the step's apply changed away is shown as fixed, not as an error."""
+    if step.status == StepStatus.CHANGED and finding.severity != Severity.INFO:
+        return "fixed"
+    return str(finding.severity)
+
+
 def render_run(result: RunResult, console: Console, show_diffs: bool = True) -> None:
     table = Table(title=f"{result.mode} {result.run_id}", show_lines=False, expand=False)
     table.add_column("step")
@@ -63,10 +71,15 @@ def render_run(result: RunResult, console: Console, show_diffs: bool = True) -> 
             Text(redact(step.summary)),
         )
     console.print(table)
+    seen: set[tuple[str, str]] = set()
     for step in result.steps:
         for finding in step.findings:
+            # Each finding once, however many steps saw it.
+            if (finding.code, finding.message) in seen:
+                continue
+            seen.add((finding.code, finding.message))
             console.print(
-                Text(f"  [{finding.severity}] {finding.code}: ", style="bold")
+                Text(f"  [{finding_label(step, finding)}] {finding.code}: ", style="bold")
                 + Text(redact(finding.message))
             )
         if show_diffs and step.diff and step.status in (StepStatus.PENDING, StepStatus.CHANGED):
