@@ -11,14 +11,14 @@ from afasa_ops.runbook.model import RunResult
 def finish(app: Application, result: RunResult, as_json: bool) -> None:
     from afasa_ops.runbook.runner import exit_code_for
 
+    report = None
     if result.mode == "run" and result.run_dir:
         from pathlib import Path
 
         from afasa_ops.render.files import write_run_reports
 
-        # The deliverable of every run, beside its journal; the path goes to stderr.
+        # The deliverable of every run, beside its journal.
         report = write_run_reports(result, Path(result.run_dir))
-        app.say(f"report: {report} (also report.json, junit.xml)")
 
     if as_json:
         from afasa_ops.render.jsonout import run_document
@@ -28,4 +28,6 @@ def finish(app: Application, result: RunResult, as_json: bool) -> None:
         from afasa_ops.render.terminal import render_run
 
         render_run(result, app.out)
+    if report is not None:  # last, on stderr: where to read the whole story
+        app.say(f"report: {report} (also report.json, junit.xml)")
     raise typer.Exit(int(exit_code_for(result)))
