@@ -38,6 +38,9 @@ class ProbeParams(Params):
 
 class _Probe(ReadOnlyStep[ProbeParams]):
     Params = ProbeParams
+    # Its check is the probe: pending means a stub was found, a problem to fix (exit 3),
+    # not a verification the run will get to.
+    verification_only: ClassVar[bool] = False
     probe: ClassVar[str] = ""
     code: ClassVar[str] = ""
     # What the probe writes, for the skip message.
