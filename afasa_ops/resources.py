@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 # The built-in runbook that `[runbook] path` names by default.
 DEFAULT_RUNBOOK = "afasa-repair"
@@ -47,3 +48,12 @@ def builtin_runbook(name: str) -> Traversable | None:
     if "/" in stem or stem not in builtin_runbooks():
         return None
     return runbooks_dir() / f"{stem}.yaml"
+
+
+def package_dir() -> Path:
+    """The installed package's directory, for what needs its files as files (packing the
+    installed afasa-ops into a wheel for the adopted services' image)."""
+    root = files("afasa_ops")
+    if not isinstance(root, Path):  # a zip import: there is no directory to read
+        raise LookupError(f"afasa-ops is not installed as files ({root})")
+    return root

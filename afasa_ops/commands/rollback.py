@@ -13,6 +13,7 @@ Then the Compose services whose merged definition changed are recreated (only th
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -135,10 +136,15 @@ def _diff_services(
 def _drop_override_from_env(ctx: Context, result: RollbackResult) -> None:
     """The override is a commit, so the checkout drops it; .env is ignored by git, so its
     COMPOSE_FILE is taken back here, or a plain `docker compose` would name a missing file."""
-    from afasa_ops.compose.override import OVERRIDE_FILE, without_override
+    from afasa_ops.compose.override import BUILD_DIR, OVERRIDE_FILE, without_override
 
     env = ctx.repo / ".env"
-    if (ctx.repo / OVERRIDE_FILE).exists() or not env.exists():
+    if (ctx.repo / OVERRIDE_FILE).exists():
+        return
+    # The image's wheels were ignored by the build context's own .gitignore, now gone.
+    if not (ctx.repo / BUILD_DIR / "Dockerfile").exists():
+        shutil.rmtree(ctx.repo / BUILD_DIR, ignore_errors=True)
+    if not env.exists():
         return
     text = env.read_text()
     restored = without_override(text, os.pathsep)

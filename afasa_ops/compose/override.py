@@ -60,6 +60,9 @@ class OverrideInputs:
 
     version: str
     network: str
+    # What the packed afasa-ops wheel is made of (wheelhouse.source_fingerprint): new code of
+    # the same version is a diff of the override, so phase 3 rebuilds the image.
+    source: str
     entrypoints: str | None
     required_labels: dict[str, str]
     hosts: dict[str, str]
@@ -139,10 +142,11 @@ def service_hosts(project: ComposeProject) -> dict[str, str]:
 
 
 def inputs_from(
-    project: ComposeProject, version: str, main_files: list[str], base_image: str
+    project: ComposeProject, version: str, main_files: list[str], base_image: str, source: str
 ) -> OverrideInputs:
     return OverrideInputs(
         version=version,
+        source=source,
         network=routed_network(project),
         entrypoints=entrypoints(project),
         required_labels=required_labels(project),
@@ -164,8 +168,15 @@ def _environment(hosts: Mapping[str, str]) -> dict[str, str]:
         "AFASA_OPS_STORAGE_ACCESS_KEY": "${S3_ACCESS_KEY:-}",
         "AFASA_OPS_STORAGE_SECRET_KEY": "${S3_SECRET_KEY:-}",
         "AFASA_OPS_API_OIDC_ISSUER_URL": "${KEYCLOAK_ISSUER:-}",
+        # A stack without Keycloak (a lab, the reference stack) opts into development tokens.
+        "AFASA_OPS_API_ENVIRONMENT": "${AFASA_OPS_API_ENVIRONMENT:-production}",
+        "AFASA_OPS_API_DEV_HS256_SECRET": "${AFASA_OPS_API_DEV_HS256_SECRET:-}",
         "AFASA_MASTER_KEY_BASE64": "${AFASA_MASTER_KEY_BASE64}",
         "AFASA_OPS_UBIBOT_BASE_URL": "${UBIBOT_BASE_URL:-https://webapi.ubibot.com}",
+        # A single-tenant key serves UBIBOT_TENANT_ID only; other tenants' keys are secrets.
+        "AFASA_OPS_UBIBOT_ACCOUNT_KEY": "${UBIBOT_ACCOUNT_KEY:-}",
+        "AFASA_OPS_UBIBOT_TENANT_ID": "${UBIBOT_TENANT_ID:-}",
+        "AFASA_OPS_UBIBOT_INTERVAL_S": "${UBIBOT_SYNC_INTERVAL_S:-300}",
         "AFASA_OPS_THINGSBOARD_BASE_URL": "${TB_BASE_URL:-}",
         "AFASA_OPS_THINGSBOARD_USERNAME": "${TB_USERNAME:-}",
         "AFASA_OPS_THINGSBOARD_PASSWORD": "${TB_PASSWORD:-}",
@@ -207,6 +218,7 @@ def _service(inputs: OverrideInputs, command: list[str], port: int) -> dict[str,
             "args": {
                 "BASE_IMAGE": "${AFASA_OPS_BASE_IMAGE:-" + inputs.base_image + "}",
                 "AFASA_OPS_VERSION": inputs.version,
+                "AFASA_OPS_SOURCE": inputs.source,
             },
         },
         "command": command,
@@ -242,21 +254,27 @@ def render_override(inputs: OverrideInputs) -> str:
 
 def render_dockerfile(version: str) -> str:
     """The image: a Python base (a build ARG) plus the installed afasa-ops, from the wheels
-    the step puts beside it, so no package index is needed."""
+    the step puts beside it, so no package index is needed. A venv, so any Debian-like
+    Python 3.11 base works, with or without pip of its own."""
     return (
         f"ARG BASE_IMAGE={DEFAULT_BASE_IMAGE}\n"
         "FROM ${BASE_IMAGE}\n"
         f"ARG AFASA_OPS_VERSION={version}\n"
-        "ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1\n"
+        "ARG AFASA_OPS_SOURCE=unknown\n"
+        'LABEL org.afasa-ops.source="${AFASA_OPS_SOURCE}"\n'
+        "ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \\\n"
+        "    VIRTUAL_ENV=/opt/afasa-ops PATH=/opt/afasa-ops/bin:$PATH\n"
         "COPY wheels /wheels\n"
-        'RUN pip install -q --no-index --find-links /wheels "afasa-ops[service]==${AFASA_OPS_VERSION}" \\\n'
+        "RUN python3 -m venv /opt/afasa-ops \\\n"
+        '    && pip install -q --no-index --find-links /wheels "afasa-ops[service]==${AFASA_OPS_VERSION}" \\\n'
         "    && rm -rf /wheels && afasa-ops --help >/dev/null\n"
         "USER 10001\n"
+        "WORKDIR /tmp\n"
         'CMD ["afasa-ops", "serve", "--host", "0.0.0.0", "--port", "8000"]\n'
     )
 
 
-# The build context's wheels are copied per run, never committed.
+# The build context's wheels are made per run from the installed afasa-ops, never committed.
 BUILD_GITIGNORE = "wheels/\n"
 
 

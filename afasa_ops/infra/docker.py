@@ -149,6 +149,13 @@ class DockerEngine:
         newest = max(found, key=lambda c: c.attrs.get("Created", ""))
         return _info(newest.attrs)
 
+    def services_with_containers(self, project: str) -> set[str]:
+        """The project's services that have a container, running or not (one `ps` for all)."""
+        filters = {"label": [f"com.docker.compose.project={project}"]}
+        with self._translated("ps"):
+            found = self.client.containers.list(all=True, filters=filters, sparse=True)
+        return {str((c.attrs.get("Labels") or {}).get("com.docker.compose.service")) for c in found}
+
     def logs_since(self, container_id: str, since: datetime) -> str:
         with self._translated("logs"):
             container = self.client.containers.get(container_id)

@@ -136,6 +136,8 @@ class Context:
                 self.settings.docker.host,
                 version_cache=self.cache_file(COMPOSE_VERSION_CACHE),
             )
+        # Phase 2 may add the adoption override mid-run: every later call must include it.
+        self._compose.files = self.compose_files()
         return self._compose
 
     @property

@@ -323,8 +323,12 @@ class Runner:
             failed.artifacts = outcome.artifacts
             return failed
         assessment.findings = findings
-        # A read-only step's own word is its verify's; a change says what apply did.
         judged = assessment.summary if isinstance(step, Step) else verified.summary
+        if step.verification_only and not outcome.changed:
+            # It only waited or probed, then judged: what its check saw before is stale.
+            assessment.findings = outcome.findings + verified.findings
+            judged = verified.summary
+        # A read-only step's own word is its verify's; a change says what apply did.
         assessment.summary = outcome.summary or judged
         status = Status.CHANGED if outcome.changed else Status.OK
         res = self._result(step, status, assessment, started)

@@ -6,6 +6,7 @@ step and is named by services(), so its logs go into the incident bundle.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -210,15 +211,18 @@ def config_hashes(ctx: Context) -> dict[str, str]:
 
 def _build_inputs(ctx: Context, names: list[str]) -> dict[str, str | None]:
     """service -> git tree hash of its build context at HEAD of the repository holding it
-    (None when it has uncommitted changes or is not in git): what decides whether a rebuild
-    could change the image."""
+    (None when it has uncommitted changes or is not in git) and a digest of its `build:`
+    (args, target, dockerfile: Compose's config hash leaves them out): what decides whether
+    a rebuild could change the image."""
     project = ctx.project()
     out: dict[str, str | None] = {}
     for name in names:
         build = (project.services.get(name) or {}).get("build")
         if build:
             context = build.get("context", ".") if isinstance(build, dict) else str(build)
-            out[name] = clean_tree_hash((project.directory / context).resolve())
+            tree = clean_tree_hash((project.directory / context).resolve())
+            spec = json.dumps(build, sort_keys=True, default=str).encode()
+            out[name] = f"{tree}:{hashlib.sha256(spec).hexdigest()[:16]}" if tree else None
     return out
 
 

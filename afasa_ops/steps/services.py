@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import Field
 
 from afasa_ops import __version__
+from afasa_ops.compose import wheelhouse
 from afasa_ops.compose.override import (
     BUILD_DIR,
     BUILD_GITIGNORE,
@@ -25,7 +28,8 @@ from afasa_ops.compose.override import (
     traefik_major,
     with_compose_file,
 )
-from afasa_ops.files import atomic_write, unified_diff
+from afasa_ops.errors import BlockedError, DriverError
+from afasa_ops.files import atomic_write, atomic_write_bytes, unified_diff
 from afasa_ops.findings import Finding
 from afasa_ops.runbook.commits import commit_change, required_message
 from afasa_ops.runbook.context import Context
@@ -39,6 +43,37 @@ class AdoptParams(Params):
     base_image: str = Field(
         default=DEFAULT_BASE_IMAGE, description="Default base image of the services' Dockerfile."
     )
+
+
+@dataclass
+class WheelWork:
+    """What the override's build context needs before phase 3 can build its image."""
+
+    own: bool  # afasa-ops' own wheel is missing or was packed from other code
+    copies: list[Path] = field(default_factory=list)  # from [adopt] wheelhouse
+    downloads: list[wheelhouse.Pin] = field(default_factory=list)  # by pip
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.own or self.copies or self.downloads or self.findings)
+
+    def describe(self) -> str:
+        parts = ["pack afasa-ops from the installed code"] if self.own else []
+        if self.copies:
+            parts.append(f"copy {len(self.copies)} from the wheelhouse")
+        if self.downloads:
+            parts.append(f"download {len(self.downloads)} with pip")
+        return ", ".join(parts) or "up to date"
+
+
+def _differing_wheels(source: Path, target: Path) -> list[Path]:
+    """Wheels of the wheelhouse the build context lacks (or holds with another size)."""
+    return [
+        w
+        for w in sorted(source.glob("*.whl"))
+        if not (target / w.name).exists() or (target / w.name).stat().st_size != w.stat().st_size
+    ]
 
 
 def adoption_choice(ctx: Context) -> tuple[bool, str]:
@@ -64,7 +99,8 @@ class ServicesAdopt(Step[AdoptParams]):
         """Repo-relative path -> wanted text, for every file this step owns."""
         main = [f for f in ctx.settings.compose.files if f != OVERRIDE_FILE]
         project = ctx.project()
-        inputs = inputs_from(project, __version__, main, self.params.base_image)
+        source = wheelhouse.source_fingerprint()
+        inputs = inputs_from(project, __version__, main, self.params.base_image, source)
         env_path = ctx.repo / ".env"
         env_text = env_path.read_text() if env_path.exists() else ""
         return {
@@ -95,17 +131,21 @@ class ServicesAdopt(Step[AdoptParams]):
             service="afasa-ops-api",
             routes=rules,
         )
+        source = self._wheelhouse(ctx)
+        if source is not None and not source.is_dir():
+            problem = Finding.error(
+                "services.wheelhouse_missing",
+                f"[adopt] wheelhouse {source} is not a directory; set it to a folder of the "
+                "wheels of afasa-ops[service]'s dependencies, or remove it to download them",
+            )
+            return Assessment.blocked("the [adopt] wheelhouse is not a directory", [problem])
         differing = self._differing(ctx)
-        missing = self._missing_wheels(ctx)
-        findings = [choice, routes, *self._wheel_findings(ctx)]
-        if any(f.code == "services.wheelhouse_missing" for f in findings):
-            return Assessment.blocked("the [adopt] wheelhouse is not a directory", findings)
-        if not differing and not missing:
+        wheels = self._wheel_work(ctx)
+        findings = [choice, routes, *wheels.findings]
+        if not differing and not wheels.pending:
             return Assessment.ok(f"{OVERRIDE_FILE} is as wanted ({why})", findings)
         if not differing:
-            return Assessment.pending(
-                f"{len(missing)} wheel(s) to copy into {BUILD_DIR}/wheels", findings
-            )
+            return Assessment.pending(f"{BUILD_DIR}/wheels: {wheels.describe()}", findings)
         diff = "".join(unified_diff(cur, new, rel) for rel, (cur, new) in differing.items())
         return Assessment.pending(
             f"{OVERRIDE_FILE} will route {len(rules)} repaired routes to afasa-ops ({why})",
@@ -115,6 +155,9 @@ class ServicesAdopt(Step[AdoptParams]):
 
     def apply(self, ctx: Context) -> Outcome:
         message = required_message(self.id, self.params.message)
+        # The wheels first: they are ignored by git, so a failed download leaves no commit
+        # and no half-written override behind.
+        wheels = self._fill_wheels(ctx)
         differing = self._differing(ctx)
         previous: dict[str, str | None] = {}
         for rel, (_current, text) in differing.items():
@@ -122,69 +165,78 @@ class ServicesAdopt(Step[AdoptParams]):
             previous[rel] = path.read_text() if path.exists() else None
             path.parent.mkdir(parents=True, exist_ok=True)
             replace_file(ctx, path, text)
-        copied = self._copy_wheels(ctx)
         # .env usually holds secrets and is ignored by git: then it is written, not committed.
         ignored = ctx.git.ignored_paths(list(differing))
         paths = [rel for rel in differing if rel not in ignored]
-        record = commit_change(ctx, paths, message)
+        record = commit_change(ctx, paths, message) if paths else None
+        commit = record.commit if record else None
+        wrote = f"wrote {', '.join(differing)}" if differing else "override as wanted"
         return Outcome(
             True,
-            f"wrote {', '.join(differing)}"
-            + (f"; committed {record.commit[:12]}" if record.commit else ""),
+            wrote + (f"; committed {commit[:12]}" if commit else "") + f"; wheels: {wheels}",
             undo={"previous": previous},
-            artifacts={"commit": record.commit, "files": list(differing), "wheels": copied},
+            artifacts={"commit": commit, "files": list(differing), "wheels": wheels},
         )
 
     def _wheelhouse(self, ctx: Context) -> Path | None:
         wheelhouse = ctx.settings.adopt.wheelhouse
         return (ctx.settings.base_dir / wheelhouse).resolve() if wheelhouse else None
 
-    def _missing_wheels(self, ctx: Context) -> list[Path]:
-        """Wheels of the wheelhouse the build context lacks (or holds with another size)."""
-        source = self._wheelhouse(ctx)
-        if source is None or not source.is_dir():
-            return []
+    def _wheel_work(self, ctx: Context) -> WheelWork:
+        """What the build context's wheels lack: afasa-ops as installed now, and its
+        dependencies (from the wheelhouse when configured, else from pip)."""
         target = ctx.repo / BUILD_DIR / "wheels"
-        return [
-            w
-            for w in sorted(source.glob("*.whl"))
-            if not (target / w.name).exists()
-            or (target / w.name).stat().st_size != w.stat().st_size
-        ]
-
-    def _wheel_findings(self, ctx: Context) -> list[Finding]:
+        stamp = target / wheelhouse.STAMP
+        own = not stamp.exists() or stamp.read_text() != wheelhouse.source_fingerprint()
         source = self._wheelhouse(ctx)
-        if source is None:
-            return [
-                Finding.warning(
-                    "services.no_wheelhouse",
-                    f"no [adopt] wheelhouse: put afasa-ops[service]'s wheels into "
-                    f"{BUILD_DIR}/wheels before phase 3 builds afasa-ops-api",
-                )
-            ]
-        if not source.is_dir():
-            return [
-                Finding.error(
-                    "services.wheelhouse_missing",
-                    f"[adopt] wheelhouse {source} is not a directory; set it to the wheels of "
-                    "afasa-ops[service] and its dependencies",
-                )
-            ]
-        return []
+        if source is not None:
+            return WheelWork(own, copies=_differing_wheels(source, target))
+        try:
+            return WheelWork(
+                own, downloads=wheelhouse.missing_pins(wheelhouse.service_pins(), target)
+            )
+        except LookupError as exc:
+            problem = Finding.error(
+                "services.dependency_missing",
+                f"afasa-ops' own installation is incomplete: {exc}; reinstall afasa-ops[service]",
+            )
+            return WheelWork(own, findings=[problem])
 
-    def _copy_wheels(self, ctx: Context) -> list[str]:
+    def _fill_wheels(self, ctx: Context) -> str:
+        work = self._wheel_work(ctx)
+        if work.findings:
+            raise BlockedError(work.findings[0].message)
         target = ctx.repo / BUILD_DIR / "wheels"
-        missing = self._missing_wheels(ctx)
-        if missing:
-            target.mkdir(parents=True, exist_ok=True)
-        for wheel in missing:
+        target.mkdir(parents=True, exist_ok=True)
+        for wheel in work.copies:
             shutil.copyfile(wheel, target / wheel.name)
-        return [w.name for w in missing]
+        if work.downloads:
+            argv = wheelhouse.pip_download_argv(sys.executable, work.downloads, target)
+            done = ctx.shell.run(argv, timeout_s=900)
+            if done.exit_code != 0:
+                last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+                raise DriverError(
+                    f"pip could not download {len(work.downloads)} wheel(s) for the "
+                    f"afasa-ops-services image: {last}",
+                    hint="set [adopt] wheelhouse to a folder holding afasa-ops[service]'s "
+                    "dependencies as wheels (docs/patch.md)",
+                )
+        if work.own:
+            try:
+                name, data = wheelhouse.pack_installed()
+            except LookupError as exc:
+                raise BlockedError(f"cannot pack afasa-ops for its image: {exc}") from None
+            atomic_write_bytes(target / name, data)
+            (target / wheelhouse.STAMP).write_text(wheelhouse.source_fingerprint())
+        return work.describe()
 
     def rollback(self, ctx: Context, outcome: Outcome) -> None:
-        for rel, text in (outcome.undo.get("previous") or {}).items():
+        previous = outcome.undo.get("previous") or {}
+        for rel, text in previous.items():
             path = ctx.repo / rel
             if text is None:
                 path.unlink(missing_ok=True)
             else:
                 atomic_write(path, text)
+        if previous.get(f"{BUILD_DIR}/Dockerfile", "") is None:
+            shutil.rmtree(ctx.repo / BUILD_DIR, ignore_errors=True)  # the context was ours

@@ -17,12 +17,21 @@ class Expected:
     routes: list[str]  # path prefixes to request through the entrypoint
 
 
-def expected_routing(project: ComposeProject, extra_routes: list[str] | None = None) -> Expected:
+def expected_routing(
+    project: ComposeProject,
+    extra_routes: list[str] | None = None,
+    created: set[str] | None = None,
+) -> Expected:
+    """The routers and routes Traefik should have for the project's labelled services: only
+    what a plain `up` starts (a service under an inactive profile has no container), and of
+    those, when `created` is given, only services that have a container, running or stopped
+    (phase 3 first creates services added to the project since, such as the adoption
+    override's: no router can exist for them before; a stopped one is a real problem)."""
     routers: list[str] = []
     routes: list[str] = []
-    # Only what a plain `up` starts: a labelled service under an inactive profile (AFASA's
-    # stubs beside afasa-ops' services) has no container and so no router.
-    for spec in project.active_services.values():
+    for name, spec in project.active_services.items():
+        if created is not None and name not in created:
+            continue
         labels = labels_of(spec) if isinstance(spec, dict) else {}
         if labels.get("traefik.enable", "").lower() != "true":
             continue

@@ -317,3 +317,34 @@ def test_a_probe_that_cannot_judge_says_so_and_blocks(
     assert code == 4
     after = counts(platform.db, tenant)
     assert after["devices"] == before["devices"] == 0
+
+
+def test_a_working_sync_on_an_up_to_date_registry_is_not_called_a_stub(
+    platform: Platform, afasa_ops_api: tuple[Path, uuid.UUID, int]
+) -> None:
+    """A converged deployment: the registry already holds every UbiBot channel, so the sync
+    changes no row. The probe marks one device's name and syncs again: afasa-ops' sync puts
+    UbiBot's name back (working), and the probe puts the row's columns back."""
+    import urllib.request
+
+    config, tenant, port = afasa_ops_api
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/tb/integrations/ubibot/sync",
+        method="POST",
+        headers={"Authorization": f"Bearer {platform.issuer.token(tenant)}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert json.loads(answer.read())["devices_found"] == 3
+    query = "SELECT id, name, metadata, synced_at, last_seen_at FROM devices WHERE tenant_id=%s"
+    synced = sorted(admin_rows(platform.db.admin_dsn, query, (tenant,)))
+    assert len(synced) == 3
+
+    _, doc = doctor_services(config, "--probe-writes")
+
+    sync = probe_steps(doc)["doctor.services.stub_sync"]
+    assert sync["status"] == "ok" and codes(sync) == ["service.working"], sync
+    data = sync["findings"][0]["data"]
+    assert any("rows are unchanged" in e for e in data["evidence"]), data
+    assert any("put UbiBot's name back" in e for e in data["evidence"]), data
+    assert any("columns put back" in r for r in data["restored"]), data
+    assert sorted(admin_rows(platform.db.admin_dsn, query, (tenant,))) == synced

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from afasa_ops import __version__
 from afasa_ops.compose.override import OVERRIDE_FILE
+from afasa_ops.compose.wheelhouse import wheel_name
 from afasa_ops.config import load_settings
 from afasa_ops.runbook.context import Context, Options
 from afasa_ops.runbook.model import State
@@ -55,6 +58,7 @@ def step(**params: str) -> ServicesAdopt:
 
 def test_adopts_commits_once_and_converges(tmp_path: Path, checkout: Path) -> None:
     ctx = context(tmp_path, checkout)
+    assert ctx.compose.files == ["compose.yaml"]
     first = step().check(ctx)
     assert first.state is State.PENDING
     assert first.diff and "afasa-ops-api" in first.diff
@@ -71,8 +75,9 @@ def test_adopts_commits_once_and_converges(tmp_path: Path, checkout: Path) -> No
         "COMPOSE_FILE=compose.yaml:docker-compose.afasa-ops.yml" in (checkout / ".env").read_text()
     )
     assert git(checkout, "status", "--porcelain") == ""
-    # Every Compose call of the run now includes the override.
+    # Every later Compose call of the same run includes the override.
     assert ctx.compose_files() == ["compose.yaml", OVERRIDE_FILE]
+    assert ctx.compose.files == ["compose.yaml", OVERRIDE_FILE]
     assert "afasa-ops-api" in ctx.project().services
     # Converged: a second check finds nothing, even with the override in the project.
     assert step().check(ctx).state is State.OK
@@ -150,17 +155,51 @@ def test_the_wheelhouse_is_copied_into_the_build_context_not_committed(
 ) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    (wheels / "afasa_ops-0.1.0-py3-none-any.whl").write_bytes(b"wheel")
+    (wheels / "somedep-1.0-py3-none-any.whl").write_bytes(b"wheel")
     ctx = context(tmp_path, checkout, '[adopt]\nwheelhouse = "wheels"\n')
-    assert not any(f.code == "services.no_wheelhouse" for f in step().check(ctx).findings)
+    planned = step().check(ctx)
+    assert "copy 1 from the wheelhouse" in planned.summary or planned.diff
     step().apply(ctx)
-    copied = checkout / "afasa-ops-services" / "wheels" / "afasa_ops-0.1.0-py3-none-any.whl"
-    assert copied.read_bytes() == b"wheel"
+    context_wheels = checkout / "afasa-ops-services" / "wheels"
+    assert (context_wheels / "somedep-1.0-py3-none-any.whl").read_bytes() == b"wheel"
+    # afasa-ops itself is packed from the installed code, whatever the wheelhouse holds.
+    assert (context_wheels / wheel_name(__version__)).is_file()
     assert git(checkout, "status", "--porcelain") == ""  # ignored by the context's .gitignore
     assert step().check(ctx).state is State.OK
     (wheels / "extra-1.0-py3-none-any.whl").write_bytes(b"x")
-    assert step().check(ctx).state is State.PENDING
+    assert "copy 1 from the wheelhouse" in step().check(ctx).summary
     missing = context(tmp_path, checkout, '[adopt]\nwheelhouse = "nowhere"\n')
-    assert step().check(missing).state is State.BLOCKED
-    unset = step().check(context(tmp_path, checkout))
-    assert any(f.code == "services.no_wheelhouse" for f in unset.findings)
+    blocked = step().check(missing)
+    assert blocked.state is State.BLOCKED
+    assert "nowhere" in blocked.findings[0].message
+
+
+def test_without_a_wheelhouse_the_context_holds_an_installable_afasa_ops(
+    tmp_path: Path, checkout: Path
+) -> None:
+    """Packed from the installed afasa-ops, its dependencies downloaded by the host's pip for
+    the image's platform: a fresh venv installs afasa-ops[service] from them with no index."""
+    ctx = context(tmp_path, checkout)
+    planned = step().check(ctx)
+    assert "afasa-ops-api" in (planned.diff or "")
+    step().apply(ctx)
+    context_wheels = checkout / "afasa-ops-services" / "wheels"
+    assert step().check(ctx).state is State.OK  # converged: nothing to pack or download
+    venv = tmp_path / "image-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    done = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-index", "--find-links",
+         str(context_wheels), f"afasa-ops[service]=={__version__}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    probe = "import afasa_ops.api.app, afasa_ops.workers; print(afasa_ops.__version__)"
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert out.stdout.strip() == __version__, out.stderr[-2000:]
+    runbook = venv.glob("lib/python*/site-packages/afasa_ops/data/runbooks/afasa-repair.yaml")
+    assert list(runbook), "the packed wheel lacks the runbook"
+    # Packed from other code (the stamp says so): the next check repacks it.
+    (context_wheels / "afasa-ops.source").write_text("0.0.0 other")
+    assert "pack afasa-ops" in step().check(ctx).summary

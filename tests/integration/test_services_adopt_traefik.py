@@ -86,7 +86,7 @@ def backends() -> Iterator[dict[str, int]]:
 def _dynamic(ports: dict[str, int], with_priority: bool) -> dict[str, object]:
     """The override's router labels as Traefik's file provider holds them."""
     hosts = {"postgres": "db", "nats": "nats", "s3": "s3:9000"}
-    inputs = OverrideInputs("1.0.0", "net", "web", {"traefik.enable": "true"}, hosts)
+    inputs = OverrideInputs("1.0.0", "net", "1.0.0+src", "web", {"traefik.enable": "true"}, hosts)
     labels = build_override(inputs)["services"]["afasa-ops-api"]["labels"]
     routers: dict[str, dict[str, object]] = {
         "api": {"rule": AFASA_RULE, "service": "afasa", "entryPoints": ["web"]}

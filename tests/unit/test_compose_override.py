@@ -64,7 +64,7 @@ def _project(tmp_path: Path) -> object:
 
 
 def test_override_follows_the_checkout_not_the_reference_stack(tmp_path: Path) -> None:
-    inputs = inputs_from(_project(tmp_path), "1.2.3", ["compose.yaml"], "base:1")  # type: ignore[arg-type]
+    inputs = inputs_from(_project(tmp_path), "1.2.3", ["compose.yaml"], "base:1", "v+src")  # type: ignore[arg-type]
     assert inputs.network == "backbone"
     assert inputs.entrypoints == "websecure"
     assert inputs.required_labels == {"traefik.enable": "true", "platform.stack": "prod"}
@@ -104,11 +104,14 @@ def test_priority_beats_any_afasa_rule_length(tmp_path: Path) -> None:
 
 def test_render_is_deterministic_and_a_new_version_is_a_diff(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    a = render_override(inputs_from(project, "1.0.0", ["compose.yaml"], "base:1"))  # type: ignore[arg-type]
-    b = render_override(inputs_from(project, "1.0.0", ["compose.yaml"], "base:1"))  # type: ignore[arg-type]
-    c = render_override(inputs_from(project, "1.0.1", ["compose.yaml"], "base:1"))  # type: ignore[arg-type]
+    a = render_override(inputs_from(project, "1.0.0", ["compose.yaml"], "base:1", "v+src"))  # type: ignore[arg-type]
+    b = render_override(inputs_from(project, "1.0.0", ["compose.yaml"], "base:1", "v+src"))  # type: ignore[arg-type]
+    c = render_override(inputs_from(project, "1.0.1", ["compose.yaml"], "base:1", "v+src"))  # type: ignore[arg-type]
+    d = render_override(inputs_from(project, "1.0.0", ["compose.yaml"], "base:1", "v+new"))  # type: ignore[arg-type]
     assert a == b
     assert a != c
+    # New code of the same version: a diff too, so phase 3 rebuilds the services' image.
+    assert a != d and "AFASA_OPS_SOURCE: v+new" in d
     assert yaml.safe_load(a)["services"]["afasa-ops-api"]["build"]["args"]["BASE_IMAGE"] == (
         "${AFASA_OPS_BASE_IMAGE:-base:1}"
     )
@@ -133,20 +136,24 @@ def test_compose_file_in_env_is_set_once_and_replaced() -> None:
 
 def test_traefik_v2_gets_v2_rules_and_dollars_are_escaped(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text(OTHER.replace("traefik:v3.1.2", "traefik:v2.11.3"))
-    v2 = inputs_from(load_project(tmp_path, ["compose.yaml"], project_name="o"), "1", [], "b")
+    v2 = inputs_from(
+        load_project(tmp_path, ["compose.yaml"], project_name="o"), "1", [], "b", "1+src"
+    )
     assert v2.traefik_major == 2
     labels = build_override(v2)["services"]["afasa-ops-api"]["labels"]
     rules = [v for k, v in labels.items() if k.endswith(".rule")]
     assert not any("PathRegexp" in r for r in rules)
     assert "Method(`GET`) && Path(`/api/devices/{id:[^/]+}`)" in rules
-    v3 = inputs_from(_project(tmp_path), "1", [], "b")  # type: ignore[arg-type]
+    v3 = inputs_from(_project(tmp_path), "1", [], "b", "1+src")  # type: ignore[arg-type]
     v3_labels = build_override(v3)["services"]["afasa-ops-api"]["labels"]
     assert v3_labels["traefik.http.routers.afasa-ops-device.rule"].endswith("[^/]+$$`)")
 
 
 def test_the_reference_stack_gives_its_network_constraint_and_seaweedfs_port() -> None:
     root = Path(__file__).resolve().parents[2] / "compose"
-    inputs = inputs_from(load_project(root, ["docker-compose.yml"], project_name="r"), "1", [], "b")
+    inputs = inputs_from(
+        load_project(root, ["docker-compose.yml"], project_name="r"), "1", [], "b", "1+src"
+    )
     assert inputs.network == "afasa_net"
     assert inputs.required_labels.get("afasa.stack") == "afasa"
     assert inputs.hosts["s3"] == "s3:8333"

@@ -47,12 +47,11 @@ def probe_sync(target: ProbeTarget, db: Observer) -> ProbeResult:
         if found == 0:
             result.evidence.append("it reports 0 devices found: no effect to expect")
             return result
-        result.verdict = STUB
         result.evidence.append(
             f"the tenant's {len(before)} device rows are unchanged after {target.settle_s:g}s "
             "(none inserted, no synced_at or updated_at moved)"
         )
-        return result
+        return _judge_by_a_marked_row(target, db, before, result)
     after = _settled(db, after, target.settle_s)
     inserted = sorted(set(after) - set(before))
     updated = sorted(i for i in before if i in after and after[i] != before[i])
@@ -60,6 +59,54 @@ def probe_sync(target: ProbeTarget, db: Observer) -> ProbeResult:
     result.evidence.append(f"device rows changed: {len(inserted)} inserted, {len(updated)} updated")
     result.restored = restore_devices(target, before, inserted, updated)
     return result
+
+
+MARK = " (marked by an afasa-ops probe)"
+
+
+def _judge_by_a_marked_row(
+    target: ProbeTarget, db: Observer, before: dict[str, dict[str, Any]], result: ProbeResult
+) -> ProbeResult:
+    """Unchanged rows may only mean the registry already matches UbiBot. So mark one UbiBot
+    device's name, sync again, and see whether the sync puts UbiBot's name back: a working
+    sync does, a stub leaves the mark. The row's columns are put back either way."""
+    marked = sorted(i for i, row in before.items() if row.get("provider") == "ubibot")
+    if not marked:
+        result.verdict = STUB  # nothing to compare with: rows were neither made nor kept
+        return result
+    device_id, route = marked[0], target.sync_route
+    name = f"{before[device_id].get('name') or ''}{MARK}"
+    _set_name(target, device_id, name)
+    try:
+        again = call(target, "POST", route)
+        result.evidence.append(
+            f"device {device_id} renamed {name!r}, then " + again.shown("POST", route)
+        )
+        put_back = poll(
+            target.settle_s, lambda: device_rows(db).get(device_id, {}).get("name") != name
+        )
+    finally:
+        restore_devices(target, before, [], [device_id])
+    # Its updated_at trigger stamps the restore itself: that column records the probe.
+    result.restored.append(f"device {device_id}: its columns put back (updated_at stays new)")
+    if put_back:
+        result.verdict = WORKING
+        result.evidence.append("the sync put UbiBot's name back: the registry was up to date")
+    else:
+        result.verdict = STUB
+        result.evidence.append(f"the mark is still there after {target.settle_s:g}s")
+    return result
+
+
+def _set_name(target: ProbeTarget, device_id: str, name: str) -> None:
+    with (
+        translated(target.admin_dsn, "marking a device row for the sync probe"),
+        connect(target.admin_dsn, timeouts=target.db_timeouts) as conn,
+    ):
+        conn.execute(
+            "UPDATE devices SET name = %(n)s WHERE id = CAST(%(id)s AS uuid)",
+            {"n": name, "id": device_id},
+        )
 
 
 def _settled(

@@ -12,6 +12,7 @@ import threading
 from afasa_stub import nats_logger, report, tb_adapter
 from afasa_stub.common import Routes, log, serve
 
+
 def both() -> Routes:
     table = Routes("afasa-stubs")
     table.table = tb_adapter.routes().table + report.routes().table
