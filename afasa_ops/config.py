@@ -369,8 +369,8 @@ class AdoptSection(Section):
     )
     wheelhouse: str | None = Field(
         default=None,
-        description="Wheels of afasa-ops[service] and its dependencies (relative to the config"
-        " file), copied into the override's build context so the image build needs no index.",
+        description="Wheels of afasa-ops[service]'s dependencies (relative to the config file),"
+        " copied into the override's build context; unset: the host's pip downloads them.",
     )
 
 

@@ -52,6 +52,7 @@ LOCAL_IMAGES = {
     "APP_BASE_IMAGE": "afasa-local/debian-python:bookworm",
 }
 PORTS = ("http", "api", "postgres", "nats", "s3")
+WHEELS = ROOT / "build" / "wheels"
 
 
 def free_port() -> int:
@@ -155,7 +156,11 @@ class Sandbox:
             "DOCKER_SOCKET": str(Path(self.docker_socket).resolve()),
             **LOCAL_IMAGES,
             "AFASA_APP_IMAGE": self.app_image,
-            "AFASA_OPS_SRC": str(ROOT),
+            # afasa-ops' adopted services (phase 2's override): built on the local base,
+            # verifying the development tokens phase 4 mints (there is no Keycloak).
+            "AFASA_OPS_BASE_IMAGE": LOCAL_IMAGES["APP_BASE_IMAGE"],
+            "AFASA_OPS_API_ENVIRONMENT": "development",
+            "AFASA_OPS_API_DEV_HS256_SECRET": self.secrets["AFASA_DEV_JWT_SECRET"],
             "COMPOSE_PROFILES": "demo",
             # Its Traefik routes only its own containers (other sandboxes share the engine).
             "AFASA_STACK": self.project,
@@ -305,9 +310,8 @@ def _env_lines(env: dict[str, str]) -> str:
 
 
 def ensure_build_context() -> None:
-    """The stack builds its app services from this source tree (AFASA_OPS_SRC), and their
-    Dockerfile installs from build/wheels: make sure that wheelhouse is there. An app image
-    that already exists does not help, since phase 3 runs `compose up --build`."""
+    """build/wheels: the app image (the stand-ins) installs from it, and it is the sandbox's
+    [adopt] wheelhouse, so phase 2 builds afasa-ops' services without downloading."""
     proc = subprocess.run(["bash", str(HERE / "app" / "wheels.sh")], capture_output=True, text=True)
     if proc.returncode != 0:
         said = proc.stderr.strip().splitlines() or [f"wheels.sh exited {proc.returncode}"]
@@ -419,10 +423,11 @@ def write_config(box: Sandbox) -> None:
             "token_signing_key": {"env": "AFASA_DEV_JWT_SECRET"},
         },
         "phase3": {"timeout_s": 240},
-        # The before state still runs afasa-ops' own api and workers, not the stubs: adopting
-        # would add a second copy. Until the before state switches to the stubs, never adopt.
-        "adopt": {"mode": "never"},
     }
+    if (WHEELS / "runtime.lock").exists():
+        # The dependencies' wheels made by ensure_build_context: phase 2 copies them instead
+        # of downloading them again (afasa-ops itself is packed from the installed code).
+        wanted["adopt"] = {"wheelhouse": str(WHEELS)}
     if box.ops_compose_command:
         wanted["compose"] = {"command": box.ops_compose_command}
     known = _known_sections(box.ops_executable())

@@ -7,7 +7,10 @@
 #      Traefik incident is the real one (AFASA_DEMO_GATE=0 to use the engine as it is)
 #   4. a sandbox git repo of compose/ in its "before" state (.demo/afasa-ref), its .env and
 #      afasa-ops.toml (`afasa-ops init` + the keys a run needs); any earlier demo is removed
-#   5. the stack up as found, `afasa-ops run all --yes`, then the summary report
+#   5. the stack up as found (AFASA's stubbed services, no afasa-ops), phase 1 to get Traefik
+#      routing again, `doctor services --probe-writes` to show the stubs phase 4 would fail
+#      on, then `afasa-ops run all --yes` (phase 2 adopts the stubbed routes, phase 3 builds
+#      and boots afasa-ops' services, phase 4 passes through Traefik) and the report
 # `make demo-down` removes the stack, its volumes, the sandbox and the gate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,10 +44,10 @@ fi
 say "sandbox repo of the reference stack in its before state"
 "$PY" compose/sandbox.py create "$DEMO" --name afasa-ref --docker-socket "$socket"
 
-say "the stack up, as found (traefik v3.6.0, DOCKER_API_VERSION hack, wrong provider network)"
+say "the stack up, as found (traefik v3.6.0, DOCKER_API_VERSION hack, wrong provider network, stubs)"
 "$PY" compose/sandbox.py up "$DEMO" --only postgres nats s3 traefik
 "$PY" compose/sandbox.py up "$DEMO" --only ubibot thingsboard
-# The app services start as well; before the schema phase they need not be ready yet.
+# AFASA's application services as found: the stubs (compose/stubs/), built here.
 "$PY" compose/sandbox.py up "$DEMO" --no-wait
 
 set -a
@@ -53,6 +56,12 @@ set -a
 set +a
 export DOCKER_HOST="unix://$socket"
 ops() { .venv/bin/afasa-ops --config "$DEMO/afasa-ops.toml" "$@"; }
+
+say "afasa-ops run phase1 --yes (Traefik routes again, so the services can be probed)"
+ops run phase1 --yes
+
+say "afasa-ops doctor services --probe-writes (the stubs phase 4 would fail on; exit 3 expected)"
+ops doctor services --probe-writes || true
 
 say "afasa-ops run all --yes"
 status=0

@@ -53,6 +53,11 @@ def _changed(step: StepResult) -> list[str]:
         out += [f"| {m['file']} | `{m['sha256']}` |" for m in migrations]
     elif step.diff:
         out += ["", "```diff", step.diff.rstrip(), "```"]
+    moved = step.artifacts.get("moved_routes")
+    if moved:
+        out += ["", "Routes moved (Traefik rule -> service):", ""]
+        out += ["| router | rule | now served by |", "| --- | --- | --- |"]
+        out += [f"| {m['router']} | `{m['rule']}` | {m['service']} |" for m in moved]
     out.append("")
     return out
 

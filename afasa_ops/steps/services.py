@@ -20,6 +20,8 @@ from afasa_ops.compose.override import (
     BUILD_GITIGNORE,
     DEFAULT_BASE_IMAGE,
     OVERRIDE_FILE,
+    ROUTER_PREFIX,
+    SERVICE_PREFIX,
     compose_file_value,
     inputs_from,
     render_dockerfile,
@@ -175,7 +177,20 @@ class ServicesAdopt(Step[AdoptParams]):
             True,
             wrote + (f"; committed {commit[:12]}" if commit else "") + f"; wheels: {wheels}",
             undo={"previous": previous},
-            artifacts={"commit": commit, "files": list(differing), "wheels": wheels},
+            artifacts={
+                "commit": commit,
+                "files": list(differing),
+                "wheels": wheels,
+                # The report lists them: which of AFASA's routes afasa-ops now serves.
+                "moved_routes": [
+                    {
+                        "rule": rule,
+                        "service": f"{SERVICE_PREFIX}-api",
+                        "router": f"{ROUTER_PREFIX}-{name}",
+                    }
+                    for name, rule in route_rules(traefik_major(ctx.project()))
+                ],
+            },
         )
 
     def _wheelhouse(self, ctx: Context) -> Path | None:

@@ -191,13 +191,19 @@ def make_stack(
         stack.box.down()
 
 
-def start_before_state(stack: Stack) -> None:
-    """The stack as found: an existing database volume made by the init SQL, then the rest."""
+# AFASA's application services as found: stubs (compose/stubs/), routed by prefix rules.
+STUBS = ("tb-adapter", "report")
+STAND_INS = ("ubibot", "thingsboard")
+
+
+def start_before_state(stack: Stack, ready: tuple[str, ...] = (*STUBS, *STAND_INS)) -> None:
+    """The stack as found: an existing database volume made by the init SQL, then the rest
+    (AFASA's stubbed services, the stand-ins of the clouds), `ready` ones healthy."""
     stack.box.up("postgres", timeout=180)
     stack.box.up(*INFRA, timeout=180)
-    stack.box.compose("up", "-d")
-    # The api must be running for Traefik to route to it once the provider connects.
-    stack.box.wait_healthy("api", "ubibot", "thingsboard", timeout=180)
+    stack.box.compose("up", "-d", "--build")
+    # The stubs must be running for Traefik to route to them once the provider connects.
+    stack.box.wait_healthy(*ready, timeout=180)
 
 
 def traefik_routers(stack: Stack) -> list[dict[str, Any]]:

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Stack, start_before_state
+from tests.e2e.conftest import STUBS, Stack, start_before_state
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(1200)]
 
-SICK = "worker-report"
+# A stand-in with a healthcheck and no router: only phase 3's wait can notice it.
+SICK = "thingsboard"
 
 
 def never_healthy(repo: Path) -> None:
-    """The stack as found, except that worker-report's healthcheck can never pass."""
+    """The stack as found, except that one service's healthcheck can never pass."""
     compose = repo / "docker-compose.yml"
     text = compose.read_text()
     block = re.search(rf"\n  {SICK}:\n(?:    .*\n|\n)+?    healthcheck:\n      test: .*\n", text)
@@ -39,7 +40,7 @@ def test_unhealthy_service_stops_phase3_with_an_incident_bundle(
     stack = make_stack(before_commit=never_healthy)
     config = stack.box.config
     config.write_text(config.read_text().replace("timeout_s = 240", "timeout_s = 45"))
-    start_before_state(stack)
+    start_before_state(stack, ready=tuple(s for s in STUBS if s != SICK))
 
     code, doc = stack.ops_json("run", "all", "--yes", timeout=1200)
     assert code == 1 and doc["status"] == "failed", (doc["status"], doc["message"])

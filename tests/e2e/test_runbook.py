@@ -45,7 +45,16 @@ def test_run_all_repairs_reruns_clean_reports_and_rolls_back(
     # phase1: Traefik pinned and routing through the docker provider.
     assert {"phase1.traefik.pin", "phase1.traefik.recreate"} <= changed, steps
     assert stack.image_of("traefik") == "traefik:v3.6.7"
-    assert "api@docker" in {r["name"] for r in traefik_routers(stack)}
+    routers = {r["name"]: r for r in traefik_routers(stack)}
+    assert {"tb-adapter@docker", "report@docker"} <= set(routers)
+    # phase2: afasa-ops' services adopted the stubbed routes (no zip), AFASA's stay.
+    assert "phase2.services.adopt" in changed, steps
+    assert (stack.repo / "docker-compose.afasa-ops.yml").is_file()
+    assert "docker-compose.afasa-ops.yml" in (stack.repo / ".env").read_text()
+    moved = {n for n in routers if n.startswith("afasa-ops-")}
+    assert "afasa-ops-report-generate@docker" in moved and len(moved) == 7, sorted(routers)
+    assert routers["afasa-ops-devices@docker"]["service"] == "afasa-ops-api"
+    assert routers["tb-adapter@docker"]["service"] == "tb-adapter"
     # phase2: migrations applied over a connection on the existing volume, RLS enforced.
     assert any(s.startswith("phase2.") for s in changed), steps
     assert stack.sql("SELECT to_regclass('public.devices') IS NOT NULL") == "t"
@@ -58,6 +67,14 @@ def test_run_all_repairs_reruns_clean_reports_and_rolls_back(
     assert set(stack.box.health().values()) == {"healthy"}, stack.box.health()
     checks = [s for s in doc["steps"] if s["phase"] == "phase4"]
     assert checks and all(s["status"] in ("ok", "changed") for s in checks), steps
+    # Through Traefik, the repaired routes are answered by afasa-ops (202, not the stub's
+    # 200); a route afasa-ops does not take still reaches AFASA's stub.
+    assert any("-> 202" in f["message"] for c in checks for f in c["findings"]), checks
+    stub_log = stack.logs("tb-adapter")
+    assert "POST /api/tb/integrations/ubibot/sync" not in stub_log, stub_log[-2000:]
+    assert "/disable" not in stub_log, stub_log[-2000:]
+    stack.get("http", "/api/integrations/e2e-untouched")
+    assert "GET /api/integrations/e2e-untouched -> 404" in stack.logs("tb-adapter")
     assert any(s["verification"] for s in checks), steps
     assert stack.git("status", "--porcelain") == ""
 
@@ -82,6 +99,11 @@ def test_run_all_repairs_reruns_clean_reports_and_rolls_back(
     assert "+    image: traefik:v3.6.7" in md  # the compose diff
     assert f"as {tags[0]}" in md  # the rollback tag
     assert "0002_devices.sql" in md  # the migrations applied
+    # Which routes moved to which service.
+    assert (
+        "| afasa-ops-report-generate | `Method(`POST`) && Path(`/api/report/generate`)` | afasa-ops-api |"
+        in md
+    )
     for check in checks:
         assert f"| {check['id']} | ok |" in md, check["id"]
     junit = stack.ops("report", first, "--format", "junit")
@@ -98,3 +120,19 @@ def test_run_all_repairs_reruns_clean_reports_and_rolls_back(
     assert (stack.repo / "docker-compose.yml").read_text() == before_compose
     assert stack.git("diff", tags[0], "HEAD", "--stat") == ""
     assert stack.image_of("traefik") == "traefik:v3.6.0"
+    # The override went with the rollback: its containers are gone, the stubs route again.
+    assert not (stack.repo / "docker-compose.afasa-ops.yml").exists()
+    assert "docker-compose.afasa-ops.yml" not in (stack.repo / ".env").read_text()
+    assert not any("afasa-ops-" in n for n in stack.names()), stack.names()
+    assert sorted(back["removed"]) == [
+        "afasa-ops-api",
+        "afasa-ops-worker-commands",
+        "afasa-ops-worker-report",
+        "afasa-ops-worker-sync",
+    ]
+    stack.wait(
+        "Traefik to drop afasa-ops' routers",
+        lambda: not any(r["name"].startswith("afasa-ops-") for r in traefik_routers(stack)),
+    )
+    stack.get("http", "/api/report/reports/e2e-after-rollback")
+    assert "GET /api/report/reports/e2e-after-rollback" in stack.logs("report")

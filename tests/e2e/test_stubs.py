@@ -1,46 +1,24 @@
-"""AFASA as found, stubs included: the reference stack's `stubs` profile (compose/stubs/)
-built and run by Compose on the real engine, routed by the real Traefik through their own
-prefix rules, and found by `doctor services --probe-writes` through Traefik, by effects."""
+"""AFASA as found: the reference stack's stubbed services (compose/stubs/) built and run by
+Compose on the real engine, routed by the real Traefik through their own prefix rules, and
+found by `doctor services --probe-writes` through Traefik, by effects; with a patch bundle
+configured, `auto` leaves the routes to the operators' code."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import INFRA, Stack, traefik_routers
+from tests.e2e.conftest import Stack, start_before_state, traefik_routers
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(900)]
 
-STUBS = ("tb-adapter", "report")
-AFASA_OPS_SERVICES = ("api", "worker-report", "worker-sync", "worker-commands")
-
-
-def afasa_as_found(repo: Path) -> None:
-    """The checkout as AFASA ships it: its stubbed services, none of afasa-ops'. (Here, for
-    this test only; switching the reference stack's before state is the adoption's work.)"""
-    from ruamel.yaml import YAML
-
-    yaml = YAML()
-    yaml.width = 4096  # never fold a long flow sequence (healthcheck commands)
-    yaml.preserve_quotes = True
-    path = repo / "docker-compose.yml"
-    doc = yaml.load(path.read_text())
-    for name in AFASA_OPS_SERVICES:
-        del doc["services"][name]
-    for name in STUBS:
-        del doc["services"][name]["profiles"]
-    with path.open("w") as out:
-        yaml.dump(doc, out)
-
 
 def test_doctor_services_finds_the_stubs_through_traefik(make_stack: Callable[..., Stack]) -> None:
-    stack = make_stack(before_commit=afasa_as_found)
-    # AFASA as found: infrastructure, the UbiBot stand-in and the two stubs (no afasa-ops).
-    stack.box.up(*INFRA, "ubibot", timeout=180)
-    stack.box.compose("up", "-d", "--build", *STUBS)
-    stack.box.wait_healthy(*STUBS, timeout=180)
+    stack = make_stack()
+    # AFASA as found: infrastructure, the stand-ins and the two stubs (no afasa-ops).
+    start_before_state(stack)
+    assert not any("afasa-ops" in n for n in stack.names())
     code, doc = stack.ops_json("run", "phase1", "--yes")  # Traefik repaired: routes work
     assert code == 0, (doc["message"], [(s["id"], s["status"]) for s in doc["steps"]])
     stack.wait(
@@ -74,3 +52,12 @@ def test_doctor_services_finds_the_stubs_through_traefik(make_stack: Callable[..
     assert "sync: channel" in stack.logs("tb-adapter")  # it did read UbiBot's channels
     assert "nats: subscribed to afasa.report.requested" in stack.logs("report")
     assert stack.sql("SELECT to_regclass('devices') IS NULL") == "t"
+
+    # With the operators' bundle configured, `auto` adopts nothing and says why.
+    (stack.box.root / "ops-bundle").mkdir()
+    config = stack.box.config
+    config.write_text(config.read_text() + '\n[patch]\nbundle = "ops-bundle"\n')
+    _, plan = stack.ops_json("plan", "phase2")
+    adopt = next(s for s in plan["steps"] if s["id"] == "phase2.services.adopt")
+    assert adopt["status"] == "ok" and "patch bundle" in adopt["summary"], adopt
+    assert not (stack.repo / "docker-compose.afasa-ops.yml").exists()

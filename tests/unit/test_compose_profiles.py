@@ -1,6 +1,6 @@
-"""Services under a Compose profile count only when COMPOSE_PROFILES enables it: the
-reference stack carries AFASA's stubs under `stubs` beside afasa-ops' own `api`, and Traefik
-can only list routers of containers a plain `up` starts."""
+"""Traefik can only list routers of containers that exist: a service counts when a plain `up`
+starts it (COMPOSE_PROFILES enables its profile) and, once containers are known, when it
+has one (the adoption override's services get theirs in phase 3, not before)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,55 @@ from pathlib import Path
 from afasa_ops.compose.project import load_project
 from afasa_ops.traefik.routing import expected_routing
 
-ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = """\
+services:
+  traefik:
+    image: traefik:v3.6.7
+  tb-adapter:
+    image: afasa/tb-adapter:1
+    labels:
+      - "traefik.enable=true"
+      - "traefik.http.routers.tb-adapter.rule=PathPrefix(`/api/tb`)"
+  report:
+    image: afasa/report:1
+    labels:
+      traefik.enable: "true"
+      traefik.http.routers.report.rule: PathPrefix(`/api/report`)
+  ubibot:
+    image: standin:1
+    profiles: ["demo"]
+    labels:
+      - "traefik.enable=true"
+      - "traefik.http.routers.ubibot.rule=PathPrefix(`/ubibot`)"
+"""
 
 
-def test_stub_routers_are_expected_only_with_their_profile(tmp_path: Path) -> None:
+def _stack(tmp_path: Path, env: str) -> Path:
     stack = tmp_path / "afasa"
-    stack.mkdir()
-    (stack / "docker-compose.yml").write_text((ROOT / "compose/docker-compose.yml").read_text())
-    env = {"AFASA_STACK": "afasa", "COMPOSE_PROFILES": "demo"}
-    (stack / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    stack.mkdir(exist_ok=True)
+    (stack / "docker-compose.yml").write_text(COMPOSE)
+    (stack / ".env").write_text(env)
+    return stack
 
-    default = load_project(stack, environ={})
+
+def test_routers_of_a_profile_are_expected_only_when_it_is_active(tmp_path: Path) -> None:
+    default = load_project(_stack(tmp_path, "COMPOSE_PROFILES=demo\n"), environ={})
     assert default.active_profiles == {"demo"}
-    assert "ubibot" in default.active_services and "tb-adapter" not in default.active_services
-    assert expected_routing(default).routers == ["api@docker"]
-
-    with_stubs = load_project(stack, environ={"COMPOSE_PROFILES": "demo,stubs"})
-    assert {"tb-adapter", "report", "api"} <= set(with_stubs.active_services)
-    assert expected_routing(with_stubs).routers == [
-        "api@docker",
+    assert expected_routing(default).routers == [
         "report@docker",
         "tb-adapter@docker",
+        "ubibot@docker",
     ]
-    # No COMPOSE_PROFILES at all: only services without profiles.
-    (stack / ".env").write_text("AFASA_STACK=afasa\n")
-    bare = load_project(stack, environ={})
+    bare = load_project(_stack(tmp_path, ""), environ={})
     assert bare.active_profiles == set()
-    assert not {"ubibot", "thingsboard", "tb-adapter", "report"} & set(bare.active_services)
+    assert expected_routing(bare).routers == ["report@docker", "tb-adapter@docker"]
+    assert "/ubibot" not in expected_routing(bare).routes
+    enabled = load_project(_stack(tmp_path, ""), environ={"COMPOSE_PROFILES": "demo"})
+    assert "ubibot@docker" in expected_routing(enabled).routers
+
+
+def test_services_without_a_container_yet_are_not_expected(tmp_path: Path) -> None:
+    project = load_project(_stack(tmp_path, ""), environ={})
+    expected = expected_routing(project, created={"traefik", "tb-adapter"})
+    assert expected.routers == ["tb-adapter@docker"]
+    assert "/api/report" not in expected.routes and "/api/tb" in expected.routes

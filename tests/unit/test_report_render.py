@@ -108,3 +108,28 @@ def test_every_run_writes_its_three_reports_beside_its_journal(tmp_path: Path) -
     # The folder a reader finds again for the same run.
     journal.write("run_started", mode="run", phases=["phase0"])
     assert JournalReader(tmp_path).read(run.run_id).run_dir == str(journal.dir)
+
+
+def test_an_adoption_lists_the_routes_it_moved_and_to_which_service() -> None:
+    adopt = StepResult(
+        "phase2.services.adopt",
+        "phase2",
+        "Adopt",
+        "services.adopt",
+        Status.CHANGED,
+        summary="wrote docker-compose.afasa-ops.yml",
+        artifacts={
+            "moved_routes": [
+                {
+                    "router": "afasa-ops-devices",
+                    "rule": "Method(`GET`) && Path(`/api/devices`)",
+                    "service": "afasa-ops-api",
+                }
+            ]
+        },
+    )
+    run = RunResult("20261205-000000-abcd", "run", ["phase2"], [adopt], "ok")
+    changed = render_markdown(run).split("## What changed")[1].split("## What was tested")[0]
+    assert (
+        "| afasa-ops-devices | `Method(`GET`) && Path(`/api/devices`)` | afasa-ops-api |" in changed
+    )
