@@ -22,6 +22,7 @@ from tests.support.api_stack import (
     ApiDb,
     Process,
     UbibotCloud,
+    add_device,
     add_tenant,
     admin_rows,
     create_stream,
@@ -121,6 +122,7 @@ def test_phase4_checks_pass_against_serve_and_workers(deployment: Deployment) ->
         worker_process(config, kind, deployment.tmp / f"worker-{kind}.log", env)
         for kind in ("report", "commands")
     ]
+    commands_before = _command_rows(deployment)
     try:
         result = run_phase4(deployment.settings)
     finally:
@@ -143,12 +145,13 @@ def test_phase4_checks_pass_against_serve_and_workers(deployment: Deployment) ->
     b = _evidence(result, "phase4.check.device_disable")
     assert any("/disable -> 202" in m for m in b)
     assert any("device_commands" in m and "completed" in m for m in b)
-    rows = admin_rows(
-        deployment.db.admin_dsn,
-        "SELECT command, status FROM device_commands WHERE tenant_id=%s ORDER BY requested_at",
-        (DEFAULT_TENANT,),
-    )
-    assert rows[0] == ("disable", "completed") and rows[-1][0] == "enable"
+    # ...the worker applied the restore before its command row went, as the disable's did.
+    restored = [t for t in _touched(result, "device_disable") if "restore_applied" in t]
+    assert restored and "true" in restored[0], _touched(result, "device_disable")
+    for name in ("delete_restore_command", "delete_disable_command"):
+        assert any(f"{name} (cleanup)" in t for t in _touched(result, "device_disable"))
+    # No command row of the check is left: the same rows as before the run.
+    assert _command_rows(deployment) == commands_before
     # (C) queued, ready before the deadline, and the object is in storage.
     c = _evidence(result, "phase4.check.report_async")
     assert any("/api/report/generate" in m and "-> 202" in m for m in c)
@@ -185,6 +188,52 @@ def test_report_check_fails_at_its_deadline_without_the_report_worker(
     # Failed midway, it still deleted the report row it had made.
     assert admin_rows(deployment.db.admin_dsn, "SELECT count(*) FROM reports", ()) == [(0,)]
     assert any("delete_report (cleanup)" in t for t in _touched(result, "report_async"))
+
+
+def test_device_check_failing_midway_leaves_no_command_rows(deployment: Deployment) -> None:
+    """No commands worker: the disable is never completed, the check fails at its deadline,
+    and its cleanup still restores the device and deletes both command rows it made (the
+    worker would never apply a deleted command)."""
+    text = deployment.settings.source.read_text().replace("timeout_s = 30", "timeout_s = 2")  # type: ignore[union-attr]
+    config = deployment.tmp / "short-device.toml"
+    config.write_text(text)
+    other = _other_command(deployment)
+    before = _command_rows(deployment)
+    result = run_phase4(load_settings(config), only="phase4.check.device_disable")
+    step = result.steps[0]
+    assert step.status == Status.FAILED, step.summary
+    assert "command_completed" in step.summary
+    touched = _touched(result, "device_disable")
+    assert any("restore (cleanup)" in t for t in touched), touched
+    assert any("delete_disable_command (cleanup)" in t and "requested" in t for t in touched)
+    assert any("delete_restore_command (cleanup)" in t for t in touched), touched
+    assert not [f for f in step.findings if f.code == "check.cleanup_failed"], step.findings
+    after = _command_rows(deployment)
+    assert after == before and other in after
+    assert admin_rows(
+        deployment.db.admin_dsn, "SELECT bool_and(desired_enabled) FROM devices", ()
+    ) == [(True,)]
+
+
+def _command_rows(deployment: Deployment) -> list[tuple[object, ...]]:
+    return admin_rows(
+        deployment.db.admin_dsn, "SELECT id, command, status FROM device_commands ORDER BY id", ()
+    )
+
+
+def _other_command(deployment: Deployment) -> object:
+    """A command row the check did not make: it must stay. (A device first, when this test
+    runs without the sync of the first one.)"""
+    if not admin_rows(deployment.db.admin_dsn, "SELECT 1 FROM devices", ()):
+        add_device(deployment.db.admin_dsn, DEFAULT_TENANT, "midway-1")
+    rows = admin_rows(
+        deployment.db.admin_dsn,
+        "INSERT INTO device_commands (tenant_id, device_id, command, status, requested_by) "
+        "SELECT tenant_id, id, 'disable', 'completed', 'someone else' FROM devices LIMIT 1 "
+        "RETURNING id, command, status",
+        (),
+    )
+    return rows[0]
 
 
 def test_checks_refuse_to_run_without_credentials(deployment: Deployment, tmp_path: Path) -> None:
