@@ -17,24 +17,17 @@ from afasa_ops.runbook.loader import load_runbook
 from afasa_ops.runbook.model import RunResult, Status
 from afasa_ops.runbook.runner import Runner, Selection
 from tests.support.api_stack import (
-    MASTER_KEY,
     ROOT,
     ApiDb,
     Process,
-    UbibotCloud,
     add_device,
     add_tenant,
     admin_rows,
-    create_stream,
-    migrated_database,
     new_port,
-    serve_process,
-    ubibot_channel,
     worker_process,
-    write_config,
 )
-from tests.support.oidc_issuer import OidcIssuer, running_issuer
-from tests.support.services import NatsServer, free_port
+from tests.support.oidc_issuer import OidcIssuer
+from tests.support.ops_platform import SERVICE_ENV, afasa_ops_services, running_platform
 
 DEFAULT_TENANT = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
@@ -50,52 +43,22 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    from afasa_ops.infra.postgres import make_engine
-    from afasa_ops.platform.secrets import master_key_from_env, store_secret
-
+    """`afasa-ops serve` for the default tenant, with a UbiBot key and four channels; the
+    tests start the workers they want."""
     tmp = tmp_path_factory.mktemp("phase4")
-    nats_server = NatsServer(free_port(), tmp / "jetstream")
-    nats_server.start()
-    serve: Process | None = None
-    try:
-        with migrated_database() as db, running_issuer() as issuer, UbibotCloud() as ubibot:
-            create_stream(nats_server.url)
-            add_tenant(db.admin_dsn, "demo farm", DEFAULT_TENANT)
-            ubibot.channels["demo-key"] = [ubibot_channel(i) for i in range(4)]
-            engine = make_engine(db.app_dsn, pool_size=1)
-            key = master_key_from_env({"AFASA_MASTER_KEY_BASE64": MASTER_KEY})
-            store_secret(engine, DEFAULT_TENANT, "ubibot_api_key", "demo-key", key)
-            engine.dispose()
-            port = new_port()
-            (tmp / "issuer.pem").write_text(issuer.private_pem)
-            config = write_config(
-                tmp / "afasa-ops.toml",
-                db,
-                nats_url=nats_server.url,
-                storage_url=f"file://{tmp / 'storage'}",
-                issuer_url=issuer.url,
-                ubibot_url=ubibot.base_url,
-                port=port,
-                extra=(
-                    "[runbook]\n"
-                    f'path = "{ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"}"\n'
-                    "[checks]\n"
-                    f'base_url = "http://127.0.0.1:{port}"\n'
-                    f'token_signing_key = {{ file = "{tmp / "issuer.pem"}" }}\n'
-                    f'token_kid = "{issuer.kid}"\n'
-                    "timeout_s = 30\n"
-                    "poll_max_s = 0.3\n"
-                ),
-            )
-            settings = load_settings(config)
-            serve = serve_process(
-                config, port, tmp / "serve.log", {"AFASA_MASTER_KEY_BASE64": MASTER_KEY}
-            )
-            yield Deployment(db, settings, serve, issuer, tmp)
-    finally:
-        if serve is not None:
-            serve.stop()
-        nats_server.stop()
+    with running_platform(tmp, channels=4) as platform:
+        add_tenant(platform.db.admin_dsn, "demo farm", DEFAULT_TENANT)
+        platform.store_ubibot_key(DEFAULT_TENANT)
+        port = new_port()
+        config = platform.config(
+            "afasa-ops",
+            port,
+            f"http://127.0.0.1:{port}",
+            sections=f'[runbook]\npath = "{ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"}"',
+            checks="timeout_s = 30\npoll_max_s = 0.3",
+        )
+        with afasa_ops_services(platform, config, port) as serve:
+            yield Deployment(platform.db, load_settings(config), serve, platform.issuer, tmp)
 
 
 def run_phase4(settings: Settings, only: str | None = None) -> RunResult:
@@ -117,9 +80,8 @@ def _touched(result: RunResult, check: str) -> list[str]:
 def test_phase4_checks_pass_against_serve_and_workers(deployment: Deployment) -> None:
     config = deployment.settings.source
     assert config is not None
-    env = {"AFASA_MASTER_KEY_BASE64": MASTER_KEY}
     workers = [
-        worker_process(config, kind, deployment.tmp / f"worker-{kind}.log", env)
+        worker_process(config, kind, deployment.tmp / f"worker-{kind}.log", SERVICE_ENV)
         for kind in ("report", "commands")
     ]
     commands_before = _command_rows(deployment)
