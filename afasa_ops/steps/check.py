@@ -255,17 +255,29 @@ class CheckRunner:
 
     def clean_up(self, params: CheckParams) -> None:
         """Each cleanup action on its own: one failing does not keep the others from running;
-        a failure is a warning in the evidence, and the record says what is left behind."""
+        a failure is a warning in the evidence, and the record says what is left behind. A
+        polled cleanup action waits (for a worker to apply a restore) like an action does."""
+        changing = _changing_names(params)
         for action in params.cleanup:
             try:
                 if not self._wanted(action):
                     continue
+                if action.poll:
+                    deadline_s = (
+                        action.timeout_s or params.timeout_s or self.settings.checks.timeout_s
+                    )
+                    message = self._run_action(action, deadline_s, code="check.cleanup")
+                    self.touched.append(redactor.redact(f"{action.name} (cleanup): {message}"))
+                    continue
                 message = self._once(action)
             except CheckFailed as exc:
+                # A wait that ran out leaves nothing behind itself: it only did not see it.
+                what = "left behind" if action.name in changing else "not confirmed"
+                said = exc.message.removeprefix(f"{action.name}: ")  # a polled one names itself
                 self.evidence.findings.append(
                     Finding.warning(
                         "check.cleanup_failed",
-                        redactor.redact(f"{action.name}: {exc.message}: left behind"),
+                        redactor.redact(f"{action.name}: {said}: {what}"),
                     )
                 )
                 self.touched.append(redactor.redact(f"{action.name}: FAILED, {exc.message}"))
@@ -290,7 +302,7 @@ class CheckRunner:
             return False
         return True
 
-    def _run_action(self, action: Action, deadline_s: float) -> None:
+    def _run_action(self, action: Action, deadline_s: float, code: str = "check") -> str:
         started = time.monotonic()
         deadline = started + deadline_s
         # Work a check waits for (a command, a report) is often done within a few hundred ms:
@@ -308,7 +320,7 @@ class CheckRunner:
                         f" (after {attempt} attempts, {deadline_s:.0f}s)" if action.poll else ""
                     )
                     if exc.evidence:
-                        self.evidence.add(f"check.{action.name}", exc.evidence)
+                        self.evidence.add(f"{code}.{action.name}", exc.evidence)
                     raise CheckFailed(f"{action.name}: {exc.message}{suffix}") from None
                 if exc.message != said:  # the console hears each new state once
                     self.say(f"  {action.name}: not yet ({exc.message}); polling")
@@ -317,9 +329,9 @@ class CheckRunner:
                 if time.monotonic() - started >= _FAST_POLL_S:
                     wait = min(wait * 1.5, self.settings.checks.poll_max_s)
                 continue
-            self.evidence.add(f"check.{action.name}", message, attempts=attempt, **self._facts)
+            self.evidence.add(f"{code}.{action.name}", message, attempts=attempt, **self._facts)
             self._last = message
-            return
+            return message
 
     def _once(self, action: Action) -> str:
         # What the report shows of this action: method/route/status, row count, object key.

@@ -14,31 +14,26 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.api_stack import (
-    MASTER_KEY,
     ROOT,
     ApiDb,
     Process,
-    UbibotCloud,
     add_device,
     add_tenant,
     admin_rows,
-    create_stream,
-    migrated_database,
     new_port,
-    serve_process,
-    ubibot_channel,
-    worker_process,
-    write_config,
 )
-from tests.support.oidc_issuer import OidcIssuer, running_issuer
-from tests.support.services import NatsServer, free_port
+from tests.support.ops_platform import (
+    UBIBOT_KEY,
+    Platform,
+    afasa_ops_services,
+    running_platform,
+)
 
 PROBE_STEPS = (
     "doctor.services.stub_sync",
@@ -47,47 +42,14 @@ PROBE_STEPS = (
 )
 
 
-@dataclass
-class Platform:
-    db: ApiDb
-    nats: NatsServer
-    issuer: OidcIssuer
-    ubibot: UbibotCloud
-    tmp: Path
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    tmp = tmp_path_factory.mktemp("doctor-services")
-    nats_server = NatsServer(free_port(), tmp / "jetstream")
-    nats_server.start()
-    try:
-        with migrated_database() as db, running_issuer() as issuer, UbibotCloud() as ubibot:
-            create_stream(nats_server.url)
-            ubibot.channels["demo-key"] = [ubibot_channel(i) for i in range(3)]
-            (tmp / "issuer.pem").write_text(issuer.private_pem)
-            yield Platform(db, nats_server, issuer, ubibot, tmp)
-    finally:
-        nats_server.stop()
+    with running_platform(tmp_path_factory.mktemp("doctor-services"), channels=3) as platform:
+        yield platform
 
 
 def config_for(p: Platform, name: str, base_url: str, tenant: uuid.UUID, port: int) -> Path:
-    return write_config(
-        p.tmp / f"{name}.toml",
-        p.db,
-        nats_url=p.nats.url,
-        storage_url=f"file://{p.tmp / 'storage'}",
-        issuer_url=p.issuer.url,
-        ubibot_url=p.ubibot.base_url,
-        port=port,
-        extra=(
-            "[checks]\n"
-            f'base_url = "{base_url}"\n'
-            f'tenant_id = "{tenant}"\n'
-            f'token_signing_key = {{ file = "{p.tmp / "issuer.pem"}" }}\n'
-            f'token_kid = "{p.issuer.kid}"\n'
-        ),
-    )
+    return p.config(name, port, base_url, tenant=tenant)
 
 
 def doctor_services(config: Path, *flags: str) -> tuple[int, dict[str, Any]]:
@@ -141,7 +103,7 @@ def stubs(platform: Platform) -> Iterator[tuple[str, Path]]:
         "STUB_HOST": "127.0.0.1",
         "STUB_PORT": str(port),
         "UBIBOT_BASE_URL": platform.ubibot.base_url,
-        "UBIBOT_ACCOUNT_KEY": "demo-key",
+        "UBIBOT_ACCOUNT_KEY": UBIBOT_KEY,
         "NATS_URL": platform.nats.url,
         "REPORT_RENDER_S": "0.2",
     }
@@ -233,26 +195,12 @@ def test_without_probe_writes_nothing_is_written_or_called(
 def afasa_ops_api(platform: Platform) -> Iterator[tuple[Path, uuid.UUID, int]]:
     """afasa-ops' own API and its report and commands workers, for one tenant with a UbiBot
     key of its own."""
-    from afasa_ops.infra.postgres import make_engine
-    from afasa_ops.platform.secrets import master_key_from_env, store_secret
-
     tenant = add_tenant(platform.db.admin_dsn, "working farm")
-    engine = make_engine(platform.db.app_dsn, pool_size=1)
-    key = master_key_from_env({"AFASA_MASTER_KEY_BASE64": MASTER_KEY})
-    store_secret(engine, tenant, "ubibot_api_key", "demo-key", key)
-    engine.dispose()
+    platform.store_ubibot_key(tenant)
     port = new_port()
     config = config_for(platform, "working", f"http://127.0.0.1:{port}", tenant, port)
-    env = {"AFASA_MASTER_KEY_BASE64": MASTER_KEY}
-    procs: list[Process] = []
-    try:
-        procs.append(serve_process(config, port, platform.tmp / "serve.log", env))
-        for kind in ("report", "commands"):
-            procs.append(worker_process(config, kind, platform.tmp / f"worker-{kind}.log", env))
+    with afasa_ops_services(platform, config, port, workers=("report", "commands")):
         yield config, tenant, port
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 def test_afasa_ops_own_services_are_not_stubs_and_the_probes_restore(

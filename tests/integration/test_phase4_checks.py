@@ -17,23 +17,17 @@ from afasa_ops.runbook.loader import load_runbook
 from afasa_ops.runbook.model import RunResult, Status
 from afasa_ops.runbook.runner import Runner, Selection
 from tests.support.api_stack import (
-    MASTER_KEY,
     ROOT,
     ApiDb,
     Process,
-    UbibotCloud,
+    add_device,
     add_tenant,
     admin_rows,
-    create_stream,
-    migrated_database,
     new_port,
-    serve_process,
-    ubibot_channel,
     worker_process,
-    write_config,
 )
-from tests.support.oidc_issuer import OidcIssuer, running_issuer
-from tests.support.services import NatsServer, free_port
+from tests.support.oidc_issuer import OidcIssuer
+from tests.support.ops_platform import SERVICE_ENV, afasa_ops_services, running_platform
 
 DEFAULT_TENANT = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
@@ -49,52 +43,22 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    from afasa_ops.infra.postgres import make_engine
-    from afasa_ops.platform.secrets import master_key_from_env, store_secret
-
+    """`afasa-ops serve` for the default tenant, with a UbiBot key and four channels; the
+    tests start the workers they want."""
     tmp = tmp_path_factory.mktemp("phase4")
-    nats_server = NatsServer(free_port(), tmp / "jetstream")
-    nats_server.start()
-    serve: Process | None = None
-    try:
-        with migrated_database() as db, running_issuer() as issuer, UbibotCloud() as ubibot:
-            create_stream(nats_server.url)
-            add_tenant(db.admin_dsn, "demo farm", DEFAULT_TENANT)
-            ubibot.channels["demo-key"] = [ubibot_channel(i) for i in range(4)]
-            engine = make_engine(db.app_dsn, pool_size=1)
-            key = master_key_from_env({"AFASA_MASTER_KEY_BASE64": MASTER_KEY})
-            store_secret(engine, DEFAULT_TENANT, "ubibot_api_key", "demo-key", key)
-            engine.dispose()
-            port = new_port()
-            (tmp / "issuer.pem").write_text(issuer.private_pem)
-            config = write_config(
-                tmp / "afasa-ops.toml",
-                db,
-                nats_url=nats_server.url,
-                storage_url=f"file://{tmp / 'storage'}",
-                issuer_url=issuer.url,
-                ubibot_url=ubibot.base_url,
-                port=port,
-                extra=(
-                    "[runbook]\n"
-                    f'path = "{ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"}"\n'
-                    "[checks]\n"
-                    f'base_url = "http://127.0.0.1:{port}"\n'
-                    f'token_signing_key = {{ file = "{tmp / "issuer.pem"}" }}\n'
-                    f'token_kid = "{issuer.kid}"\n'
-                    "timeout_s = 30\n"
-                    "poll_max_s = 0.3\n"
-                ),
-            )
-            settings = load_settings(config)
-            serve = serve_process(
-                config, port, tmp / "serve.log", {"AFASA_MASTER_KEY_BASE64": MASTER_KEY}
-            )
-            yield Deployment(db, settings, serve, issuer, tmp)
-    finally:
-        if serve is not None:
-            serve.stop()
-        nats_server.stop()
+    with running_platform(tmp, channels=4) as platform:
+        add_tenant(platform.db.admin_dsn, "demo farm", DEFAULT_TENANT)
+        platform.store_ubibot_key(DEFAULT_TENANT)
+        port = new_port()
+        config = platform.config(
+            "afasa-ops",
+            port,
+            f"http://127.0.0.1:{port}",
+            sections=f'[runbook]\npath = "{ROOT / "afasa_ops/data/runbooks/afasa-repair.yaml"}"',
+            checks="timeout_s = 30\npoll_max_s = 0.3",
+        )
+        with afasa_ops_services(platform, config, port) as serve:
+            yield Deployment(platform.db, load_settings(config), serve, platform.issuer, tmp)
 
 
 def run_phase4(settings: Settings, only: str | None = None) -> RunResult:
@@ -116,11 +80,11 @@ def _touched(result: RunResult, check: str) -> list[str]:
 def test_phase4_checks_pass_against_serve_and_workers(deployment: Deployment) -> None:
     config = deployment.settings.source
     assert config is not None
-    env = {"AFASA_MASTER_KEY_BASE64": MASTER_KEY}
     workers = [
-        worker_process(config, kind, deployment.tmp / f"worker-{kind}.log", env)
+        worker_process(config, kind, deployment.tmp / f"worker-{kind}.log", SERVICE_ENV)
         for kind in ("report", "commands")
     ]
+    commands_before = _command_rows(deployment)
     try:
         result = run_phase4(deployment.settings)
     finally:
@@ -143,12 +107,13 @@ def test_phase4_checks_pass_against_serve_and_workers(deployment: Deployment) ->
     b = _evidence(result, "phase4.check.device_disable")
     assert any("/disable -> 202" in m for m in b)
     assert any("device_commands" in m and "completed" in m for m in b)
-    rows = admin_rows(
-        deployment.db.admin_dsn,
-        "SELECT command, status FROM device_commands WHERE tenant_id=%s ORDER BY requested_at",
-        (DEFAULT_TENANT,),
-    )
-    assert rows[0] == ("disable", "completed") and rows[-1][0] == "enable"
+    # ...the worker applied the restore before its command row went, as the disable's did.
+    restored = [t for t in _touched(result, "device_disable") if "restore_applied" in t]
+    assert restored and "true" in restored[0], _touched(result, "device_disable")
+    for name in ("delete_restore_command", "delete_disable_command"):
+        assert any(f"{name} (cleanup)" in t for t in _touched(result, "device_disable"))
+    # No command row of the check is left: the same rows as before the run.
+    assert _command_rows(deployment) == commands_before
     # (C) queued, ready before the deadline, and the object is in storage.
     c = _evidence(result, "phase4.check.report_async")
     assert any("/api/report/generate" in m and "-> 202" in m for m in c)
@@ -185,6 +150,52 @@ def test_report_check_fails_at_its_deadline_without_the_report_worker(
     # Failed midway, it still deleted the report row it had made.
     assert admin_rows(deployment.db.admin_dsn, "SELECT count(*) FROM reports", ()) == [(0,)]
     assert any("delete_report (cleanup)" in t for t in _touched(result, "report_async"))
+
+
+def test_device_check_failing_midway_leaves_no_command_rows(deployment: Deployment) -> None:
+    """No commands worker: the disable is never completed, the check fails at its deadline,
+    and its cleanup still restores the device and deletes both command rows it made (the
+    worker would never apply a deleted command)."""
+    text = deployment.settings.source.read_text().replace("timeout_s = 30", "timeout_s = 2")  # type: ignore[union-attr]
+    config = deployment.tmp / "short-device.toml"
+    config.write_text(text)
+    other = _other_command(deployment)
+    before = _command_rows(deployment)
+    result = run_phase4(load_settings(config), only="phase4.check.device_disable")
+    step = result.steps[0]
+    assert step.status == Status.FAILED, step.summary
+    assert "command_completed" in step.summary
+    touched = _touched(result, "device_disable")
+    assert any("restore (cleanup)" in t for t in touched), touched
+    assert any("delete_disable_command (cleanup)" in t and "requested" in t for t in touched)
+    assert any("delete_restore_command (cleanup)" in t for t in touched), touched
+    assert not [f for f in step.findings if f.code == "check.cleanup_failed"], step.findings
+    after = _command_rows(deployment)
+    assert after == before and other in after
+    assert admin_rows(
+        deployment.db.admin_dsn, "SELECT bool_and(desired_enabled) FROM devices", ()
+    ) == [(True,)]
+
+
+def _command_rows(deployment: Deployment) -> list[tuple[object, ...]]:
+    return admin_rows(
+        deployment.db.admin_dsn, "SELECT id, command, status FROM device_commands ORDER BY id", ()
+    )
+
+
+def _other_command(deployment: Deployment) -> object:
+    """A command row the check did not make: it must stay. (A device first, when this test
+    runs without the sync of the first one.)"""
+    if not admin_rows(deployment.db.admin_dsn, "SELECT 1 FROM devices", ()):
+        add_device(deployment.db.admin_dsn, DEFAULT_TENANT, "midway-1")
+    rows = admin_rows(
+        deployment.db.admin_dsn,
+        "INSERT INTO device_commands (tenant_id, device_id, command, status, requested_by) "
+        "SELECT tenant_id, id, 'disable', 'completed', 'someone else' FROM devices LIMIT 1 "
+        "RETURNING id, command, status",
+        (),
+    )
+    return rows[0]
 
 
 def test_checks_refuse_to_run_without_credentials(deployment: Deployment, tmp_path: Path) -> None:

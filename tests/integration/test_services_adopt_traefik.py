@@ -4,25 +4,13 @@ every other route stays with AFASA's service. Without the priority AFASA's rule 
 
 from __future__ import annotations
 
-import http.server
-import socket
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from afasa_ops.compose.override import OverrideInputs, build_override
-from tests.support.docker_fixtures import (
-    TRAEFIK_FIXED,
-    containers,
-    require_docker,
-    require_images,
-    wait_for,
-)
+from tests.support.traefik_file_provider import answer, backend, load_balancer, traefik_routing
 
 # AFASA's router as the reference stack routes it (prefix rules, no priority).
 AFASA_RULE = (
@@ -49,38 +37,11 @@ STAYED = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _backend(name: str) -> tuple[http.server.ThreadingHTTPServer, int]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            body = name.encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, int(server.server_address[1])
-
-
 @pytest.fixture
 def backends() -> Iterator[dict[str, int]]:
-    afasa, afasa_port = _backend("afasa")
-    ours, ours_port = _backend("afasa-ops")
-    yield {"afasa": afasa_port, "afasa-ops-api": ours_port}
-    afasa.shutdown()
-    ours.shutdown()
+    """AFASA's service and afasa-ops' API, each answering with its own name."""
+    with backend(200, b"afasa") as afasa, backend(200, b"afasa-ops") as ours:
+        yield {"afasa": afasa, "afasa-ops-api": ours}
 
 
 def _dynamic(ports: dict[str, int], with_priority: bool) -> dict[str, object]:
@@ -102,41 +63,20 @@ def _dynamic(ports: dict[str, int], with_priority: bool) -> dict[str, object]:
             router["priority"] = int(value)
         elif parts[4] == "service":
             router["service"] = value
-    services = {
-        name: {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{port}"}]}}
-        for name, port in ports.items()
-    }
+    services = {name: load_balancer(port) for name, port in ports.items()}
     return {"http": {"routers": routers, "services": services}}
 
 
 def _who(port: int, method: str, path: str) -> str:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=b"")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return str(resp.read().decode())
-    except urllib.error.HTTPError as err:
-        return f"HTTP {err.code}"
+    status, body = answer(port, path, method)
+    return body if status == 200 else f"HTTP {status}"
 
 
 def _serve(tmp_path: Path, dynamic: dict[str, object]) -> Iterator[int]:
-    require_docker()
-    require_images(TRAEFIK_FIXED)
-    conf = tmp_path / "dynamic.yml"
-    conf.write_text(yaml.safe_dump(dynamic))
-    port = _free_port()
-    with containers() as box:
-        box.run(
-            "traefik-priority",
-            TRAEFIK_FIXED,
-            f"--entrypoints.web.address=127.0.0.1:{port}",
-            "--providers.file.filename=/etc/traefik/dynamic.yml",
-            options=("--network", "host", "-v", f"{conf}:/etc/traefik/dynamic.yml:ro"),
-        )
-        wait_for(
-            "traefik to route",
-            lambda: _who(port, "GET", "/api/tb/telemetry") == "afasa",
-            deadline_s=60,
-        )
+    def ready(port: int) -> bool:
+        return _who(port, "GET", "/api/tb/telemetry") == "afasa"
+
+    with traefik_routing(tmp_path, "traefik-priority", dynamic, ready) as port:
         yield port
 
 
