@@ -12,7 +12,12 @@ import typer.main
 from afasa_ops.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("docker", "sqlalchemy", "nats", "fastapi", "reportlab", "psycopg", "uvicorn", "minio")
+# Libraries a command imports inside the one driver that uses them, never at start-up: each
+# costs a run tens of milliseconds before its first step (bench/phase1_repair.py, rerun.py).
+HEAVY = (
+    "docker", "requests", "git", "minio", "boto3", "botocore", "psycopg", "nats", "httpx",
+    "jwt", "cryptography", "pydantic", "yaml", "sqlalchemy", "fastapi", "reportlab", "uvicorn",
+)  # fmt: skip
 
 
 def all_commands() -> list[list[str]]:
@@ -75,3 +80,22 @@ def test_version() -> None:
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
     )
     assert proc.stdout.startswith("afasa-ops ")
+
+
+def test_the_http_driver_loads_httpx_without_its_command_line_client() -> None:
+    # httpx imports its CLI (rich.syntax, pygments) when they are installed; a run never uses
+    # it, and it cost a third of httpx's import.
+    code = (
+        "import sys\n"
+        "from afasa_ops.infra import http\n"
+        "http.client(1.0).close()\n"
+        "print(sorted(m for m in ('httpx', 'httpx._main', 'pygments') if sys.modules.get(m)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['httpx']"
