@@ -99,3 +99,27 @@ def test_the_http_driver_loads_httpx_without_its_command_line_client() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['httpx']"
+
+
+def test_loading_the_runbook_imports_no_driver_library() -> None:
+    # Every step kind is imported to load the runbook; the libraries behind the drivers are
+    # imported by the steps that run, not by their modules.
+    drivers = (
+        "docker", "requests", "urllib3", "git", "minio", "psycopg", "httpx", "jwt",
+        "cryptography", "packaging", "nats", "sqlalchemy",
+    )  # fmt: skip
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from afasa_ops.runbook.loader import load_runbook\n"
+        f"load_runbook(Path({str(ROOT / 'afasa_ops/data/runbooks/afasa-repair.yaml')!r}))\n"
+        f"print(sorted(m for m in {drivers!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
