@@ -4,11 +4,13 @@ which [api] settings are coherent, the development issuer, and minting tokens: H
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 import uuid
 from typing import Any
-
-import jwt
 
 from afasa_ops.config import ApiSection
 from afasa_ops.errors import ConfigError
@@ -57,9 +59,27 @@ def mint_token(
         "jti": uuid.uuid4().hex,
     }
     if key.lstrip().startswith("-----BEGIN"):
+        # PyJWT (and cryptography under it) only for RS256: HS256 needs the standard library.
+        import jwt
+
         headers = {"kid": kid} if kid else None
         token = jwt.encode(claims, key, algorithm="RS256", headers=headers)
     else:
-        token = jwt.encode(claims, key, algorithm="HS256")
+        token = _hs256(claims, key)
     redactor.add(token)
     return token
+
+
+def _hs256(claims: dict[str, Any], key: str) -> str:
+    """A compact JWS signed with HMAC-SHA256 (RFC 7515/7518), as PyJWT writes it: a header
+    {"alg":"HS256","typ":"JWT"}, JSON without spaces, base64url without padding."""
+
+    def b64(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    def compact(doc: dict[str, Any]) -> bytes:
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    signing_input = b64(compact({"alg": "HS256", "typ": "JWT"})) + b"." + b64(compact(claims))
+    signature = hmac.new(key.encode(), signing_input, hashlib.sha256).digest()
+    return (signing_input + b"." + b64(signature)).decode()

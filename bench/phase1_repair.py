@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "compose"))
 sys.path.insert(0, str(ROOT))
 
 import sandbox as sandbox_mod  # noqa: E402  (compose/ is not a package)
+from _rounds import Rounds, side_by_side  # noqa: E402
 
 TARGET_RATIO = 1.3
 INFRA = ("postgres", "nats", "s3", "traefik")
@@ -206,27 +207,37 @@ def main() -> int:
     compose = sandbox_mod.compose_binary()
     print(f"phase1_repair.py: Compose {' '.join(compose)}; making a broken sandbox...")
     precompile()
-    ours: list[float] = []
-    bare: list[float] = []
     doc: dict[str, object] = {}
+    up_s = 0.0
     with broken_sandbox(compose) as box:
         as_found = git(box, "rev-parse", "HEAD")
-        for n in range(max(1, args.rounds)):
-            # Alternate which side goes first, so neither always meets a warmer engine.
-            for side in ("ops", "bare") if n % 2 == 0 else ("bare", "ops"):
-                break_again(box, as_found)
-                if side == "ops":
-                    secs, doc = with_afasa_ops(box)
-                    ours.append(secs)
-                else:
-                    secs, up_s = bare_fix(box, compose)
-                    bare.append(secs)
+
+        def ops_side() -> float:
+            nonlocal doc
+            secs, doc = with_afasa_ops(box)
+            return secs
+
+        def bare_side() -> float:
+            nonlocal up_s
+            secs, up_s = bare_fix(box, compose)
+            return secs
+
+        def show(n: int, got: Rounds) -> None:
+            ops, bare = got.last("ops"), got.last("bare")
             how = "routers listed" if "provider connected" in provider_summary(doc) else "settle_s"
             print(
-                f"  round {n + 1}: run phase1 {ours[-1]:5.2f} s ({split(doc, ours[-1])})"
-                f"   bare fix {bare[-1]:5.2f} s (up {up_s:.2f} + route {bare[-1] - up_s:.2f})"
+                f"  round {n + 1}: run phase1 {ops:5.2f} s ({split(doc, ops)})"
+                f"   bare fix {bare:5.2f} s (up {up_s:.2f} + route {bare - up_s:.2f})"
                 f"   provider judged on: {how}"
             )
+
+        got = side_by_side(
+            args.rounds,
+            {"ops": ops_side, "bare": bare_side},
+            before_each=lambda: break_again(box, as_found),
+            after_round=show,
+        )
+        ours, bare = got.times["ops"], got.times["bare"]
         a, b = statistics.median(ours), statistics.median(bare)
         ratio = a / b
         print(f"{'run phase1 --yes':<22} median {a:6.2f} s over {len(ours)} rounds")

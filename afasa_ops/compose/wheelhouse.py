@@ -21,15 +21,20 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-
-from packaging.markers import default_environment
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING
 
 import afasa_ops
 from afasa_ops.resources import package_dir
+
+if TYPE_CHECKING:
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+# importlib.metadata and packaging are imported where the wheels are made: the step that
+# does it is in every runbook, so this module is imported by every run, most of which never
+# pack a wheel (a few tens of milliseconds of start-up).
 
 DIST = "afasa-ops"
 EXTRA = "service"
@@ -89,6 +94,8 @@ def _record_hash(data: bytes) -> str:
 def installed_distribution() -> metadata.Distribution:
     """The installed afasa-ops' metadata: a .dist-info of this version first (a source tree
     on sys.path may also hold a stale .egg-info of its own)."""
+    from importlib import metadata
+
     found = list(metadata.distributions(name=DIST))
     for dist in found:
         if dist.read_text("METADATA") and dist.version == afasa_ops.__version__:
@@ -137,6 +144,8 @@ def pack_installed() -> tuple[str, bytes]:
 
 def _image_environment() -> dict[str, str]:
     """Marker values of the image's interpreter: Linux CPython 3.11 on this machine's arch."""
+    from packaging.markers import default_environment
+
     env = {k: str(v) for k, v in default_environment().items()}
     env.update(
         python_version=IMAGE_PYTHON,
@@ -152,6 +161,10 @@ def _image_environment() -> dict[str, str]:
 
 
 def _requirements(name: str, extras: Iterable[str]) -> Iterator[Requirement]:
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
     dist = installed_distribution() if name == DIST else metadata.distribution(name)
     env = _image_environment()
     for line in dist.requires or []:
@@ -165,6 +178,10 @@ def _requirements(name: str, extras: Iterable[str]) -> Iterator[Requirement]:
 def service_pins() -> list[Pin]:
     """The installed versions of every distribution afasa-ops[service] needs in the image,
     walked from the installed metadata (what the operator's afasa-ops was tested with)."""
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
     pins: dict[str, Pin] = {}
     todo: list[tuple[str, tuple[str, ...]]] = [(DIST, (EXTRA,))]
     seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -187,6 +204,8 @@ def service_pins() -> list[Pin]:
 
 def wheels_in(folder: Path) -> dict[str, str]:
     """canonical name -> version of the wheels in folder."""
+    from packaging.utils import canonicalize_name
+
     found: dict[str, str] = {}
     for path in sorted(folder.glob("*.whl")) if folder.is_dir() else []:
         if match := _WHEEL_NAME.match(path.name):

@@ -1,24 +1,31 @@
-"""The Docker engine driver (docker SDK 7.x): engine facts, Compose containers, their logs.
+"""The Docker engine driver: engine facts, Compose containers, their logs.
 
-The SDK is imported inside methods so `afasa-ops --help` never loads it. Every engine error is
-translated here into a one-line BlockedError (no engine, socket missing, permission denied)
-or DriverError.
+The Engine API is spoken directly over httpx (its Unix-socket transport): the few calls a
+run makes do not need the docker SDK, whose import (requests, urllib3, websocket) cost a
+run a tenth of a second before its first step. httpx is imported inside methods so
+`afasa-ops --help` never loads it. Every engine error is translated here into a one-line
+BlockedError (no engine, socket missing, permission denied) or DriverError.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from afasa_ops.errors import BlockedError, DriverError
 from afasa_ops.findings import CommandRecord
+from afasa_ops.infra import http as http_driver  # first: httpx without its CLI
 from afasa_ops.infra.shell import Shell
 from afasa_ops.redact import redactor
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -66,11 +73,22 @@ def resolve_host(configured: str | None, environ: dict[str, str] | None = None) 
     return configured or env.get("DOCKER_HOST") or DEFAULT_HOST
 
 
+class EngineHttpError(Exception):
+    """The engine answered with an error status; `explanation` is its own message."""
+
+    def __init__(self, status: int, explanation: str) -> None:
+        super().__init__(f"{status}: {explanation}")
+        self.status = status
+        self.explanation = explanation
+
+
 class DockerEngine:
     def __init__(self, host: str | None = None, timeout_s: float = 30.0) -> None:
         self.host = resolve_host(host)
         self.timeout_s = timeout_s
-        self._client: Any = None
+        self._client: httpx.Client | None = None
+        # Whether a container has a terminal cannot change while it exists: asked once.
+        self._tty: dict[str, bool] = {}
 
     # -- connection --------------------------------------------------------------------------
     def _socket_problem(self) -> str | None:
@@ -84,32 +102,63 @@ class DockerEngine:
         return None
 
     @property
-    def client(self) -> Any:
+    def client(self) -> httpx.Client:
         if self._client is None:
             problem = self._socket_problem()
             if problem:
                 raise BlockedError(f"Docker engine at {self.host}: {problem}")
-            import docker
+            import httpx
 
-            with self._translated("connect"):
-                self._client = docker.DockerClient(base_url=self.host, timeout=int(self.timeout_s))
+            # Paths carry no /vX.Y prefix: the engine answers in its own API version, the one
+            # the docker SDK negotiated (it asked /version first) for the same calls.
+            if self.host.startswith("unix://"):
+                # A socket: no TLS (no CA bundle to load), and no proxy from the environment.
+                transport = httpx.HTTPTransport(uds=self.host[len("unix://") :], verify=False)
+                self._client = httpx.Client(
+                    base_url="http://docker",
+                    transport=transport,
+                    timeout=self.timeout_s,
+                    trust_env=False,
+                )
+            elif self.host.startswith(("tcp://", "http://")):
+                base_url = "http://" + self.host.split("://", 1)[1]
+                self._client = httpx.Client(base_url=base_url, timeout=self.timeout_s)
+            elif self.host.startswith("https://"):
+                self._client = http_driver.client(self.timeout_s, base_url=self.host)
+            else:
+                raise BlockedError(
+                    f"Docker engine at {self.host}: unsupported scheme"
+                    " (use unix://, tcp:// or https://)"
+                )
         return self._client
+
+    def _get(self, action: str, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET an Engine API path: its JSON, or its bytes for a non-JSON answer."""
+        import httpx
+
+        with self._translated(action):
+            try:
+                resp = self.client.get(path, params=params)
+            except httpx.HTTPError as exc:
+                raise ConnectionError(str(exc) or type(exc).__name__) from exc
+            if resp.status_code >= 400:
+                raise EngineHttpError(resp.status_code, _message(resp))
+            if resp.headers.get("content-type", "").startswith("application/json"):
+                return resp.json()
+            return resp.content
 
     @contextmanager
     def _translated(self, action: str) -> Iterator[None]:
-        import docker.errors
-        import requests
-
         try:
             yield
-        except docker.errors.NotFound as exc:
-            raise DriverError(f"docker {action}: not found: {_explain(exc)}") from exc
-        except docker.errors.APIError as exc:
+        except EngineHttpError as exc:
+            if exc.status == 404:
+                raise DriverError(f"docker {action}: not found: {_explain(exc)}") from exc
             raise DriverError(f"docker {action}: {_explain(exc)}") from exc
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            raise BlockedError(f"Docker engine at {self.host}: {_reason(exc)}") from exc
         except PermissionError as exc:
             raise BlockedError(f"Docker engine at {self.host}: permission denied") from exc
+        except (ConnectionError, OSError) as exc:
+            raise BlockedError(f"Docker engine at {self.host}: {_reason(exc)}") from exc
 
     def close(self) -> None:
         if self._client is not None:
@@ -118,10 +167,8 @@ class DockerEngine:
 
     # -- facts -------------------------------------------------------------------------------
     def facts(self) -> EngineFacts:
-        with self._translated("version"):
-            data = self.client.version()
-        with self._translated("info"):
-            info = self.client.info()
+        data = self._get("version", "/version")
+        info = self._get("info", "/info")
         return EngineFacts(
             host=self.host,
             version=str(data.get("Version", "")),
@@ -134,33 +181,73 @@ class DockerEngine:
         )
 
     # -- compose containers ---------------------------------------------------------------------
+    def _list(self, labels: list[str]) -> list[dict[str, Any]]:
+        """The containers (running or not) carrying all these labels, as `docker ps` lists them."""
+        filters = json.dumps({"label": labels})
+        found = self._get("ps", "/containers/json", {"all": "1", "filters": filters})
+        return [c for c in found if isinstance(c, dict)]
+
+    def _inspect(self, container_id: str, action: str = "inspect") -> dict[str, Any]:
+        attrs: dict[str, Any] = self._get(action, f"/containers/{container_id}/json")
+        return attrs
+
     def service_container(self, project: str, service: str) -> ContainerInfo | None:
         """The newest container Compose (v1 or v2) created for this project's service."""
-        filters = {
-            "label": [
-                f"com.docker.compose.project={project}",
-                f"com.docker.compose.service={service}",
-            ]
-        }
-        with self._translated("ps"):
-            found = self.client.containers.list(all=True, filters=filters)
-        if not found:
+        listed = self._list(
+            [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]
+        )
+        if not listed:
             return None
-        newest = max(found, key=lambda c: c.attrs.get("Created", ""))
-        return _info(newest.attrs)
+        # Inspected, as the docker SDK did, so "newest" compares the full creation times.
+        found = [self._inspect(str(c.get("Id", "")), "ps") for c in listed]
+        newest = max(found, key=lambda attrs: str(attrs.get("Created", "")))
+        return _info(newest)
 
     def services_with_containers(self, project: str) -> set[str]:
         """The project's services that have a container, running or not (one `ps` for all)."""
-        filters = {"label": [f"com.docker.compose.project={project}"]}
-        with self._translated("ps"):
-            found = self.client.containers.list(all=True, filters=filters, sparse=True)
-        return {str((c.attrs.get("Labels") or {}).get("com.docker.compose.service")) for c in found}
+        found = self._list([f"com.docker.compose.project={project}"])
+        return {str((c.get("Labels") or {}).get("com.docker.compose.service")) for c in found}
 
     def logs_since(self, container_id: str, since: datetime) -> str:
-        with self._translated("logs"):
-            container = self.client.containers.get(container_id)
-            raw = container.logs(stdout=True, stderr=True, since=since, timestamps=False)
-        return redactor.redact(raw.decode(errors="replace"))
+        if container_id not in self._tty:
+            config = self._inspect(container_id, "logs").get("Config") or {}
+            self._tty[container_id] = bool(config.get("Tty"))
+        # Whole seconds, as the docker SDK sent them; a naive time is UTC.
+        stamp = since if since.tzinfo else since.replace(tzinfo=UTC)
+        params = {
+            "stdout": "1",
+            "stderr": "1",
+            "since": str(int(stamp.timestamp())),
+            "timestamps": "0",
+            "tail": "all",
+        }
+        raw = self._get("logs", f"/containers/{container_id}/logs", params)
+        data = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
+        if not self._tty[container_id]:
+            data = _demultiplexed(data)
+        return redactor.redact(data.decode(errors="replace"))
+
+
+def _demultiplexed(buf: bytes) -> bytes:
+    """The payload of the engine's multiplexed stream (an 8-byte header before each frame:
+    stream, 3 zero bytes, big-endian length), stdout and stderr in the order written."""
+    out, at = [], 0
+    while len(buf) - at >= 8:
+        (length,) = struct.unpack_from(">L", buf, at + 4)
+        out.append(buf[at + 8 : at + 8 + length])
+        at += 8 + length
+    return b"".join(out)
+
+
+def _message(resp: httpx.Response) -> str:
+    """The engine's own explanation of an error answer: its JSON `message`, else the body."""
+    try:
+        doc = resp.json()
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("message"):
+        return str(doc["message"])
+    return resp.text.strip() or resp.reason_phrase
 
 
 def _info(attrs: dict[str, Any]) -> ContainerInfo:

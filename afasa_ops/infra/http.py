@@ -1,12 +1,14 @@
 """The HTTP driver: httpx clients whose timeouts are explicit values, and the one place
 httpx's errors are translated (into HttpFailure, a DriverError naming what was asked).
 
-httpx is imported inside functions so `afasa-ops --help` never loads it.
+httpx is imported inside functions so `afasa-ops --help` never loads it, and without its
+command-line client (see below).
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,14 @@ if TYPE_CHECKING:
     import ssl
 
     import httpx
+
+
+# httpx's __init__ imports its own command-line client (click, rich.syntax, every pygments
+# lexer) whenever those are installed, and typer installs them: a third of the cost of
+# `import httpx`, for a `main` afasa-ops never calls. A None entry makes that import fail,
+# which httpx handles by defining a stub instead. Every module that imports httpx for a
+# command imports this one first (infra/docker.py does).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 class HttpFailure(DriverError):

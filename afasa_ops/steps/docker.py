@@ -11,7 +11,7 @@ from afasa_ops.runbook.step import Params, ReadOnlyStep, register
 
 @register
 class EngineStep(ReadOnlyStep[Params]):
-    """Engine version, API range and OS through the SDK; which Compose runs here."""
+    """Engine version, API range and OS through the Engine API; which Compose runs here."""
 
     kind = "docker.engine"
 

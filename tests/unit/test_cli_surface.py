@@ -12,7 +12,12 @@ import typer.main
 from afasa_ops.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("docker", "sqlalchemy", "nats", "fastapi", "reportlab", "psycopg", "uvicorn", "minio")
+# Libraries a command imports inside the one driver that uses them, never at start-up: each
+# costs a run tens of milliseconds before its first step (bench/phase1_repair.py, rerun.py).
+HEAVY = (
+    "docker", "requests", "git", "minio", "boto3", "botocore", "psycopg", "nats", "httpx",
+    "jwt", "cryptography", "pydantic", "yaml", "sqlalchemy", "fastapi", "reportlab", "uvicorn",
+)  # fmt: skip
 
 
 def all_commands() -> list[list[str]]:
@@ -75,3 +80,46 @@ def test_version() -> None:
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
     )
     assert proc.stdout.startswith("afasa-ops ")
+
+
+def test_the_http_driver_loads_httpx_without_its_command_line_client() -> None:
+    # httpx imports its CLI (rich.syntax, pygments) when they are installed; a run never uses
+    # it, and it cost a third of httpx's import.
+    code = (
+        "import sys\n"
+        "from afasa_ops.infra import http\n"
+        "http.client(1.0).close()\n"
+        "print(sorted(m for m in ('httpx', 'httpx._main', 'pygments') if sys.modules.get(m)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['httpx']"
+
+
+def test_loading_the_runbook_imports_no_driver_library() -> None:
+    # Every step kind is imported to load the runbook; the libraries behind the drivers are
+    # imported by the steps that run, not by their modules.
+    drivers = (
+        "docker", "requests", "urllib3", "git", "minio", "psycopg", "httpx", "jwt",
+        "cryptography", "packaging", "nats", "sqlalchemy",
+    )  # fmt: skip
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from afasa_ops.runbook.loader import load_runbook\n"
+        f"load_runbook(Path({str(ROOT / 'afasa_ops/data/runbooks/afasa-repair.yaml')!r}))\n"
+        f"print(sorted(m for m in {drivers!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
