@@ -12,7 +12,7 @@ alternate which goes first, side by side in one run:
   B) the bare fix an operator would script: edit the compose file (pin Traefik, drop
      DOCKER_API_VERSION, name the real network), `compose up -d --force-recreate traefik`
      with the fastest Compose on the machine (v2 when installed), then poll a route every
-     50 ms until the api answers it (its own 401: no token, and no schema before phase 2),
+     50 ms until AFASA's tb-adapter answers it (its own 401: no token, and no schema before phase 2),
      not Traefik's 404 or a 502/503/504.
 
     .venv/bin/python bench/phase1_repair.py               # 5 rounds
@@ -179,8 +179,9 @@ def broken_sandbox(compose: list[str]) -> Iterator[sandbox_mod.Sandbox]:
         try:
             box.up("postgres", timeout=180)
             box.up(*INFRA, timeout=180)
-            box.compose("up", "-d")
-            box.wait_healthy("api", timeout=180)
+            box.compose("up", "-d", "--build")
+            # AFASA's stubbed services: what phase 1's routes reach once Traefik works.
+            box.wait_healthy("tb-adapter", "report", timeout=180)
             yield box
         finally:
             # A round stopped midway may leave an edited (even invalid) compose file, and
