@@ -137,8 +137,8 @@ def test_the_installed_wheel_repairs_an_afasa2_0_checkout(
     # The stack as found: a database volume made by the drifted init SQL, Traefik refused by
     # the engine's API floor, so every route is Traefik's own 404.
     box.up("postgres", timeout=180)
-    box.compose("up", "-d", "edge", "api")
-    box.wait_healthy("edge", "api", timeout=180)
+    box.compose("up", "-d", "--build", "edge", "tb-adapter", "report")
+    box.wait_healthy("edge", "tb-adapter", "report", timeout=180)
     assert site.sql("SELECT count(*) FROM information_schema.columns "
                     "WHERE table_name = 'tasks' AND column_name = 'due_at'") == "0"  # fmt: skip
     assert site.get("http", "/api/devices")[0] == 404
@@ -171,9 +171,9 @@ def test_the_installed_wheel_repairs_an_afasa2_0_checkout(
     assert routing["status"] == "ok", routing["summary"]
     endpoints = next(f for f in routing["findings"] if f["code"] == "traefik.endpoints")
     assert endpoints["data"] == {"entrypoint_url": web, "api_url": api}
-    assert "api@docker" in {r["name"] for r in traefik_routers(site)}
+    assert "tb-adapter@docker" in {r["name"] for r in traefik_routers(site)}
     status, body = site.get("http", "/api/devices")
-    assert status == 401 and body.lstrip().startswith("{"), body  # the api's own answer
+    assert status == 401 and body.lstrip().startswith("{"), body  # tb-adapter's own answer
     outputs.append(json.dumps(doc))
 
     # schema baseline: the drift is adopted and recorded, nothing blocks.
