@@ -1,10 +1,12 @@
-"""A sandbox's stack builds its app services from this source tree: creating one must leave
-that build context complete, or `compose up --build` fails even when the app image exists."""
+"""A sandbox's wheelhouse (build/wheels): the app image (the stand-ins) installs from it, and
+phase 2's adoption copies it into the override's build context ([adopt] wheelhouse), so
+creating a sandbox must leave it complete."""
 
 from __future__ import annotations
 
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +25,8 @@ def test_create_completes_the_app_build_context(tmp_path: Path) -> None:
     try:
         box = sandbox.create(tmp_path / "box", "afasa-ctx", app_image="afasa-local/unused:0")
         assert MARKER.exists()
-        env = (box.repo / ".env").read_text()
-        assert f"AFASA_OPS_SRC={ROOT}" in env
+        config = tomllib.loads(box.config.read_text())
+        assert config["adopt"]["wheelhouse"] == str(ROOT / "build" / "wheels")
     finally:
         if not MARKER.exists() and saved.exists():
             shutil.move(saved, MARKER)
