@@ -344,7 +344,8 @@ class WorkersSection(Section):
     )
     metrics_host: str = Field(default="0.0.0.0", description="Address for /healthz, /metrics.")
     relay_interval_s: Seconds = Field(
-        default=0.5, description="Seconds between outbox sweeps (events to JetStream)."
+        default=0.5,
+        description="Seconds between timed outbox sweeps; a commit wakes the relay at once.",
     )
     workdir: str | None = Field(
         default=None,

@@ -2,7 +2,10 @@
 announces, and relayed to JetStream afterwards. A crash between commit and publish leaves the
 row unpublished, so the next sweep publishes it; a crash between publish and marking it
 published republishes with the same Nats-Msg-Id, which JetStream (and idempotent handlers)
-collapse to one effect."""
+collapse to one effect.
+
+The transaction also sends NOTIFY on CHANNEL, delivered at commit: workers listening there
+(workers/outbox_wakeup.py) relay at once instead of at their next timed sweep."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from afasa_ops.platform.events import Envelope
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
+
+CHANNEL = "afasa_outbox"
 
 
 def enqueue(conn: Connection, event: Envelope) -> bool:
@@ -34,7 +39,10 @@ def enqueue(conn: Connection, event: Envelope) -> bool:
             "p": json.dumps(event.as_dict(), default=str),
         },
     )
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    conn.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+    return True
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -36,6 +36,7 @@ from afasa_ops.platform.availability import DATABASE, one_line, outage_of
 from afasa_ops.platform.events import STREAM_SUBJECTS, Envelope, EnvelopeError, dlq_subject
 from afasa_ops.redact import redactor
 from afasa_ops.workers.dependencies import Dependencies, Probe, database_probe
+from afasa_ops.workers.outbox_wakeup import OutboxWakeup, listen_conninfo
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -751,28 +752,46 @@ class Runtime:
         back off and are logged when they change, not at every attempt."""
         failing: str | None = None
         delay = self.opts.relay_interval_s
-        while not self._closing.is_set():
-            try:
-                await self.relay_once()
-            except Exception as exc:
-                dep = outage_of(exc)
-                if dep is not None:
-                    self.deps.report(dep, exc)  # one line for the outage, not one per sweep
-                    await self._until(self.deps.wait_up(dep), self._closing)
-                    continue
-                text = redactor.redact(one_line(exc))
-                if text != failing:
-                    log.warning(
-                        "outbox relay failing: %s; backing off", text, extra={"worker": self.name}
-                    )
-                failing = text
-                delay = min(max(delay, 0.1) * 2, RELAY_MAX_BACKOFF_S)
-            else:
-                if failing is not None:
-                    log.info("outbox relay recovered", extra={"worker": self.name})
-                failing, delay = None, self.opts.relay_interval_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), timeout=delay)
+        wakeup = self._start_wakeup()
+        try:
+            while not self._closing.is_set():
+                if wakeup is not None:
+                    wakeup.event.clear()  # what commits from now on wakes the next sweep
+                failing, delay = await self._relay_sweep(failing, delay)
+                # A failing relay backs off whatever is committed meanwhile.
+                waits: list[Awaitable[Any]] = [self._closing.wait()]
+                if wakeup is not None and failing is None:
+                    waits.append(wakeup.event.wait())
+                await _first_of(waits, delay)
+        finally:
+            if wakeup is not None:
+                wakeup.stop()
+
+    def _start_wakeup(self) -> OutboxWakeup | None:
+        conninfo = listen_conninfo(self.engine)
+        if conninfo is None:
+            return None
+        return OutboxWakeup(conninfo, asyncio.get_running_loop(), self.name).start()
+
+    async def _relay_sweep(self, failing: str | None, delay: float) -> tuple[str | None, float]:
+        """One sweep; returns the failure it is in (None: healthy) and the next pause."""
+        try:
+            await self.relay_once()
+        except Exception as exc:
+            dep = outage_of(exc)
+            if dep is not None:
+                self.deps.report(dep, exc)  # one line for the outage, not one per sweep
+                await self._until(self.deps.wait_up(dep), self._closing)
+                return failing, 0.0
+            text = redactor.redact(one_line(exc))
+            if text != failing:
+                log.warning(
+                    "outbox relay failing: %s; backing off", text, extra={"worker": self.name}
+                )
+            return text, min(max(delay, 0.1) * 2, RELAY_MAX_BACKOFF_S)
+        if failing is not None:
+            log.info("outbox relay recovered", extra={"worker": self.name})
+        return None, self.opts.relay_interval_s
 
     # --- reconciliation ----------------------------------------------------------------------
 
@@ -859,6 +878,16 @@ class Runtime:
 RELAY_MAX_BACKOFF_S = 10.0
 # At the grace deadline: how long an abandoned job may take to release its row.
 ABANDON_S = 0.5
+
+
+async def _first_of(waits: Sequence[Awaitable[Any]], timeout: float) -> None:
+    """Return when the first of `waits` finishes or after `timeout` seconds."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _quietly(fn: Callable[[], Any]) -> None:
