@@ -226,10 +226,12 @@ def test_afasa_ops_own_services_are_not_stubs_and_the_probes_restore(
     state = steps["doctor.services.stub_device_state"]["findings"][0]["data"]
     assert any("desired_enabled true -> false" in e for e in state["evidence"]), state
     assert "desired_enabled back to true" in state["restored"], state
+    assert "deleted the 2 command row(s) the probe created" in state["restored"], state
     report = steps["doctor.services.sync_report"]["findings"][0]["data"]
     assert any("-> 202" in e for e in report["evidence"]), report
     assert any("afasa.report.requested seen" in e for e in report["evidence"]), report
-    # What the probes changed is back: the same device rows, the device enabled again.
+    # What the probes changed is back: the same device rows, the device enabled again, and
+    # the disable and enable the worker applied leave no command row.
     devices_after = admin_rows(
         platform.db.admin_dsn,
         "SELECT id, name, desired_enabled, synced_at FROM devices WHERE tenant_id=%s ORDER BY id",
@@ -241,7 +243,29 @@ def test_afasa_ops_own_services_are_not_stubs_and_the_probes_restore(
         "SELECT command FROM device_commands WHERE device_id=%s ORDER BY requested_at",
         (device,),
     )
-    assert [c[0] for c in commands] == ["disable", "enable"]
+    assert commands == []
+
+
+def test_the_device_probe_deletes_commands_no_worker_applied(platform: Platform) -> None:
+    """Without a commands worker the probe's disable and enable stay `requested`: nothing was
+    applied, so both rows go (a worker never applies a deleted command)."""
+    tenant = add_tenant(platform.db.admin_dsn, "farm without a commands worker")
+    platform.store_ubibot_key(tenant)
+    device = add_device(platform.db.admin_dsn, tenant, "idle-1")
+    port = new_port()
+    config = config_for(platform, "idle", f"http://127.0.0.1:{port}", tenant, port)
+    with afasa_ops_services(platform, config, port, workers=("report",)):
+        _, doc = doctor_services(config, "--probe-writes")
+    state = probe_steps(doc)["doctor.services.stub_device_state"]["findings"][0]["data"]
+    assert "deleted the 2 command row(s) the probe created" in state["restored"], state
+    left = admin_rows(
+        platform.db.admin_dsn, "SELECT command FROM device_commands WHERE device_id=%s", (device,)
+    )
+    assert left == []
+    enabled = admin_rows(
+        platform.db.admin_dsn, "SELECT desired_enabled FROM devices WHERE id=%s", (device,)
+    )
+    assert enabled == [(True,)]
 
 
 def test_a_probe_that_cannot_judge_says_so_and_blocks(

@@ -36,7 +36,8 @@ def probe_device_state(target: ProbeTarget, db: Observer) -> ProbeResult:
     route = route_of[not enabled_before].replace("{device_id}", device_id)
     result = ProbeResult("device_state", route, INCONCLUSIVE)
     has_commands = db.has_table("device_commands")
-    commands_before = _command_count(db, device_id) if has_commands else 0
+    ids_before = _command_ids(db, device_id) if has_commands else set()
+    commands_before = len(ids_before)
     answer = call(target, "POST", route)
     result.evidence.append(answer.shown("POST", route))
     if not answer.ok:
@@ -48,7 +49,7 @@ def probe_device_state(target: ProbeTarget, db: Observer) -> ProbeResult:
         nonlocal state
         state = (
             _desired(db, device_id),
-            _command_count(db, device_id) if has_commands else 0,
+            len(_command_ids(db, device_id)) if has_commands else 0,
         )
         return state != (enabled_before, commands_before)
 
@@ -66,6 +67,8 @@ def probe_device_state(target: ProbeTarget, db: Observer) -> ProbeResult:
         f"{str(state[0]).lower()}, command rows {commands_before} -> {state[1]}"
     )
     result.restored = _switch_back(target, db, device_id, enabled_before, route_of[enabled_before])
+    if has_commands:
+        result.restored += _remove_commands(target, db, _command_ids(db, device_id) - ids_before)
     return result
 
 
@@ -78,11 +81,44 @@ def _switch_back(
     said = f"switched back with {answer.shown('POST', route)}"
     if not back:
         return [said, f"desired_enabled is NOT back to {str(enabled).lower()}: check it"]
-    return [
-        said,
-        f"desired_enabled back to {str(enabled).lower()}",
-        "the two command rows stay as the device's history",
-    ]
+    return [said, f"desired_enabled back to {str(enabled).lower()}"]
+
+
+# The probe's own command rows that may go: settled ones (a worker applied or failed them), or
+# all of them when none was applied by the deadline (no worker acts on them; a worker looks a
+# command up before applying it, so a deleted one never is). A pending undo of an applied
+# command stays: deleting it would leave the device switched.
+_DELETE_SETTLED = (
+    "DELETE FROM device_commands WHERE id = ANY(CAST(%(ids)s AS uuid[])) AND (status <> "
+    "'requested' OR NOT EXISTS (SELECT 1 FROM device_commands WHERE id = ANY(CAST(%(ids)s AS "
+    "uuid[])) AND status = 'completed')) RETURNING command, status"
+)
+
+
+def _remove_commands(target: ProbeTarget, db: Observer, created: set[str]) -> list[str]:
+    """Delete the command rows the probe's two requests created, once a worker has settled
+    them (waiting up to settle_s), or when no worker applied any of them."""
+    if not created:
+        return []
+    ids = sorted(created)
+    poll(target.settle_s, lambda: _pending(db, ids) == 0)
+    deleted = db.rows(_DELETE_SETTLED, {"ids": ids})
+    said = [f"deleted the {len(deleted)} command row(s) the probe created"]
+    if len(deleted) < len(ids):
+        said.append(
+            f"{len(ids) - len(deleted)} command row(s) of the undo still pending stay: "
+            "a worker applies them"
+        )
+    return said
+
+
+def _pending(db: Observer, ids: list[str]) -> int:
+    rows = db.rows(
+        "SELECT count(*) FROM device_commands WHERE status = 'requested' "
+        "AND id = ANY(CAST(%(ids)s AS uuid[]))",
+        {"ids": ids},
+    )
+    return int(rows[0][0])
 
 
 def _unknown_device(target: ProbeTarget, has_devices: bool) -> ProbeResult:
@@ -111,9 +147,9 @@ def _desired(db: Observer, device_id: str) -> bool:
     return bool(rows[0][0]) if rows else False
 
 
-def _command_count(db: Observer, device_id: str) -> int:
+def _command_ids(db: Observer, device_id: str) -> set[str]:
     rows = db.rows(
-        "SELECT count(*) FROM device_commands WHERE device_id = CAST(%(d)s AS uuid)",
+        "SELECT id::text FROM device_commands WHERE device_id = CAST(%(d)s AS uuid)",
         {"d": device_id},
     )
-    return int(rows[0][0])
+    return {str(r[0]) for r in rows}
