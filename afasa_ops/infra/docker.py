@@ -208,6 +208,22 @@ class DockerEngine:
         found = self._list([f"com.docker.compose.project={project}"])
         return {str((c.get("Labels") or {}).get("com.docker.compose.service")) for c in found}
 
+    def project_containers(self, project: str) -> list[dict[str, Any]]:
+        """`docker inspect` of each of the project's containers, running or not, one-off
+        containers (`compose run`) left out: what the health and up-to-date checks read. A
+        container removed between the list and its inspect is left out too."""
+        listed = self._list([f"com.docker.compose.project={project}"])
+        out = []
+        for c in listed:
+            if (c.get("Labels") or {}).get("com.docker.compose.oneoff") == "True":
+                continue
+            try:
+                out.append(self._inspect(str(c.get("Id", ""))))
+            except DriverError as exc:
+                if not str(exc).startswith("docker inspect: not found"):
+                    raise
+        return out
+
     def logs_since(self, container_id: str, since: datetime) -> str:
         if container_id not in self._tty:
             config = self._inspect(container_id, "logs").get("Config") or {}
@@ -313,10 +329,6 @@ class DockerCli:
         """The environment of a docker CLI call: the configured engine, when there is one."""
         return {"DOCKER_HOST": self.host} if self.host else {}
 
-    def quiet(self) -> DockerCli:
-        """The same CLI on a private, unrecorded shell: for polling not worth journaling."""
-        return DockerCli(Shell(), self.host)
-
     def run(self, *args: str, timeout_s: float = 60) -> CommandRecord:
         return self.shell.run(["docker", *args], env=self.env(), timeout_s=timeout_s)
 
@@ -329,10 +341,6 @@ class DockerCli:
         ids = record.stdout.split()
         return ids if record.exit_code == 0 and len(ids) == len(names) else None
 
-    def project_container_ids(self, project: str) -> list[str]:
-        record = self.run("ps", "-a", "-q", "--no-trunc", *_project_filters(project))
-        return [ln.strip() for ln in record.stdout.splitlines() if ln.strip()]
-
     def project_table(self, project: str) -> str:
         """The project's containers as `docker ps` shows them (name, image, status with
         health, ports): what `compose ps` says, without a Compose v1 process."""
@@ -341,21 +349,6 @@ class DockerCli:
             "--format", "table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{.Ports}}",
         )  # fmt: skip
         return record.stdout.strip() or record.stderr.strip()
-
-    def inspect_json(self, ids: list[str], fmt: str) -> list[dict[str, Any]]:
-        """`docker inspect --format fmt` where fmt renders one JSON object per line."""
-        if not ids:
-            return []
-        record = self.run("inspect", "--format", fmt, *ids)
-        out = []
-        for line in record.stdout.splitlines():
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(item, dict):
-                out.append(item)
-        return out
 
 
 def _project_filters(project: str) -> list[str]:

@@ -27,15 +27,6 @@ from afasa_ops.runbook.step import Params, Step, register
 
 CONFIG_HASH_CACHE = "compose-config-hashes.json"
 
-INSPECT_FORMAT = (
-    '{"Id":{{json .Id}},'
-    '"State":{"Status":{{json .State.Status}},"ExitCode":{{json .State.ExitCode}},'
-    '"StartedAt":{{json .State.StartedAt}},'
-    '"Health":{{with index .State "Health"}}{"Status":{{json .Status}}}{{else}}null{{end}}},'
-    '"Config":{"Labels":{{json .Config.Labels}}},'
-    '"NetworkSettings":{"Networks":{{json .NetworkSettings.Networks}}}}'
-)
-
 
 class ServicesParams(Params):
     services: list[str] = Field(
@@ -357,14 +348,13 @@ def _states(results: list[Health]) -> str:
 
 
 class HealthProbe:
-    """One round: `docker ps` finds the containers by Compose's labels, `docker inspect` reads
-    their state, and services without a healthcheck get a GET of their configured /readyz."""
+    """One round: the engine's API lists the containers by Compose's labels and inspects them
+    (unjournaled: polling is not worth a record per round), and services without a healthcheck
+    get a GET of their configured /readyz."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
-        # Polling is not worth journaling command by command: a private, unrecorded shell.
-        self.quiet = ctx.docker_cli.quiet()
         self.readyz = {s.name: s.health for s in self.settings.services if s.health}
 
     def round(self, names: list[str]) -> list[Health]:
@@ -387,16 +377,14 @@ class HealthProbe:
         return self.ctx.docker_cli.project_table(self.ctx.compose.project_name)
 
     def containers(self) -> dict[str, dict[str, Any]]:
-        """service -> its container's `docker inspect`. The containers are found by the labels
-        Compose (v1 and v2) puts on them."""
-        ids = self.quiet.project_container_ids(self.ctx.compose.project_name)
-        # Only the fields read here, one compact JSON object per line: a whole stack's full
-        # `docker inspect` (10 containers: > 64 KiB) outgrows the output a Shell record keeps,
-        # and a truncated document would read as "no container" for every service.
+        """service -> its container's `docker inspect`, from the engine's API (no docker CLI
+        process per poll). The containers are found by the labels Compose (v1 and v2) puts
+        on them."""
         out: dict[str, dict[str, Any]] = {}
-        for item in self.quiet.inspect_json(ids, INSPECT_FORMAT):
-            labels = (item.get("Config") or {}).get("Labels") or {}
-            service = labels.get("com.docker.compose.service")
+        for item in self.ctx.docker.project_containers(self.ctx.compose.project_name):
+            service = ((item.get("Config") or {}).get("Labels") or {}).get(
+                "com.docker.compose.service"
+            )
             if service:
                 out[str(service)] = item
         return out

@@ -39,10 +39,13 @@ def project() -> Iterator[str]:
         docker("rm", "-f", *ids)
 
 
-def start(project: str, service: str, script: str, *, tty: bool = False) -> str:
+def start(
+    project: str, service: str, script: str, *, tty: bool = False, oneoff: bool = False
+) -> str:
     labels = [
         f"com.docker.compose.project={project}",
         f"com.docker.compose.service={service}",
+        f"com.docker.compose.oneoff={oneoff}",
         f"{TEST_LABEL}={project}",
     ]
     argv = ["run", "-d", *(["-t"] if tty else []), "-e", "GREETING=hello"]
@@ -117,3 +120,25 @@ def test_the_driver_does_not_import_the_docker_sdk() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_project_containers_are_inspected_without_one_off_runs(project: str) -> None:
+    """What the health and up-to-date checks read: every container of the project (exited
+    ones too), inspected, but not a `compose run` container of the same service."""
+    web = start(project, "web", "sleep 30")
+    done = start(project, "job", "true")
+    start(project, "web", "true", oneoff=True)
+    wait_exited(done)
+    engine = DockerEngine("unix:///var/run/docker.sock")
+    try:
+        found = {
+            c["Config"]["Labels"]["com.docker.compose.service"]: c
+            for c in engine.project_containers(project)
+        }
+        assert len(engine.project_containers(project)) == 2
+        assert set(found) == {"web", "job"}
+        assert found["web"]["Id"] == web and found["web"]["State"]["Status"] == "running"
+        assert found["job"]["Id"] == done and found["job"]["State"]["ExitCode"] == 0
+        assert engine.project_containers(f"{project}-none") == []
+    finally:
+        engine.close()
