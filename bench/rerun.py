@@ -66,6 +66,8 @@ def bare_probes(box: sandbox_mod.Sandbox, doc: dict[str, Any]) -> dict[str, floa
     checks = [s for s in doc["steps"] if s["phase"] == "phase4"]
     admin = box.ops_env()["AFASA_ADMIN_DSN"]
 
+    token, s3 = _check_token(box), _s3_client(box)
+
     def run(argv: list[str], cwd: Path | None = None) -> None:
         subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=True)
 
@@ -87,20 +89,22 @@ def bare_probes(box: sandbox_mod.Sandbox, doc: dict[str, Any]) -> dict[str, floa
             for url in [box.url("http") + r for r in routes]
             + [box.url("api") + "/api/http/routers"]
         ),
-        f"phase4 checks x{len(checks)} (replayed)": timed(replay_checks, box, admin),
+        f"phase4 checks x{len(checks)} (replayed)": timed(replay_checks, box, admin, token, s3),
     }
     return out
 
 
-def replay_checks(box: sandbox_mod.Sandbox, admin_dsn: str) -> None:
+def replay_checks(box: sandbox_mod.Sandbox, admin_dsn: str, token: str, s3: Any) -> None:
     """Phase 4's three functional checks as bare requests and queries, in the runbook's order:
-    the same work (a sync, a device command, a report) waited for with a tight 50 ms poll, so
-    the comparison is of afasa-ops' overhead, not of the platform's work. The storage HEAD of
-    check C is left out (one request: the baseline is, if anything, a little short)."""
+    the same work (a sync, a device command and its undo, a report) waited for with a tight
+    50 ms poll, so the comparison is of afasa-ops' overhead, not of the platform's work. Like
+    the checks, it leaves nothing behind: the device is enabled again (waited for), the two
+    command rows, the report row and its stored object are deleted. `token` and the S3 client
+    `s3` are made before the timing starts (_check_token, _s3_client)."""
     import psycopg
 
-    token = _check_token(box)
     base = box.url("http")
+    bucket = _bucket_name(box)
 
     def call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(body).encode() if body is not None else None
@@ -130,11 +134,49 @@ def replay_checks(box: sandbox_mod.Sandbox, admin_dsn: str) -> None:
                 "SELECT 1 FROM device_commands WHERE id = %s AND status = 'completed'", (command,)
             ).fetchone()
         )
-        call("POST", f"/api/tb/devices/{device}/enable")
-        report = call("POST", "/api/report/generate", {"type": "daily", "format": "pdf"})
+        restore = call("POST", f"/api/tb/devices/{device}/enable")["command_id"]
         until(
-            lambda: call("GET", f"/api/report/reports/{report['report_id']}")["status"] == "ready"
+            lambda: conn.execute(
+                "SELECT 1 FROM device_commands WHERE id = %s AND status = 'completed'", (restore,)
+            ).fetchone()
         )
+        conn.execute("DELETE FROM device_commands WHERE id IN (%s, %s)", (command, restore))
+        report = call("POST", "/api/report/generate", {"type": "daily", "format": "pdf"})
+        path = f"/api/report/reports/{report['report_id']}"
+        key = until(lambda: (doc := call("GET", path))["status"] == "ready" and doc["s3_key"])
+        s3.stat_object(bucket, key)
+        s3.remove_object(bucket, key)
+        conn.execute("DELETE FROM reports WHERE id = %s", (report["report_id"],))
+
+
+def _s3_client(box: sandbox_mod.Sandbox) -> Any:
+    """An operator's S3 client for the report bucket's endpoint."""
+    from urllib.parse import urlsplit
+
+    from minio import Minio
+
+    storage = _storage(box)
+    endpoint = urlsplit(storage["endpoint"])
+    env = box.ops_env()
+    client = Minio(
+        endpoint.netloc,
+        access_key=env["AFASA_S3_ACCESS_KEY"],
+        secret_key=env["AFASA_S3_SECRET_KEY"],
+        secure=endpoint.scheme == "https",
+    )
+    return client
+
+
+def _bucket_name(box: sandbox_mod.Sandbox) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(_storage(box)["url"]).netloc
+
+
+def _storage(box: sandbox_mod.Sandbox) -> dict[str, Any]:
+    import tomllib
+
+    return dict(tomllib.loads(box.config.read_text())["storage"])
 
 
 def _check_token(box: sandbox_mod.Sandbox) -> str:
