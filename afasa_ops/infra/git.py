@@ -1,130 +1,128 @@
-"""The Git driver (GitPython). Errors are translated into one-line AfasaOpsErrors here."""
+"""The Git driver: the `git` CLI, one process per question. Errors are translated into
+one-line AfasaOpsErrors here (git's own `fatal:`/`error:` line, redacted).
+
+Every call GitPython made was a git process too (status, add, diff, commit...), so a library
+bought nothing but its import, a measurable part of a converged rerun."""
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import os
+import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from afasa_ops.errors import BlockedError, DriverError
 from afasa_ops.redact import redactor
 
+# Never wait for a password on a terminal nobody watches (push and ls-remote in CI).
+_ENV = {"GIT_TERMINAL_PROMPT": "0"}
+_TIMEOUT_S = 300.0
 
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    import git
 
+def _git(cwd: Path, *args: str, timeout_s: float = _TIMEOUT_S) -> tuple[int, bytes, str]:
+    """Run git in `cwd`: (exit code, stdout bytes, stderr text)."""
     try:
-        yield
-    except git.GitCommandError as exc:
-        detail = [
-            ln.strip().removeprefix("stderr:").removeprefix("stdout:").strip().strip("'").strip()
-            for ln in (exc.stderr or exc.stdout or str(exc)).strip().splitlines()
-        ]
-        # git's own reason is the `fatal:`/`error:` line; later lines are advice.
-        reason = next((ln for ln in detail if ln.startswith(("fatal:", "error:"))), None)
-        shown = reason or (detail[-1] if detail else str(exc))
-        raise DriverError(f"git {action} failed: {redactor.redact(shown)}") from exc
-    except git.InvalidGitRepositoryError as exc:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            env={**os.environ, **_ENV},
+            timeout=timeout_s,
+            check=False,
+        )
+    except FileNotFoundError:
         raise BlockedError(
-            f"{exc}: not a git work tree", hint="run afasa-ops on a git checkout"
-        ) from exc
+            "git is not installed", hint="install git (apt-get install git)"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise DriverError(f"git {args[0]} failed: no answer in {timeout_s:g}s") from None
+    return proc.returncode, proc.stdout, proc.stderr.decode(errors="replace")
+
+
+def _failure(action: str, stdout: str, stderr: str) -> DriverError:
+    lines = [ln.strip() for ln in (stderr or stdout).strip().splitlines() if ln.strip()]
+    # git's own reason is the `fatal:`/`error:` line; later lines are advice.
+    reason = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), None)
+    shown = reason or (lines[-1] if lines else "exit status non-zero")
+    return DriverError(f"git {action} failed: {redactor.redact(shown)}")
+
+
+def _text(data: bytes) -> str:
+    # Paths and diffs are bytes; names that are not UTF-8 survive a round trip.
+    return data.decode("utf-8", errors="surrogateescape")
 
 
 @dataclass
 class GitRepo:
     path: Path
+    _toplevel: Path = field(init=False, repr=False)
+    _git_dir: Path = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        import git
+        not_a_tree = BlockedError(
+            f"{self.path} is not a git work tree", hint="set [repo] path to an AFASA checkout"
+        )
+        if not Path(self.path).is_dir():
+            raise not_a_tree
+        code, out, _ = _git(Path(self.path), "rev-parse", "--show-toplevel", "--absolute-git-dir")
+        lines = _text(out).splitlines()
+        # The checkout's root itself, not a folder inside one (a wrong [repo] path).
+        if code != 0 or len(lines) != 2 or Path(lines[0]) != Path(self.path).resolve():
+            raise not_a_tree
+        self._toplevel, self._git_dir = Path(lines[0]), Path(lines[1])
 
-        try:
-            self.repo = git.Repo(self.path)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise BlockedError(
-                f"{self.path} is not a git work tree", hint="set [repo] path to an AFASA checkout"
-            ) from None
+    # -- plumbing -----------------------------------------------------------------------------
+    def _run(self, action: str, *args: str, timeout_s: float = _TIMEOUT_S) -> str:
+        """git's stdout (its one trailing newline dropped), or DriverError naming `action`."""
+        code, out, err = _git(self._toplevel, *args, timeout_s=timeout_s)
+        text = _text(out)
+        if code != 0:
+            raise _failure(action, text, err)
+        return text.removesuffix("\n")
 
+    def _ok(self, *args: str) -> str | None:
+        """stdout when git exits 0, None otherwise (a question answered with no)."""
+        code, out, _ = _git(self._toplevel, *args)
+        return _text(out).strip() if code == 0 else None
+
+    # -- reads --------------------------------------------------------------------------------
     def head_commit(self) -> str:
-        with _translated("rev-parse HEAD"):
-            return self.repo.head.commit.hexsha
+        return self._run("rev-parse HEAD", "rev-parse", "--verify", "HEAD^{commit}")
 
     def current_branch(self) -> str | None:
-        if self.repo.head.is_detached:
-            return None
-        return self.repo.active_branch.name
+        return self._ok("symbolic-ref", "--short", "-q", "HEAD") or None
 
     def dirty_files(self) -> list[str]:
         """Modified, staged and untracked files (ignored ones excluded)."""
-        with _translated("status"):
-            out = self.repo.git.status("--porcelain", "--untracked-files=all")
+        out = self._run("status", "status", "--porcelain", "--untracked-files=all")
         return [line[3:] for line in out.splitlines() if line.strip()]
 
     def branch_commit(self, name: str) -> str | None:
-        ref = next((h for h in self.repo.heads if h.name == name), None)
-        return ref.commit.hexsha if ref else None
+        return self._ok("rev-parse", "--verify", "-q", f"refs/heads/{name}^{{commit}}")
 
     def tag_commit(self, name: str) -> str | None:
-        ref = next((t for t in self.repo.tags if t.name == name), None)
-        return ref.commit.hexsha if ref else None
-
-    def create_branch(self, name: str, at: str) -> None:
-        with _translated(f"branch {name}"):
-            self.repo.create_head(name, at)
-
-    def checkout(self, name: str) -> None:
-        with _translated(f"checkout {name}"):
-            self.repo.git.checkout(name)
-
-    def create_tag(self, name: str, at: str, message: str | None = None) -> None:
-        with _translated(f"tag {name}"):
-            self.repo.create_tag(name, ref=at, message=message)
-
-    def delete_tag(self, name: str) -> None:
-        with _translated(f"tag -d {name}"):
-            self.repo.delete_tag(self.repo.tags[name])
+        """The commit a tag points at (an annotated tag peeled)."""
+        return self._ok("rev-parse", "--verify", "-q", f"refs/tags/{name}^{{commit}}")
 
     def remotes(self) -> list[str]:
-        return [r.name for r in self.repo.remotes]
-
-    def stage(self, paths: list[str]) -> None:
-        with _translated("add"):
-            self.repo.git.add("--all", "--", *paths)
+        return self._run("remote", "remote").split()
 
     def staged_diff(self, paths: list[str] | None = None) -> str:
-        with _translated("diff --cached"):
-            return str(self.repo.git.diff("--cached", "--", *(paths or [])))
-
-    def commit(self, message: str) -> str:
-        with _translated("commit"):
-            self.repo.git.commit("-m", message, "--no-verify")
-            return self.repo.head.commit.hexsha
+        return self._run("diff --cached", "diff", "--cached", "--", *(paths or []))
 
     def diff(self, base: str, paths: list[str] | None = None) -> str:
-        with _translated(f"diff {base}"):
-            return str(self.repo.git.diff(base, "--", *(paths or [])))
+        return self._run(f"diff {base}", "diff", base, "--", *(paths or []))
 
-    # -- added for phase 0 and rollback ------------------------------------------------------
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        import git
-
-        try:
-            self.repo.git.merge_base("--is-ancestor", ancestor, descendant)
-            return True
-        except git.GitCommandError:
-            return False
+        return self._ok("merge-base", "--is-ancestor", ancestor, descendant) is not None
 
     def tags_matching(self, pattern: str) -> list[tuple[str, str]]:
         """(tag, commit) for tags matching a glob, newest tag first (creation date)."""
-        with _translated(f"tag --list {pattern}"):
-            out = self.repo.git.tag(
-                "--list",
-                pattern,
-                "--sort=-creatordate",
-                "--format=%(refname:short)",
-            )
+        out = self._run(
+            f"tag --list {pattern}",
+            "tag", "--list", pattern, "--sort=-creatordate", "--format=%(refname:short)",
+        )  # fmt: skip
         found = []
         for name in out.splitlines():
             commit = self.tag_commit(name)
@@ -134,145 +132,147 @@ class GitRepo:
 
     def remote_tag_commit(self, remote: str, tag: str, timeout_s: float = 60) -> str | None:
         """The commit a remote's tag points at (peeled), or None when the remote lacks it."""
-        with _translated(f"ls-remote {remote}"):
-            out = str(
-                self.repo.git.ls_remote(
-                    "--tags",
-                    remote,
-                    f"refs/tags/{tag}",
-                    f"refs/tags/{tag}^{{}}",
-                    kill_after_timeout=timeout_s,
-                )
-            )
+        out = self._run(
+            f"ls-remote {remote}",
+            "ls-remote", "--tags", remote, f"refs/tags/{tag}", f"refs/tags/{tag}^{{}}",
+            timeout_s=timeout_s,
+        )  # fmt: skip
         refs: dict[str, str] = {}
         for line in out.splitlines():
             sha, _, ref = line.partition("\t")
             refs[ref] = sha
         return refs.get(f"refs/tags/{tag}^{{}}") or refs.get(f"refs/tags/{tag}")
 
-    def push_tag(self, remote: str, tag: str, timeout_s: float = 120) -> str:
-        with _translated(f"push {remote} {tag}"):
-            return str(self.repo.git.push(remote, f"refs/tags/{tag}", kill_after_timeout=timeout_s))
-
-    def restore_tree(self, source: str) -> None:
-        """Make the index and work tree match `source` (tracked files only; untracked stay)."""
-        with _translated(f"restore --source={source}"):
-            self.repo.git.restore(f"--source={source}", "--staged", "--worktree", "--", ".")
-
     def changed_between(self, a: str, b: str) -> list[str]:
-        with _translated(f"diff --name-only {a} {b}"):
-            out = self.repo.git.diff("--name-only", a, b)
+        out = self._run(f"diff --name-only {a} {b}", "diff", "--name-only", a, b)
         return [line for line in out.splitlines() if line]
 
-    # -- read-only queries of the patch planner and phase 3 ---------------------------------
     def tracked_files(self) -> list[str]:
-        with _translated("ls-files"):
-            out = str(self.repo.git.ls_files("-z"))
+        out = self._run("ls-files", "ls-files", "-z")
         return sorted(p for p in out.split("\0") if p)
 
     def staged_files(self) -> list[str]:
-        with _translated("diff --cached --name-only"):
-            out = str(self.repo.git.diff("--cached", "--name-only", "-z"))
+        out = self._run("diff --cached --name-only", "diff", "--cached", "--name-only", "-z")
         return [p for p in out.split("\0") if p]
 
     def newest_tag(self, pattern: str) -> str | None:
         """The most recently created tag matching a glob (tagger date, or commit date if light)."""
-        with _translated("for-each-ref refs/tags"):
-            out = str(
-                self.repo.git.for_each_ref(
-                    "--sort=-creatordate", "--format=%(refname:short)", "refs/tags/"
-                )
-            )
+        out = self._run(
+            "for-each-ref refs/tags",
+            "for-each-ref", "--sort=-creatordate", "--format=%(refname:short)", "refs/tags/",
+        )  # fmt: skip
         return next((n for n in out.splitlines() if fnmatch.fnmatchcase(n, pattern)), None)
 
     def changed_since(self, rev: str) -> set[str]:
         """Paths whose content differs between `rev` and the work tree (renames as delete + add)."""
-        with _translated(f"diff --name-only {rev}"):
-            out = str(self.repo.git.diff("--name-only", "--no-renames", "-z", rev, "--"))
+        out = self._run(
+            f"diff --name-only {rev}", "diff", "--name-only", "--no-renames", "-z", rev, "--"
+        )
         return {p for p in out.split("\0") if p}
 
     def blob_at(self, rev: str, path: str) -> bytes | None:
         """A file's bytes at `rev`, or None when it did not exist there."""
-        try:
-            blob = self.repo.commit(rev).tree / path
-        except KeyError:
-            return None
-        data: bytes = blob.data_stream.read()
-        return data
+        if not self.is_revision(rev):
+            raise DriverError(f"git cat-file failed: {rev!r} is not a commit of this repository")
+        code, out, _ = _git(self._toplevel, "cat-file", "blob", f"{rev}^{{commit}}:{path}")
+        return out if code == 0 else None
 
     def is_revision(self, rev: str) -> bool:
-        try:
-            self.repo.commit(rev)
-        except Exception:  # gitdb/GitPython raise several types for an unknown name
-            return False
-        return True
+        return self._ok("rev-parse", "--verify", "-q", f"{rev}^{{commit}}") is not None
 
     def ignored_paths(self, paths: list[str]) -> set[str]:
         """The paths the repo's .gitignore rules ignore (a bundle's .env must never be committed)."""
         out: set[str] = set()
         for start in range(0, len(paths), 500):
             chunk = paths[start : start + 500]
-            with _translated("check-ignore"):
-                # Exit 1 means "none ignored": not an error here.
-                _, stdout, _ = self.repo.git.check_ignore(
-                    "--no-index", "--", *chunk, with_extended_output=True, with_exceptions=False
-                )
-            out.update(line for line in str(stdout).splitlines() if line)
+            code, stdout, err = _git(self._toplevel, "check-ignore", "--no-index", "--", *chunk)
+            if code not in (0, 1):  # 1: none of them is ignored
+                raise _failure("check-ignore", _text(stdout), err)
+            out.update(line for line in _text(stdout).splitlines() if line)
         return out
 
     def require_identity(self) -> None:
         """A commit needs a committer: without user.name/user.email it fails after the writes."""
-        import git
-
-        try:
-            self.repo.git.var("GIT_COMMITTER_IDENT")
-        except git.GitCommandError:
+        if self._ok("var", "GIT_COMMITTER_IDENT") is None:
             raise BlockedError(
                 f"{self.path}: git has no committer identity (user.name and user.email)",
                 hint="git config user.name ... and git config user.email ... in the repo",
-            ) from None
+            )
 
     @property
     def git_dir(self) -> Path:
-        return Path(self.repo.git_dir)
+        return self._git_dir
 
     @property
     def work_tree(self) -> Path:
-        return Path(self.repo.working_tree_dir or self.path)
+        return self._toplevel
 
-    # -- taking back a failed patch apply --------------------------------------------------
     def commits_since(self, start: str) -> list[str]:
-        with _translated(f"rev-list {start}..HEAD"):
-            out = str(self.repo.git.rev_list(f"{start}..HEAD"))
+        out = self._run(f"rev-list {start}..HEAD", "rev-list", f"{start}..HEAD")
         return [line for line in out.splitlines() if line]
+
+    # -- writes -------------------------------------------------------------------------------
+    def create_branch(self, name: str, at: str) -> None:
+        self._run(f"branch {name}", "branch", name, at)
+
+    def checkout(self, name: str) -> None:
+        self._run(f"checkout {name}", "checkout", "-q", name)
+
+    def create_tag(self, name: str, at: str, message: str | None = None) -> None:
+        """An annotated tag when there is a message, a lightweight one otherwise."""
+        annotated = ["-a", "-m", message] if message is not None else []
+        self._run(f"tag {name}", "tag", *annotated, name, at)
+
+    def delete_tag(self, name: str) -> None:
+        self._run(f"tag -d {name}", "tag", "-d", name)
+
+    def stage(self, paths: list[str]) -> None:
+        self._run("add", "add", "--all", "--", *paths)
+
+    def commit(self, message: str) -> str:
+        self._run("commit", "commit", "-q", "-m", message, "--no-verify")
+        return self.head_commit()
+
+    def push_tag(self, remote: str, tag: str, timeout_s: float = 120) -> str:
+        return self._run(
+            f"push {remote} {tag}", "push", remote, f"refs/tags/{tag}", timeout_s=timeout_s
+        )
+
+    def restore_tree(self, source: str) -> None:
+        """Make the index and work tree match `source` (tracked files only; untracked stay)."""
+        self._run(
+            f"restore --source={source}",
+            "restore", f"--source={source}", "--staged", "--worktree", "--", ".",
+        )  # fmt: skip
 
     def move_branch(self, start: str) -> None:
         """`reset --soft`: only the branch moves; the index and work tree are kept."""
-        with _translated(f"reset --soft {start}"):
-            self.repo.git.reset("--soft", start)
+        self._run(f"reset --soft {start}", "reset", "--soft", start)
 
     def unstage_to(self, start: str, paths: list[str]) -> None:
         """The index entries of `paths` back to `start` (paths new since then leave it)."""
-        with _translated("reset -- <paths>"):
-            self.repo.git.reset("-q", start, "--", *paths)
+        self._run("reset -- <paths>", "reset", "-q", start, "--", *paths)
 
     def checkout_paths(self, start: str, paths: list[str]) -> None:
-        with _translated("checkout -- <paths>"):
-            self.repo.git.checkout(start, "--", *paths)
+        self._run("checkout -- <paths>", "checkout", start, "--", *paths)
 
 
 def clean_tree_hash(path: Path) -> str | None:
     """The git tree hash of a directory at HEAD of the repository holding it; None when it
     has uncommitted changes or is not in git (what decides whether a rebuild could change an
     image built from it)."""
-    import git
-
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-        root = Path(repo.working_tree_dir or path).resolve()
-        rel = path.resolve().relative_to(root).as_posix() if path.resolve() != root else ""
-        tree = repo.git.rev_parse(f"HEAD:{rel}" if rel else "HEAD^{tree}")
-        dirty = repo.git.status("--porcelain", "--", rel or ".")
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
+    if not path.is_dir():
         return None
-    return None if dirty.strip() else str(tree).strip()
+    code, out, _ = _git(path, "rev-parse", "--show-prefix")
+    if code != 0:
+        return None
+    rel = _text(out).strip().rstrip("/")
+    code, tree, _ = _git(
+        path, "rev-parse", "--verify", "-q", f"HEAD:{rel}" if rel else "HEAD^{tree}"
+    )
+    if code != 0:
+        return None
+    code, dirty, _ = _git(path, "status", "--porcelain", "--", ".")
+    if code != 0 or dirty.strip():
+        return None
+    return _text(tree).strip()
