@@ -17,7 +17,7 @@ alternate which goes first, side by side in one run:
 
     .venv/bin/python bench/phase1_repair.py               # 5 rounds
     .venv/bin/python bench/phase1_repair.py --rounds 9
-    AFASA_APP_IMAGE=afasa-local/afasa-ops-app:TAG ...     # reuse an app image already built
+    AFASA_APP_IMAGE=afasa-local/afasa-ops-app:TAG ...     # reuse an app image (else built when absent)
 
 Prints every round, the medians and their ratio A/B.
 """
@@ -174,7 +174,11 @@ def broken_sandbox(compose: list[str]) -> Iterator[sandbox_mod.Sandbox]:
         gate.start()
         name = f"afasa-bench-p1-{Path(tmp).name[-6:].lower()}"
         box = sandbox_mod.create(
-            Path(tmp) / "sb", name, docker_socket=str(listen), compose_command=" ".join(compose)
+            Path(tmp) / "sb",
+            name,
+            docker_socket=str(listen),
+            compose_command=" ".join(compose),
+            app_image=sandbox_mod.ensure_app_image(),
         )
         try:
             box.up("postgres", timeout=180)

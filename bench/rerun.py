@@ -202,7 +202,12 @@ def own_sandbox() -> Iterator[sandbox_mod.Sandbox]:
         listen = Path(tmp) / "docker29.sock"
         gate = Docker29Gate(str(listen), sandbox_mod.ENGINE_SOCKET)
         gate.start()
-        box = sandbox_mod.create(Path(tmp) / "sb", "afasa-bench", docker_socket=str(listen))
+        box = sandbox_mod.create(
+            Path(tmp) / "sb",
+            "afasa-bench",
+            docker_socket=str(listen),
+            app_image=sandbox_mod.ensure_app_image(),
+        )
         try:
             box.up("postgres", "nats", "s3", "traefik")
             box.compose("up", "-d")

@@ -70,6 +70,23 @@ def app_image_tag() -> str:
     return f"afasa-local/afasa-ops-app:git-{rev}{dirty}"
 
 
+def ensure_app_image() -> str:
+    """The app image of this source tree (the stand-ins run it), built when absent or when the
+    tree is dirty; returns its tag. Raises RuntimeError with the build's last lines."""
+    tag = app_image_tag()
+    present = subprocess.run(["docker", "image", "inspect", tag], capture_output=True)
+    if present.returncode != 0 or tag.endswith("-dirty"):
+        proc = subprocess.run(
+            ["bash", str(ROOT / "compose/images/build.sh"), "--only", "app"],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"building the app image failed: {proc.stderr.strip()[-1500:]}")
+    return tag
+
+
 def _git_out(repo: Path, *args: str) -> str:
     proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
     return proc.stdout.strip() if proc.returncode == 0 else ""

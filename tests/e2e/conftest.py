@@ -57,17 +57,10 @@ def engine() -> str:
 @pytest.fixture(scope="session")
 def app_image(engine: str) -> str:
     """The app image of this source tree, built once per session (reused when present)."""
-    tag = sandbox_mod.app_image_tag()
-    if dx.docker("image", "inspect", tag, check=False).returncode != 0 or tag.endswith("-dirty"):
-        proc = subprocess.run(
-            ["bash", str(ROOT / "compose/images/build.sh"), "--only", "app"],
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-        if proc.returncode != 0:
-            pytest.fail(f"building the app image failed: {proc.stderr.strip()[-1500:]}")
-    return tag
+    try:
+        return str(sandbox_mod.ensure_app_image())
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
