@@ -60,15 +60,40 @@ def translated(what: str, timeout_s: float) -> Iterator[None]:
 
 
 def client(timeout_s: float, *, base_url: str = "", follow_redirects: bool = False) -> httpx.Client:
-    """A client for several requests; every request is bounded by timeout_s."""
+    """A client for several requests; every request is bounded by timeout_s. https requests
+    are verified (_ssl_context); the CA bundle is loaded at the first of them, so a process
+    that only speaks plain http (Traefik's API and entrypoint, a local API) never pays for it."""
     import httpx
 
     return httpx.Client(
         base_url=base_url,
         timeout=timeout_s,
         follow_redirects=follow_redirects,
-        verify=_ssl_context(),
+        # Plain http never reaches TLS: its transport needs no CA bundle.
+        transport=httpx.HTTPTransport(verify=False),
+        mounts={"https://": _verifying_transport()},
     )
+
+
+def _verifying_transport() -> httpx.BaseTransport:
+    import httpx
+
+    class VerifyingOnDemand(httpx.BaseTransport):
+        """httpx's verifying transport, made at the first https request."""
+
+        def __init__(self) -> None:
+            self._inner: httpx.HTTPTransport | None = None
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if self._inner is None:
+                self._inner = httpx.HTTPTransport(verify=_ssl_context())
+            return self._inner.handle_request(request)
+
+        def close(self) -> None:
+            if self._inner is not None:
+                self._inner.close()
+
+    return VerifyingOnDemand()
 
 
 @functools.cache
