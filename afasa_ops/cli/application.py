@@ -102,6 +102,10 @@ class Application:
     def say(self, message: str) -> None:
         from afasa_ops.redact import redact
 
+        if self._err is None and not _may_be_terminal(sys.stderr):
+            # A log or a pipe gets the line as it is: no rich import, no emoji codes replaced.
+            sys.stderr.write(redact(message) + "\n")
+            return
         self.err.print(redact(message), markup=False)
 
     def confirm(self, question: str) -> bool:

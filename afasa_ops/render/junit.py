@@ -10,7 +10,6 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from afasa_ops.redact import redact
-from afasa_ops.render.terminal import finding_label
 from afasa_ops.runbook.model import RunResult, Status, StepResult
 
 # A verification step a run never got to judge (plan) is not a pass: it counts as skipped.
@@ -68,7 +67,7 @@ def _detail(s: StepResult) -> str:
     # A step given no title is titled by its short id: no news there.
     lines = [s.title] if s.title and not s.id.endswith(s.title) else []
     lines.append(s.error or s.summary)
-    lines += [f"[{finding_label(s, f)}] {f.code}: {f.message}" for f in s.findings]
+    lines += [f"[{s.finding_label(f)}] {f.code}: {f.message}" for f in s.findings]
     lines += [
         f"$ {' '.join(c.argv)} -> {c.exit_code}\n{c.stdout[-2000:]}{c.stderr[-2000:]}"
         for c in s.commands

@@ -9,7 +9,6 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
-from afasa_ops.findings import Finding, Severity
 from afasa_ops.redact import redact
 from afasa_ops.runbook.model import RunResult, StepResult
 from afasa_ops.runbook.model import Status as StepStatus
@@ -52,13 +51,6 @@ class ProgressReporter:
         self.console.print(line)
 
 
-def finding_label(step: StepResult, finding: Finding) -> str:
-    """A problem the step's apply changed away is shown as fixed, not as an error."""
-    if step.status == StepStatus.CHANGED and finding.severity != Severity.INFO:
-        return "fixed"
-    return str(finding.severity)
-
-
 def render_run(result: RunResult, console: Console, show_diffs: bool = True) -> None:
     table = Table(title=f"{result.mode} {result.run_id}", show_lines=False, expand=False)
     table.add_column("step")
@@ -79,7 +71,7 @@ def render_run(result: RunResult, console: Console, show_diffs: bool = True) -> 
                 continue
             seen.add((finding.code, finding.message))
             console.print(
-                Text(f"  [{finding_label(step, finding)}] {finding.code}: ", style="bold")
+                Text(f"  [{step.finding_label(finding)}] {finding.code}: ", style="bold")
                 + Text(redact(finding.message))
             )
         if show_diffs and step.diff and step.status in (StepStatus.PENDING, StepStatus.CHANGED):

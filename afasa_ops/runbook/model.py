@@ -96,6 +96,12 @@ class StepResult:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def finding_label(self, finding: Finding) -> str:
+        """A problem the step's apply changed away is shown as fixed, not as an error."""
+        if self.status == Status.CHANGED and finding.severity != Severity.INFO:
+            return "fixed"
+        return str(finding.severity)
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepResult:
         data = dict(data)

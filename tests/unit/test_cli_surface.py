@@ -123,3 +123,21 @@ def test_loading_the_runbook_imports_no_driver_library() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_progress_to_a_pipe_is_the_plain_line_without_rich() -> None:
+    # A log or CI captures stderr: the line as said (emoji codes and brackets untouched), and
+    # rich is not imported for it (nor by the JUnit renderer a run writes).
+    code = (
+        "import sys\n"
+        "from afasa_ops.cli.application import Application\n"
+        "import afasa_ops.render.files\n"
+        "Application().say('[step] :warning: password=hunter2-secret')\n"
+        "print(sorted(m for m in ('rich', 'rich.console') if m in sys.modules))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    assert proc.stderr.startswith("[step] :warning: password=")
+    assert "hunter2-secret" not in proc.stderr  # still redacted
