@@ -11,21 +11,16 @@ import pytest
 
 from afasa_ops.errors import BlockedError, DriverError
 from afasa_ops.infra.git import GitRepo, clean_tree_hash
-from tests.conftest import git
+from tests.conftest import git, make_git_repo
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "checkout"
-    (root / "app").mkdir(parents=True)
-    (root / "app" / "main.py").write_text("print('hi')\n")
-    (root / "docker-compose.yml").write_text("services: {}\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "ops@example.org")
-    git(root, "config", "user.name", "AFASA Ops")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "as found")
-    return root
+    source = tmp_path / "source"
+    (source / "app").mkdir(parents=True)
+    (source / "app" / "main.py").write_text("print('hi')\n")
+    (source / "docker-compose.yml").write_text("services: {}\n")
+    return make_git_repo(source, tmp_path / "checkout")
 
 
 def test_only_a_checkouts_root_is_a_work_tree(repo: Path, tmp_path: Path) -> None:
