@@ -1,5 +1,6 @@
 """Repair speed: `afasa-ops run phase1 --yes` on the broken reference stack, until its routes
-are verified, against the bare manual fix done by a script. Target: ratio <= 1.3 (median).
+are verified, against the bare manual fix done by a script. Target: ratio <= 1.3 (median);
+the measurements are in docs/reference-stack.md.
 
 The stack is a fresh sandbox (compose/sandbox.py) behind the Docker 29.1 gate, in the state
 the e2e tests start from: Traefik v3.6.0 refused by the engine's API floor, so every route
