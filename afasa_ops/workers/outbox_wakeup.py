@@ -56,10 +56,15 @@ class OutboxWakeup:
     def _listen(self) -> None:
         import psycopg
 
+        from afasa_ops.infra.postgres import Timeouts
+
+        # TCP keepalives: a connection a firewall dropped silently fails, and is made again,
+        # instead of waiting for ever on notifications that cannot come.
+        args = Timeouts().connect_args("afasa-ops-outbox-listener")
         failing: str | None = None
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(self.conninfo, autocommit=True, **args) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     if failing is not None:
                         log.info("outbox listener reconnected", extra={"worker": self._worker})
