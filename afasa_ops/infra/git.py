@@ -60,16 +60,21 @@ class GitRepo:
     _git_dir: Path = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        not_a_tree = BlockedError(
-            f"{self.path} is not a git work tree", hint="set [repo] path to an AFASA checkout"
-        )
+        hint = "set [repo] path to an AFASA checkout"
         if not Path(self.path).is_dir():
-            raise not_a_tree
-        code, out, _ = _git(Path(self.path), "rev-parse", "--show-toplevel", "--absolute-git-dir")
+            raise BlockedError(f"{self.path} is not a git work tree", hint=hint)
+        code, out, err = _git(Path(self.path), "rev-parse", "--show-toplevel", "--absolute-git-dir")
+        if code != 0:
+            # git's reason: not a repository, or one it refuses (`dubious ownership`: the
+            # hint is git's own `safe.directory` advice).
+            reason = _failure("rev-parse", "", err).message.removeprefix("git rev-parse failed: ")
+            raise BlockedError(f"{self.path} is not a git work tree: {reason}", hint=hint)
         lines = _text(out).splitlines()
         # The checkout's root itself, not a folder inside one (a wrong [repo] path).
-        if code != 0 or len(lines) != 2 or Path(lines[0]) != Path(self.path).resolve():
-            raise not_a_tree
+        if len(lines) != 2 or Path(lines[0]) != Path(self.path).resolve():
+            raise BlockedError(
+                f"{self.path} is not a git work tree: it is a folder inside {lines[0]}", hint=hint
+            )
         self._toplevel, self._git_dir = Path(lines[0]), Path(lines[1])
 
     # -- plumbing -----------------------------------------------------------------------------

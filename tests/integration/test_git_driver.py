@@ -29,6 +29,11 @@ def test_only_a_checkouts_root_is_a_work_tree(repo: Path, tmp_path: Path) -> Non
     for wrong in (repo / "app", tmp_path / "missing", tmp_path):
         with pytest.raises(BlockedError, match="is not a git work tree"):
             GitRepo(wrong)
+    # Why, in git's words or ours: a folder inside the checkout, or no repository at all.
+    with pytest.raises(BlockedError, match=f"it is a folder inside {repo.resolve()}"):
+        GitRepo(repo / "app")
+    with pytest.raises(BlockedError, match="fatal: not a git repository"):
+        GitRepo(tmp_path)
 
 
 def test_a_failure_names_the_action_and_gits_reason(repo: Path) -> None:
