@@ -6,7 +6,6 @@ The docker SDK is not imported: it cost every run a tenth of a second."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 from afasa_ops.errors import DriverError
 from afasa_ops.infra.docker import DockerEngine
 from tests.support.docker_fixtures import BASE_IMAGE, TEST_LABEL, require_docker, require_images
+from tests.support.fresh_python import imported_by
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,20 +106,11 @@ def test_an_unknown_container_is_a_one_line_driver_error() -> None:
 def test_the_driver_does_not_import_the_docker_sdk() -> None:
     require_docker()
     code = (
-        "import sys\n"
         "from afasa_ops.infra.docker import DockerEngine\n"
         "engine = DockerEngine('unix:///var/run/docker.sock')\n"
         "engine.facts(); engine.services_with_containers('afasa-none')\n"
-        "print(sorted(m for m in ('docker', 'requests', 'pygments') if m in sys.modules))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    assert imported_by(code, ("docker", "requests", "pygments"))[0] == []
 
 
 def test_project_containers_are_inspected_without_one_off_runs(project: str) -> None:

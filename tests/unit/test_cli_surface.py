@@ -10,6 +10,7 @@ import click
 import typer.main
 
 from afasa_ops.cli import app
+from tests.support.fresh_python import imported_by, run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 # Libraries a command imports inside the one driver that uses them, never at start-up: each
@@ -59,46 +60,21 @@ def test_help_imports_no_heavy_library() -> None:
         "sys.argv = ['afasa-ops', '--help']\n"
         "from afasa_ops.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.returncode == 0, proc.stderr
+    heavy, proc = imported_by(code, HEAVY)
     assert "Usage:" in proc.stdout
-    assert proc.stdout.strip().splitlines()[-1] == "HEAVY=", "--help imported heavy libraries"
+    assert heavy == [], "--help imported heavy libraries"
 
 
 def test_version() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "afasa_ops", "--version"],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.stdout.startswith("afasa-ops ")
+    assert run_fresh("", "-m", "afasa_ops", "--version").stdout.startswith("afasa-ops ")
 
 
 def test_the_http_driver_loads_httpx_without_its_command_line_client() -> None:
     # httpx imports its CLI (rich.syntax, pygments) when they are installed; a run never uses
     # it, and it cost a third of httpx's import.
-    code = (
-        "import sys\n"
-        "from afasa_ops.infra import http\n"
-        "http.client(1.0).close()\n"
-        "print(sorted(m for m in ('httpx', 'httpx._main', 'pygments') if sys.modules.get(m)))\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "['httpx']"
+    code = "from afasa_ops.infra import http\nhttp.client(1.0).close()\n"
+    assert imported_by(code, ("httpx", "httpx._main", "pygments"))[0] == ["httpx"]
 
 
 def test_loading_the_runbook_imports_no_driver_library() -> None:
@@ -109,35 +85,22 @@ def test_loading_the_runbook_imports_no_driver_library() -> None:
         "cryptography", "packaging", "nats", "sqlalchemy",
     )  # fmt: skip
     code = (
-        "import sys\n"
         "from pathlib import Path\n"
         "from afasa_ops.runbook.loader import load_runbook\n"
         f"load_runbook(Path({str(ROOT / 'afasa_ops/data/runbooks/afasa-repair.yaml')!r}))\n"
-        f"print(sorted(m for m in {drivers!r} if m in sys.modules))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    assert imported_by(code, drivers)[0] == []
 
 
 def test_progress_to_a_pipe_is_the_plain_line_without_rich() -> None:
     # A log or CI captures stderr: the line as said (emoji codes and brackets untouched), and
     # rich is not imported for it (nor by the JUnit renderer a run writes).
     code = (
-        "import sys\n"
         "from afasa_ops.cli.application import Application\n"
         "import afasa_ops.render.files\n"
         "Application().say('[step] :warning: password=hunter2-secret')\n"
-        "print(sorted(m for m in ('rich', 'rich.console') if m in sys.modules))\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    found, proc = imported_by(code, ("rich", "rich.console"))
+    assert found == []
     assert proc.stderr.startswith("[step] :warning: password=")
     assert "hunter2-secret" not in proc.stderr  # still redacted
