@@ -20,12 +20,15 @@ _ENV = {"GIT_TERMINAL_PROMPT": "0"}
 _TIMEOUT_S = 300.0
 
 
-def _git(cwd: Path, *args: str, timeout_s: float = _TIMEOUT_S) -> tuple[int, bytes, str]:
+def _git(
+    cwd: Path, *args: str, timeout_s: float = _TIMEOUT_S, stdin: bytes | None = None
+) -> tuple[int, bytes, str]:
     """Run git in `cwd`: (exit code, stdout bytes, stderr text)."""
     try:
         proc = subprocess.run(
             ["git", *args],
             cwd=cwd,
+            input=stdin,
             capture_output=True,
             env={**os.environ, **_ENV},
             timeout=timeout_s,
@@ -46,6 +49,24 @@ def _failure(action: str, stdout: str, stderr: str) -> DriverError:
     reason = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), None)
     shown = reason or (lines[-1] if lines else "exit status non-zero")
     return DriverError(f"git {action} failed: {redactor.redact(shown)}")
+
+
+def _batch_blobs(data: bytes, count: int) -> list[bytes | None]:
+    """`cat-file --batch` answers in order: `<oid> <type> <size>` then the bytes, or
+    `<name> missing`. A tree or other non-blob counts as no file."""
+    found: list[bytes | None] = []
+    at = 0
+    for _ in range(count):
+        end = data.index(b"\n", at)
+        header = data[at:end].split(b" ")
+        at = end + 1
+        if len(header) == 3 and header[2].isdigit():
+            size = int(header[2])
+            found.append(data[at : at + size] if header[1] == b"blob" else None)
+            at += size + 1  # the content, then a newline
+        else:
+            found.append(None)  # `missing` (or `ambiguous`)
+    return found
 
 
 def _text(data: bytes) -> str:
@@ -123,15 +144,25 @@ class GitRepo:
         return self._ok("merge-base", "--is-ancestor", ancestor, descendant) is not None
 
     def tags_matching(self, pattern: str) -> list[tuple[str, str]]:
-        """(tag, commit) for tags matching a glob, newest tag first (creation date)."""
+        """(tag, commit) for tags matching a glob, newest tag first (creation date). One
+        for-each-ref: an annotated tag's commit is its peeled `*objectname`."""
         out = self._run(
-            f"tag --list {pattern}",
-            "tag", "--list", pattern, "--sort=-creatordate", "--format=%(refname:short)",
+            f"for-each-ref refs/tags/{pattern}",
+            "for-each-ref", "--sort=-creatordate",
+            "--format=%(objecttype) %(objectname) %(*objecttype) %(*objectname) %(refname)",
+            "refs/tags/",
         )  # fmt: skip
         found = []
-        for name in out.splitlines():
-            commit = self.tag_commit(name)
-            if commit:
+        for line in out.splitlines():
+            kind, sha, peeled_kind, peeled, ref = line.split(" ", 4)
+            name = ref.removeprefix("refs/tags/")
+            if not fnmatch.fnmatchcase(name, pattern):
+                continue
+            target, commit = (peeled_kind, peeled) if kind == "tag" else (kind, sha)
+            if target == "tag":  # a tag of a tag: peel it all the way
+                commit = self.tag_commit(name) or ""
+                target = "commit" if commit else target
+            if target == "commit":
                 found.append((name, commit))
         return found
 
@@ -177,10 +208,27 @@ class GitRepo:
 
     def blob_at(self, rev: str, path: str) -> bytes | None:
         """A file's bytes at `rev`, or None when it did not exist there."""
-        if not self.is_revision(rev):
+        return self.blobs_at(rev, [path])[path]
+
+    def blobs_at(self, rev: str, paths: list[str]) -> dict[str, bytes | None]:
+        """Files' bytes at `rev` (None: not a file there), read by one `cat-file --batch`."""
+        commit = self._ok("rev-parse", "--verify", "-q", f"{rev}^{{commit}}")
+        if commit is None:
             raise DriverError(f"git cat-file failed: {rev!r} is not a commit of this repository")
-        code, out, _ = _git(self._toplevel, "cat-file", "blob", f"{rev}^{{commit}}:{path}")
-        return out if code == 0 else None
+        out: dict[str, bytes | None] = {}
+        # The batch protocol is line-based: a name holding a newline is asked on its own.
+        batched = [p for p in paths if "\n" not in p]
+        for path in paths:
+            if path not in batched:
+                code, data, _ = _git(self._toplevel, "cat-file", "blob", f"{commit}:{path}")
+                out[path] = data if code == 0 else None
+        if batched:
+            request = "".join(f"{commit}:{p}\n" for p in batched).encode("utf-8", "surrogateescape")
+            code, data, err = _git(self._toplevel, "cat-file", "--batch", stdin=request)
+            if code != 0:
+                raise _failure("cat-file --batch", "", err)
+            out.update(zip(batched, _batch_blobs(data, len(batched)), strict=True))
+        return out
 
     def is_revision(self, rev: str) -> bool:
         return self._ok("rev-parse", "--verify", "-q", f"{rev}^{{commit}}") is not None

@@ -49,7 +49,8 @@ def undo_apply(git: GitRepo, start: str, touched: list[str]) -> Undone:
 
 def _restore_paths(git: GitRepo, start: str, touched: list[str]) -> None:
     root = git.work_tree
-    existed = [p for p in touched if git.blob_at(start, p) is not None]
+    before = git.blobs_at(start, touched)
+    existed = [p for p in touched if before[p] is not None]
     added = [p for p in touched if p not in existed]
     for chunk in _chunks(touched):
         git.unstage_to(start, chunk)

@@ -66,6 +66,13 @@ def test_reads_and_writes(repo: Path) -> None:
     assert drv.commits_since(head) == [second]
     assert drv.blob_at(head, "docker-compose.yml") == b"services: {}\n"
     assert drv.blob_at(head, "new.txt") is None
+    # Many at once, in one process: a file, one that did not exist, a folder (not a file).
+    assert drv.blobs_at(head, ["docker-compose.yml", "new.txt", "app", "app/main.py"]) == {
+        "docker-compose.yml": b"services: {}\n",
+        "new.txt": None,
+        "app": None,
+        "app/main.py": b"print('hi')\n",
+    }
     with pytest.raises(DriverError, match="is not a commit"):
         drv.blob_at("no-such-rev", "docker-compose.yml")
     assert drv.ignored_paths(["new.txt"]) == set()
