@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from afasa_ops.api.health import minio_client
 from afasa_ops.config import Settings
 
 
@@ -22,15 +19,11 @@ def belongs_to(view: Any, tenant_id: uuid.UUID) -> bool:
 
 
 def download_url(settings: Settings, view: Any) -> str:
-    parts = urlsplit(settings.storage.url)
-    if parts.scheme == "s3":
-        client = minio_client(settings)
-        url: str = client.presigned_get_object(
-            parts.netloc,
-            str(view.s3_key),
-            expires=timedelta(seconds=settings.api.presign_expiry_s),
-        )
-        return url
+    from afasa_ops.platform.storage import S3Storage, open_storage
+
+    storage = open_storage(settings.storage, settings.base_dir)
+    if isinstance(storage, S3Storage):
+        return storage.presigned_get(str(view.s3_key), int(settings.api.presign_expiry_s))
     # A path, not an absolute URL: behind Traefik the host the client used is what counts.
     return f"/api/report/reports/{view.id}/download"
 

@@ -10,9 +10,8 @@ import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from afasa_ops.config import Settings, secret_value
+from afasa_ops.config import Settings
 from afasa_ops.redact import redactor
 
 PROBE_TIMEOUT_S = 3.0
@@ -107,17 +106,3 @@ def storage_probe(settings: Settings) -> Probe:
         await in_probe_thread(check)
 
     return probe
-
-
-def minio_client(settings: Settings):  # type: ignore[no-untyped-def]
-    from minio import Minio
-
-    endpoint = settings.storage.endpoint or ""
-    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
-    return Minio(
-        parts.netloc,
-        access_key=secret_value(settings.storage.access_key),
-        secret_key=secret_value(settings.storage.secret_key),
-        secure=parts.scheme == "https",
-        region=settings.storage.region,
-    )

@@ -1,4 +1,4 @@
-"""Report storage: file://DIR (embedded default) or s3://BUCKET on any S3 API via minio.
+"""Report storage: file://DIR (embedded default) or s3://BUCKET on any S3 API (infra/s3.py).
 
 Puts are whole-object and keyed by the report id, so a redelivered job overwrites the same
 object instead of adding a second one."""
@@ -10,9 +10,9 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from afasa_ops.errors import ConfigError, DriverError
@@ -20,6 +20,7 @@ from afasa_ops.platform.availability import STORAGE, Unavailable
 
 if TYPE_CHECKING:
     from afasa_ops.config import StorageSection
+    from afasa_ops.infra.s3 import S3Client
 
 
 class Storage(Protocol):
@@ -87,45 +88,40 @@ class FileStorage:
 class S3Storage:
     bucket: str
     endpoint: str
-    access_key: str
-    secret_key: str
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
     region: str = "us-east-1"
     _bucket_checked: bool = False
+    _s3: S3Client | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}"
 
-    def _client(self) -> Any:
-        import urllib3
-        from minio import Minio
+    def _client(self) -> S3Client:
+        if self._s3 is None:
+            from afasa_ops.infra.s3 import S3Client
 
-        parts = urlsplit(self.endpoint if "://" in self.endpoint else f"http://{self.endpoint}")
-        # Bounded: a refused or silent endpoint is an outage within seconds, not minutes.
-        http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=S3_CONNECT_TIMEOUT_S, read=S3_READ_TIMEOUT_S),
-            retries=urllib3.Retry(
-                total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
-            ),
-        )
-        return Minio(
-            parts.netloc,
-            access_key=self.access_key,
-            secret_key=self.secret_key,
-            secure=parts.scheme == "https",
-            region=self.region,
-            http_client=http,
-        )
+            # Bounded: a refused or silent endpoint is an outage within seconds, not minutes.
+            self._s3 = S3Client(
+                self.endpoint,
+                self.access_key,
+                self.secret_key,
+                self.region,
+                connect_timeout_s=S3_CONNECT_TIMEOUT_S,
+                read_timeout_s=S3_READ_TIMEOUT_S,
+            )
+        return self._s3
 
     def _where(self, key: str | None = None) -> str:
         return f"s3://{self.bucket}/{key}" if key else f"s3://{self.bucket}"
 
-    def _ensure_bucket(self, client: Any) -> None:
+    def _ensure_bucket(self, client: S3Client) -> None:
         if self._bucket_checked:
             return
         if not client.bucket_exists(self.bucket):
             try:
-                client.make_bucket(self.bucket, location=self.region)
+                client.make_bucket(self.bucket)
             except Exception as exc:  # a racing worker may have created it
                 if not client.bucket_exists(self.bucket):
                     raise exc
@@ -134,48 +130,36 @@ class S3Storage:
     def put_file(self, key: str, path: Path, content_type: str) -> None:
         client = self._client()
         with s3_errors("put", self._where(key)):
+            body = path.read_bytes()  # a report: kilobytes to a few megabytes
             self._ensure_bucket(client)
-            client.fput_object(self.bucket, _safe_key(key), str(path), content_type=content_type)
+            client.put_object(self.bucket, _safe_key(key), body, content_type)
 
     def get_bytes(self, key: str) -> bytes:
         with s3_errors("get", self._where(key)):
-            resp = self._client().get_object(self.bucket, key)
-            try:
-                return bytes(resp.read())
-            finally:
-                resp.close()
-                resp.release_conn()
+            return self._client().get_object(self.bucket, key)
 
     def exists(self, key: str) -> bool:
         return self.size(key) is not None
 
     def size(self, key: str) -> int | None:
-        from minio.error import S3Error
-
-        try:
-            with s3_errors("stat", self._where(key), passthrough=S3Error):
-                stat = self._client().stat_object(self.bucket, key)
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
-                return None
-            raise _translate("stat", self._where(key), exc) from exc
-        return int(stat.size or 0)
+        with s3_errors("stat", self._where(key)):
+            return self._client().head_object(self.bucket, key)
 
     def delete(self, key: str) -> None:
         with s3_errors("remove", self._where(key)):
-            self._client().remove_object(self.bucket, key)
+            self._client().delete_object(self.bucket, key)
 
     def list_keys(self, prefix: str) -> list[str]:
-        from minio.error import S3Error
+        with s3_errors("list", self._where()):
+            return sorted(k for k in self._client().list_keys(self.bucket, prefix) if k)
 
-        try:
-            with s3_errors("list", self._where(), passthrough=S3Error):
-                objs = self._client().list_objects(self.bucket, prefix=prefix, recursive=True)
-                return sorted(o.object_name for o in objs if o.object_name)
-        except S3Error as exc:
-            if exc.code == "NoSuchBucket":
-                return []
-            raise _translate("list", self._where(), exc) from exc
+    def presigned_get(self, key: str, expires_s: int) -> str:
+        """A time-limited download URL of one object (signed locally: no request is made)."""
+        return self._client().presigned_get(self.bucket, key, expires_s)
+
+    def close(self) -> None:
+        if self._s3 is not None:
+            self._s3.close()
 
 
 S3_CONNECT_TIMEOUT_S = 5.0
@@ -186,30 +170,26 @@ _S3_UNAVAILABLE_CODES = {"ServiceUnavailable", "SlowDown", "InternalError", "Req
 
 def _cause(exc: BaseException) -> tuple[str, bool]:
     """(what went wrong in a few words, whether it is an outage) for an S3 client error."""
-    import urllib3.exceptions as u3
-    from minio.error import S3Error, ServerError
+    import httpx
 
-    if isinstance(exc, u3.MaxRetryError) and exc.reason is not None:
-        return _cause(exc.reason)
-    if isinstance(exc, u3.NewConnectionError):
-        text = str(exc).lower()
-        if "refused" in text:
-            return "connection refused", True
-        return "cannot connect", True
-    if isinstance(exc, u3.ConnectTimeoutError):
-        return "connection timed out", True
-    if isinstance(exc, u3.ReadTimeoutError):
-        return "no answer (read timed out)", True
-    if isinstance(exc, u3.ResponseError):
-        return "server errors (5xx) on every retry", True
-    if isinstance(exc, (u3.ProtocolError, ConnectionError)):
-        return "connection reset", True
-    if isinstance(exc, u3.HTTPError):
-        return type(exc).__name__, True
+    from afasa_ops.infra.s3 import S3Error
+
     if isinstance(exc, S3Error):
-        return f"{exc.code}: {exc.message}", exc.code in _S3_UNAVAILABLE_CODES
-    if isinstance(exc, ServerError):
-        return f"HTTP {exc.status_code} from the server", exc.status_code >= 500
+        unavailable = exc.code in _S3_UNAVAILABLE_CODES or exc.status >= 500
+        return str(exc), unavailable
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connection timed out", True
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc).lower()
+        return ("connection refused" if "refused" in text else "cannot connect"), True
+    if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
+        return "no answer (read timed out)", True
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "connection reset", True
+    if isinstance(exc, ConnectionError):
+        return "connection reset", True
+    if isinstance(exc, httpx.HTTPError):
+        return type(exc).__name__, True
     lines = str(exc).strip().splitlines()
     return (lines[0] if lines else type(exc).__name__), False
 
@@ -221,19 +201,16 @@ def _translate(op: str, where: str, exc: BaseException) -> DriverError:
 
 
 @contextmanager
-def s3_errors(
-    op: str, where: str, passthrough: type[BaseException] | None = None
-) -> Iterator[None]:
+def s3_errors(op: str, where: str) -> Iterator[None]:
     """Every S3 client error as one line ("S3 put s3://bucket/key: connection refused");
     an outage as `Unavailable`, so a worker holds its job instead of failing it."""
-    import urllib3.exceptions as u3
-    from minio.error import MinioException
+    import httpx
+
+    from afasa_ops.infra.s3 import S3Error
 
     try:
         yield
-    except (MinioException, OSError, u3.HTTPError) as exc:
-        if passthrough is not None and isinstance(exc, passthrough):
-            raise
+    except (S3Error, OSError, httpx.HTTPError) as exc:
         raise _translate(op, where, exc) from exc
 
 
