@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 import typer.main
 
 from afasa_ops.cli import app
@@ -104,3 +105,29 @@ def test_progress_to_a_pipe_is_the_plain_line_without_rich() -> None:
     assert found == []
     assert proc.stderr.startswith("[step] :warning: password=")
     assert "hunter2-secret" not in proc.stderr  # still redacted
+
+
+@pytest.mark.parametrize(
+    ("argv", "collects"),
+    [
+        (["run", "--help"], False),
+        (["status", "--help"], False),
+        (["worker", "report", "--help"], True),
+        (["serve", "--help"], True),
+    ],
+)
+def test_only_resident_commands_keep_the_cyclic_garbage_collector(
+    argv: list[str], collects: bool
+) -> None:
+    """A short command runs without the collector's passes (a tenth of a converged run);
+    a worker or the service runs for days and must collect its cycles."""
+    code = (
+        "import gc, sys\n"
+        f"sys.argv = ['afasa-ops', *{argv!r}]\n"
+        "from afasa_ops.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('collecting:', gc.isenabled())\n"
+    )
+    proc = run_fresh(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == f"collecting: {collects}"
