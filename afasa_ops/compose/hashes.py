@@ -22,7 +22,7 @@ from typing import Any
 from afasa_ops.compose.project import ComposeProject
 from afasa_ops.errors import DriverError
 from afasa_ops.infra.compose import ComposeCli
-from afasa_ops.infra.docker import DockerCli, DockerEngine
+from afasa_ops.infra.docker import DockerEngine
 from afasa_ops.infra.shell import last_line
 
 CACHE = "compose-config-hashes.json"
@@ -30,14 +30,13 @@ CACHE = "compose-config-hashes.json"
 
 def config_hashes(
     compose: ComposeCli,
-    docker: DockerCli,
     project: ComposeProject,
     cache: Path | None,
     engine: DockerEngine,
 ) -> dict[str, str]:
     """service -> the config hash Compose labels its container with (active services only).
     `cache` is the file the last answer is kept in (None: a read-only checkout, always ask)."""
-    key = fingerprint(docker, compose, project) if cache is not None else None
+    key = fingerprint(engine, compose, project) if cache is not None else None
     if cache is not None and key is not None:
         remembered = _read(cache)
         if remembered.get("key") == key and isinstance(remembered.get("hashes"), dict):
@@ -87,11 +86,11 @@ def _v2_env_file_services(
     return out
 
 
-def fingerprint(docker: DockerCli, compose: ComposeCli, project: ComposeProject) -> str | None:
+def fingerprint(engine: DockerEngine, compose: ComposeCli, project: ComposeProject) -> str | None:
     """A digest of everything Compose's answer depends on; None when that cannot be known."""
     if project.model.get("include") or any(_dynamic(spec) for spec in project.services.values()):
         return None
-    images = _image_ids(docker, compose, project)
+    images = _image_ids(engine, compose, project)
     if images is None:
         return None
     digest = hashlib.sha256()
@@ -126,7 +125,9 @@ def _env_files(project: ComposeProject) -> list[Path]:
     return found
 
 
-def _image_ids(docker: DockerCli, compose: ComposeCli, project: ComposeProject) -> list[str] | None:
+def _image_ids(
+    engine: DockerEngine, compose: ComposeCli, project: ComposeProject
+) -> list[str] | None:
     """The id of every service's image (Compose hashes it in), or None when one is absent."""
     sep = "_" if compose.is_v1 else "-"
     names = sorted(
@@ -135,7 +136,7 @@ def _image_ids(docker: DockerCli, compose: ComposeCli, project: ComposeProject) 
             for service, spec in project.services.items()
         }
     )
-    ids = docker.image_ids(names)
+    ids = engine.image_ids(names)
     if ids is None:
         return None
     return [f"{name}={image_id}" for name, image_id in zip(names, ids, strict=True)]

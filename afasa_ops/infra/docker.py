@@ -180,6 +180,21 @@ class DockerEngine:
             operating_system=str(info.get("OperatingSystem", "")),
         )
 
+    # -- images ------------------------------------------------------------------------------
+    def image_ids(self, names: list[str]) -> list[str] | None:
+        """The ids of these local images, in the order given; None when any is absent (what
+        `docker image inspect --format {{.Id}}` answers, without a CLI process)."""
+        ids = []
+        for name in names:
+            try:
+                attrs = self._get("image inspect", f"/images/{name}/json")
+            except DriverError as exc:
+                if str(exc).startswith("docker image inspect: not found"):
+                    return None
+                raise
+            ids.append(str(attrs.get("Id", "")))
+        return ids
+
     # -- compose containers ---------------------------------------------------------------------
     def _list(self, labels: list[str]) -> list[dict[str, Any]]:
         """The containers (running or not) carrying all these labels, as `docker ps` lists them."""
@@ -316,10 +331,10 @@ def _reason(exc: BaseException) -> str:
 
 
 class DockerCli:
-    """The docker CLI, for what it answers fastest: image ids, and the containers of a Compose
-    project found by their labels (`docker ps` answers in milliseconds where a Compose v1
-    process takes a second to start). Calls go through a Shell, so they are recorded and
-    redacted like every other command."""
+    """The docker CLI, where a recorded command is the point: the table of a Compose project's
+    containers found by their labels (`docker ps` answers in milliseconds where a Compose v1
+    process takes a second to start), kept as a step's evidence. Calls go through a Shell, so
+    they are recorded and redacted like every other command."""
 
     def __init__(self, shell: Shell, host: str | None = None) -> None:
         self.shell = shell
@@ -331,15 +346,6 @@ class DockerCli:
 
     def run(self, *args: str, timeout_s: float = 60) -> CommandRecord:
         return self.shell.run(["docker", *args], env=self.env(), timeout_s=timeout_s)
-
-    def image_ids(self, names: list[str]) -> list[str] | None:
-        """The ids of these local images, in the order given; None when any is absent. One
-        `docker image inspect` for them all."""
-        if not names:
-            return []
-        record = self.run("image", "inspect", "--format", "{{.Id}}", *names)
-        ids = record.stdout.split()
-        return ids if record.exit_code == 0 and len(ids) == len(names) else None
 
     def project_table(self, project: str) -> str:
         """The project's containers as `docker ps` shows them (name, image, status with

@@ -97,13 +97,8 @@ class ComposePull(Step[ServicesParams]):
 
 
 def _absent(ctx: Context, images: dict[str, str]) -> set[str]:
-    """The images not present locally: one inspect of them all, and one per image only when
-    that says some are missing (it does not say which in a stable form)."""
-    unique = sorted(set(images.values()))
-    docker = ctx.docker_cli
-    if docker.image_ids(unique) is not None:
-        return set()
-    return {image for image in unique if docker.image_ids([image]) is None}
+    """The images not present locally (the engine's API, one inspect per image)."""
+    return {image for image in set(images.values()) if ctx.docker.image_ids([image]) is None}
 
 
 # -- up ----------------------------------------------------------------------------------------
@@ -193,7 +188,6 @@ def config_hashes(ctx: Context) -> dict[str, str]:
     (compose/hashes.py says when the remembered answer still stands)."""
     return hashes.config_hashes(
         ctx.compose,
-        ctx.docker_cli,
         ctx.project(),
         ctx.cache_file(CONFIG_HASH_CACHE),
         ctx.docker,

@@ -133,3 +133,16 @@ def test_project_containers_are_inspected_without_one_off_runs(project: str) -> 
         assert engine.project_containers(f"{project}-none") == []
     finally:
         engine.close()
+
+
+def test_image_ids_are_the_cli_s_and_none_when_one_is_absent() -> None:
+    require_docker()
+    require_images(BASE_IMAGE)
+    engine = DockerEngine("unix:///var/run/docker.sock")
+    expected = docker("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE)
+    assert engine.image_ids([BASE_IMAGE, BASE_IMAGE]) == [expected, expected]
+    assert engine.image_ids([]) == []
+    absent = f"afasa-local/never-built-{uuid.uuid4().hex[:8]}:1"
+    assert engine.image_ids([BASE_IMAGE, absent]) is None
+    # A name with a registry port and a path, as Compose files write them.
+    assert engine.image_ids([f"127.0.0.1:5999/team/{absent.split('/')[1]}"]) is None
