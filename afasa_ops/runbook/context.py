@@ -4,7 +4,7 @@ system (built on first use, closed at the end of the run) and the facts a run le
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -94,6 +94,12 @@ class Context:
         from afasa_ops.runbook.journal import ensure_state_dir
 
         return ensure_state_dir(self.repo) / name
+
+    def branch(self) -> Context:
+        """The same run for another thread (a concurrent phase's step): settings, options,
+        parameters, facts and journal shared; its own shell record and drivers, built on
+        first use and closed by its close()."""
+        return replace(self, shell=Shell(default_timeout_s=self.shell.default_timeout_s))
 
     # -- drivers -----------------------------------------------------------------------------
     @property

@@ -23,6 +23,9 @@ class Phase:
     id: str
     title: str
     steps: list[AnyStep] = field(default_factory=list)
+    # Its steps only judge (checks, probes) and run side by side, each once the steps it
+    # names in `after` have passed (runner.Runner._run_side_by_side).
+    concurrent: bool = False
 
 
 @dataclass
@@ -118,18 +121,44 @@ def _load_phase(doc: Any, label: str, seen: set[str]) -> Phase:
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
         raise RunbookError(f"{label}{_at(doc)}: each phase needs an `id`")
     where = f"phase {doc['id']!r}"
-    _only_keys(doc, {"id", "title", "steps"}, label, where)
+    _only_keys(doc, {"id", "title", "steps", "concurrent"}, label, where)
     steps_doc = doc.get("steps") or []
     if not isinstance(steps_doc, list):
         raise RunbookError(f"{label}{_at(doc)}: {where}: `steps` must be a list")
-    phase = Phase(doc["id"], str(doc.get("title") or doc["id"]))
+    concurrent = doc.get("concurrent", False)
+    if not isinstance(concurrent, bool):
+        raise RunbookError(f"{label}{_at(doc)}: {where}: `concurrent` must be true or false")
+    phase = Phase(doc["id"], str(doc.get("title") or doc["id"]), concurrent=concurrent)
     for step_doc in steps_doc:
         step = _load_step(step_doc, phase.id, label)
         if step.id in seen:
             raise RunbookError(f"{label}{_at(step_doc)}: step id {step.id!r} is used twice")
+        _check_side_by_side(phase, step, label, step_doc)
         seen.add(step.id)
         phase.steps.append(step)
     return phase
+
+
+def _check_side_by_side(phase: Phase, step: AnyStep, label: str, doc: Any) -> None:
+    """`after` names earlier steps of a concurrent phase, which holds only steps that judge."""
+    where = f"{label}{_at(doc)}: phase {phase.id!r} step {doc['id']!r}"
+    if step.after and not phase.concurrent:
+        raise RunbookError(
+            f"{where}: `after` orders the steps of a concurrent phase; here steps already run "
+            "in order (remove it, or set `concurrent: true` on the phase)"
+        )
+    earlier = {s.id for s in phase.steps}
+    for name in step.after:
+        if name not in earlier:
+            raise RunbookError(
+                f"{where}: after: {name.removeprefix(phase.id + '.')!r} is not an earlier "
+                f"step of phase {phase.id!r}"
+            )
+    if phase.concurrent and not step.verification_only:
+        raise RunbookError(
+            f"{where}: kind {step.kind!r} changes the target, and a concurrent phase holds "
+            "only steps that judge (checks, waits, probes): move it to a phase run in order"
+        )
 
 
 def _load_step(doc: Any, phase_id: str, label: str) -> AnyStep:
@@ -138,7 +167,7 @@ def _load_step(doc: Any, phase_id: str, label: str) -> AnyStep:
     local_id = doc["id"]
     step_id = local_id if local_id.startswith(phase_id + ".") else f"{phase_id}.{local_id}"
     where = f"phase {phase_id!r} step {local_id!r}"
-    _only_keys(doc, {"id", "kind", "title", "params"}, label, where, doc)
+    _only_keys(doc, {"id", "kind", "title", "params", "after"}, label, where, doc)
     kind = doc.get("kind")
     if not isinstance(kind, str):
         raise RunbookError(f"{label}{_at(doc)}: {where}: missing `kind`")
@@ -160,7 +189,11 @@ def _load_step(doc: Any, phase_id: str, label: str) -> AnyStep:
         raise RunbookError(
             f"{label}{_at(raw_params) or _at(doc)}: {where}: params.{field_name}: {msg}"
         ) from None
-    return cls(step_id, phase_id, str(doc.get("title") or local_id), params)
+    after = doc.get("after") or []
+    if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+        raise RunbookError(f"{label}{_at(doc)}: {where}: `after` must be a list of step ids")
+    full = tuple(a if a.startswith(phase_id + ".") else f"{phase_id}.{a}" for a in after)
+    return cls(step_id, phase_id, str(doc.get("title") or local_id), params, full)
 
 
 def _only_keys(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,7 +135,7 @@ class Runner:
             assessment, status, error = Assessment.blocked(str(exc)), Status.BLOCKED, str(exc)
         except Exception as exc:
             assessment, status, error = Assessment.blocked(str(exc)), Status.FAILED, _trace(exc)
-        return self._result(step, status, assessment, started, error=error)
+        return self._result(self.ctx, step, status, assessment, started, error=error)
 
     # -- run --------------------------------------------------------------------------------
     def run(self, selection: Selection) -> RunResult:
@@ -266,59 +267,126 @@ class Runner:
     def _run_phase(
         self, phase: Phase, steps: list[AnyStep], result: RunResult, journal: Journal
     ) -> None:
+        if phase.concurrent and len(steps) > 1 and not self.ctx.options.step_by_step:
+            self._run_side_by_side(steps, result, journal)
+            return
         applied: list[tuple[Step[Any], Outcome]] = []
         for step in steps:
             self.reporter.step_started(step)
             journal.write("step_started", step=step.id, phase=phase.id)
             step_result = self._converge(step, applied)
-            result.steps.append(step_result)
-            journal.write("step_finished", step=step.id, result=step_result.to_json())
-            self.reporter.step_finished(step_result)
+            self._finish_step(step_result, result, journal)
             if step_result.status in (Status.FAILED, Status.BLOCKED):
-                result.status = step_result.status.value
-                result.message = f"step {step.id} {step_result.status}: {step_result.summary}"
-                if step_result.status == Status.FAILED:
-                    failed_outcome = applied[-1][1] if applied and applied[-1][0] is step else None
-                    self._rollback(applied, journal)
-                    result.incident = self._incident(step, step_result, failed_outcome)
-                raise _Stop
+                failed_outcome = applied[-1][1] if applied and applied[-1][0] is step else None
+                self._stop_at(step, step_result, result, journal, applied, failed_outcome)
 
-    def _converge(self, step: AnyStep, applied: list[tuple[Step[Any], Outcome]]) -> StepResult:
-        started = time.monotonic()
-        self.ctx.shell.take()
+    def _run_side_by_side(self, steps: list[AnyStep], result: RunResult, journal: Journal) -> None:
+        """A concurrent phase: its steps only judge, so each starts as soon as the steps it
+        comes `after` have passed, beside the others, on a branch of the context of its own
+        (its connections, its shell record). Results are reported, journaled and judged in
+        the runbook's order, what a step said with them; the first that failed stops the run
+        once all have finished (a check always cleans up after itself)."""
+        futures: dict[str, Future[tuple[StepResult, list[str]]]] = {}
+        with ThreadPoolExecutor(len(steps), "afasa-step") as pool:
+            for step in steps:
+                first = [futures[a] for a in step.after if a in futures]
+                futures[step.id] = pool.submit(self._converge_after, step, first)
+            stop: tuple[AnyStep, StepResult] | None = None
+            for step in steps:
+                self.reporter.step_started(step)
+                journal.write("step_started", step=step.id, phase=step.phase)
+                step_result, said = futures[step.id].result()
+                for line in said:
+                    self.ctx.say(line)
+                self._finish_step(step_result, result, journal)
+                if stop is None and step_result.status in (Status.FAILED, Status.BLOCKED):
+                    stop = (step, step_result)
+        if stop is not None:
+            self._stop_at(*stop, result, journal, [], None)
+
+    def _converge_after(
+        self, step: AnyStep, first: list[Future[tuple[StepResult, list[str]]]]
+    ) -> tuple[StepResult, list[str]]:
+        for future in first:
+            before = future.result()[0]
+            if before.status in (Status.FAILED, Status.BLOCKED):
+                summary = f"not run: it comes after {before.id}, which {before.status.value}"
+                blocked = Assessment.blocked(summary)
+                return self._result(self.ctx, step, Status.BLOCKED, blocked, time.monotonic()), []
+        branch = self.ctx.branch()
+        said: list[str] = []
+        branch.say = said.append
         try:
-            assessment = step.check(self.ctx)
+            return self._converge(step, [], branch), said
+        finally:
+            branch.close()
+
+    def _finish_step(self, step_result: StepResult, result: RunResult, journal: Journal) -> None:
+        result.steps.append(step_result)
+        journal.write("step_finished", step=step_result.id, result=step_result.to_json())
+        self.reporter.step_finished(step_result)
+
+    def _stop_at(
+        self,
+        step: AnyStep,
+        step_result: StepResult,
+        result: RunResult,
+        journal: Journal,
+        applied: list[tuple[Step[Any], Outcome]],
+        failed_outcome: Outcome | None,
+    ) -> None:
+        """The run stops at this failed or blocked step: a failure rolls back what the phase
+        applied and writes an incident."""
+        result.status = step_result.status.value
+        result.message = f"step {step.id} {step_result.status}: {step_result.summary}"
+        if step_result.status == Status.FAILED:
+            self._rollback(applied, journal)
+            result.incident = self._incident(step, step_result, failed_outcome)
+        raise _Stop
+
+    def _converge(
+        self,
+        step: AnyStep,
+        applied: list[tuple[Step[Any], Outcome]],
+        ctx: Context | None = None,
+    ) -> StepResult:
+        """Check, and where pending apply and verify, on the run's context or `ctx` (a branch)."""
+        ctx = ctx or self.ctx
+        started = time.monotonic()
+        ctx.shell.take()
+        try:
+            assessment = step.check(ctx)
         except AfasaOpsError as exc:
-            return self._result(step, Status.BLOCKED, Assessment.blocked(str(exc)), started)
+            return self._result(ctx, step, Status.BLOCKED, Assessment.blocked(str(exc)), started)
         except Exception as exc:
             return self._result(
-                step, Status.FAILED, Assessment.blocked(str(exc)), started, _trace(exc)
+                ctx, step, Status.FAILED, Assessment.blocked(str(exc)), started, _trace(exc)
             )
         if assessment.state != State.PENDING:
-            return self._result(step, _status_of(assessment), assessment, started)
+            return self._result(ctx, step, _status_of(assessment), assessment, started)
         refusal = self._confirm(step, assessment)
         if refusal:
             assessment.summary = refusal
-            return self._result(step, Status.BLOCKED, assessment, started)
+            return self._result(ctx, step, Status.BLOCKED, assessment, started)
         try:
             if isinstance(step, Step):
-                outcome = step.apply(self.ctx)
+                outcome = step.apply(ctx)
                 applied.append((step, outcome))
             else:  # read-only: nothing to apply, verify judges again
                 outcome = Outcome(False)
-            verified = step.verify(self.ctx, outcome)
+            verified = step.verify(ctx, outcome)
         except AfasaOpsError as exc:
             assessment.summary = str(exc)
             status = Status.BLOCKED if exc.exit_code == ExitCode.BLOCKED else Status.FAILED
-            return self._result(step, status, assessment, started, str(exc))
+            return self._result(ctx, step, status, assessment, started, str(exc))
         except Exception as exc:
             assessment.summary = f"apply failed: {exc}"
-            return self._result(step, Status.FAILED, assessment, started, _trace(exc))
+            return self._result(ctx, step, Status.FAILED, assessment, started, _trace(exc))
         findings = assessment.findings + outcome.findings
         if verified.state != State.OK:
             assessment.findings = findings + verified.findings
             assessment.summary = f"verify after apply: {verified.summary}"
-            failed = self._result(step, Status.FAILED, assessment, started, assessment.summary)
+            failed = self._result(ctx, step, Status.FAILED, assessment, started, assessment.summary)
             # What apply touched still counts (a failed check's cleanup, for the report).
             failed.artifacts = outcome.artifacts
             return failed
@@ -331,7 +399,7 @@ class Runner:
         # A read-only step's own word is its verify's; a change says what apply did.
         assessment.summary = outcome.summary or judged
         status = Status.CHANGED if outcome.changed else Status.OK
-        res = self._result(step, status, assessment, started)
+        res = self._result(ctx, step, status, assessment, started)
         res.packages = outcome.packages
         res.artifacts = outcome.artifacts
         return res
@@ -379,6 +447,7 @@ class Runner:
 
     def _result(
         self,
+        ctx: Context,
         step: AnyStep,
         status: Status,
         assessment: Assessment,
@@ -396,7 +465,7 @@ class Runner:
             summary=redactor.redact(assessment.summary),
             findings=assessment.findings,
             diff=assessment.diff,
-            commands=self.ctx.shell.take(),
+            commands=ctx.shell.take(),
             duration_s=round(time.monotonic() - started, 3),
             error=redactor.redact(error) if error else None,
             verification=step.verification,

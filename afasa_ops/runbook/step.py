@@ -48,11 +48,15 @@ class ReadOnlyStep(Generic[P]):
     # lists it as "will run" when its check is pending, never as a pending change.
     verification_only: ClassVar[bool] = True
 
-    def __init__(self, step_id: str, phase: str, title: str, params: P) -> None:
+    def __init__(
+        self, step_id: str, phase: str, title: str, params: P, after: tuple[str, ...] = ()
+    ) -> None:
         self.id = step_id
         self.phase = phase
         self.title = title
         self.params = params
+        # In a concurrent phase: the steps of the phase this one starts after (full ids).
+        self.after = after
 
     def check(self, ctx: Context) -> Assessment:
         raise NotImplementedError
