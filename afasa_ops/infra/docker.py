@@ -223,6 +223,19 @@ class DockerEngine:
         found = self._list([f"com.docker.compose.project={project}"])
         return {str((c.get("Labels") or {}).get("com.docker.compose.service")) for c in found}
 
+    def project_listing(self, project: str) -> dict[str, dict[str, Any]]:
+        """service -> its newest container as the engine's list gives it (`State`, `Labels`,
+        `Status`; no inspect), one-off containers left out: one request for the project."""
+        out: dict[str, dict[str, Any]] = {}
+        for c in sorted(self._list([f"com.docker.compose.project={project}"]), key=_created):
+            labels = c.get("Labels") or {}
+            if labels.get("com.docker.compose.oneoff") == "True":
+                continue
+            service = labels.get("com.docker.compose.service")
+            if service:
+                out[str(service)] = c
+        return out
+
     def project_containers(self, project: str) -> list[dict[str, Any]]:
         """`docker inspect` of each of the project's containers, running or not, one-off
         containers (`compose run`) left out: what the health and up-to-date checks read. A
@@ -328,6 +341,10 @@ def _reason(exc: BaseException) -> str:
         return "connection refused (is dockerd running?)"
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return "no engine answering: " + redactor.redact(first)[:300]
+
+
+def _created(listed: dict[str, Any]) -> int:
+    return int(listed.get("Created") or 0)
 
 
 class DockerCli:

@@ -134,7 +134,8 @@ class ComposeUp(Step[UpParams]):
 
     def _out_of_date(self, ctx: Context, names: list[str]) -> list[str]:
         expected = config_hashes(ctx)
-        containers = HealthProbe(ctx).containers()
+        # The list's state and labels are all this needs: no inspect per container.
+        containers = ctx.docker.project_listing(ctx.compose.project_name)
         p = self.params
         built = _build_inputs(ctx, names) if p.build else {}
         recorded = _read_build_state(ctx)
@@ -145,8 +146,8 @@ class ComposeUp(Step[UpParams]):
             if found is None:
                 reasons.append(f"{name}: no container")
                 continue
-            state = (found.get("State") or {}).get("Status")
-            labels = (found.get("Config") or {}).get("Labels") or {}
+            state = found.get("State")
+            labels = found.get("Labels") or {}
             if state != "running":
                 reasons.append(f"{name}: container is {state}")
             elif labels.get("com.docker.compose.config-hash") != expected[name]:

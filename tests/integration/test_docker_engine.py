@@ -146,3 +146,24 @@ def test_image_ids_are_the_cli_s_and_none_when_one_is_absent() -> None:
     assert engine.image_ids([BASE_IMAGE, absent]) is None
     # A name with a registry port and a path, as Compose files write them.
     assert engine.image_ids([f"127.0.0.1:5999/team/{absent.split('/')[1]}"]) is None
+
+
+def test_project_listing_is_one_list_of_each_services_newest_container(project: str) -> None:
+    """What compose.up's check reads: state and labels from the list alone, one-off runs left
+    out, and of two containers of a service the newer."""
+    start(project, "web", "sleep 30")
+    done = start(project, "job", "true")
+    time.sleep(1.1)  # the list's creation times are whole seconds
+    newer = start(project, "web", "sleep 30")
+    start(project, "job", "sleep 30", oneoff=True)
+    wait_exited(done)
+    engine = DockerEngine("unix:///var/run/docker.sock")
+    try:
+        listed = engine.project_listing(project)
+        assert set(listed) == {"web", "job"}
+        assert listed["web"]["Id"] == newer and listed["web"]["State"] == "running"
+        assert listed["job"]["Id"] == done and listed["job"]["State"] == "exited"
+        assert listed["web"]["Labels"]["com.docker.compose.service"] == "web"
+        assert engine.project_listing(f"{project}-none") == {}
+    finally:
+        engine.close()
