@@ -307,16 +307,16 @@ class Runner:
     def _converge_after(
         self, step: AnyStep, first: list[Future[tuple[StepResult, list[str]]]]
     ) -> tuple[StepResult, list[str]]:
-        for future in first:
-            before = future.result()[0]
-            if before.status in (Status.FAILED, Status.BLOCKED):
-                summary = f"not run: it comes after {before.id}, which {before.status.value}"
-                blocked = Assessment.blocked(summary)
-                return self._result(self.ctx, step, Status.BLOCKED, blocked, time.monotonic()), []
         branch = self.ctx.branch()
         said: list[str] = []
         branch.say = said.append
         try:
+            for future in first:
+                before = future.result()[0]
+                if before.status in (Status.FAILED, Status.BLOCKED):
+                    why = f"not run: it comes after {before.id}, which {before.status.value}"
+                    blocked = Assessment.blocked(why)
+                    return self._result(branch, step, Status.BLOCKED, blocked, time.monotonic()), []
             return self._converge(step, [], branch), said
         finally:
             branch.close()
