@@ -13,8 +13,10 @@ import hashlib
 import hmac
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -84,6 +86,11 @@ class S3Client:
     def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self._send("PUT", bucket, key, body=body, headers={"content-type": content_type})
 
+    def put_file(self, bucket: str, key: str, path: Path, content_type: str) -> None:
+        """A file as one object, streamed: read twice (its hash, then the upload) in chunks,
+        never held whole, so a report of any size costs a chunk of memory."""
+        self._send("PUT", bucket, key, body=path, headers={"content-type": content_type})
+
     def delete_object(self, bucket: str, key: str) -> None:
         # S3 answers 204 whether or not the key existed; some gateways say NoSuchKey.
         self._send("DELETE", bucket, key, ok_missing=True)
@@ -150,12 +157,11 @@ class S3Client:
         )
 
     def _signed_headers(
-        self, method: str, path: str, query: dict[str, str], body: bytes, extra: dict[str, str]
+        self, method: str, path: str, query: dict[str, str], payload: str, extra: dict[str, str]
     ) -> dict[str, str]:
         stamp = datetime.now(UTC)
         amz_date, day = stamp.strftime("%Y%m%dT%H%M%SZ"), stamp.strftime("%Y%m%d")
         scope = f"{day}/{self.region}/s3/aws4_request"
-        payload = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
         headers = {
             "host": self._host,
             "x-amz-date": amz_date,
@@ -184,19 +190,25 @@ class S3Client:
         key: str | None = None,
         *,
         query: dict[str, str] | None = None,
-        body: bytes = b"",
+        body: bytes | Path = b"",
         headers: dict[str, str] | None = None,
         ok_missing: bool = False,
     ) -> httpx.Response | None:
         """One signed request, 5xx retried; the response, None for a 404 where `ok_missing`,
-        else S3Error (the server's refusal) or httpx's own error (no answer)."""
+        else S3Error (the server's refusal) or httpx's own error (no answer). A Path body is
+        streamed from the file, with its length given (S3 refuses a chunked upload)."""
         path = self._path(bucket, key)
         query = query or {}
         url = self._base + path + (f"?{_canonical_query(query)}" if query else "")
+        payload = _file_sha256(body) if isinstance(body, Path) else hashlib.sha256(body).hexdigest()
+        extra = dict(headers or {})
+        if isinstance(body, Path):
+            extra["content-length"] = str(body.stat().st_size)
         for attempt in range(RETRIES + 1):
-            signed = self._signed_headers(method, path, query, body, headers or {})
+            signed = self._signed_headers(method, path, query, payload, extra)
             del signed["host"]  # httpx sends the same Host itself
-            response = self._client().request(method, url, content=body or None, headers=signed)
+            content = _chunks(body) if isinstance(body, Path) else (body or None)
+            response = self._client().request(method, url, content=content, headers=signed)
             if response.status_code < 500 or attempt == RETRIES:
                 break
             time.sleep(BACKOFF_S * (2**attempt))
@@ -237,6 +249,22 @@ def signature(
     for part in scope.split("/")[1:]:
         key = _hmac(key, part)
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+CHUNK = 1 << 20
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    for chunk in _chunks(path):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _canonical_query(query: dict[str, str]) -> str:

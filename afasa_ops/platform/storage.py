@@ -130,9 +130,8 @@ class S3Storage:
     def put_file(self, key: str, path: Path, content_type: str) -> None:
         client = self._client()
         with s3_errors("put", self._where(key)):
-            body = path.read_bytes()  # a report: kilobytes to a few megabytes
             self._ensure_bucket(client)
-            client.put_object(self.bucket, _safe_key(key), body, content_type)
+            client.put_file(self.bucket, _safe_key(key), path, content_type)
 
     def get_bytes(self, key: str) -> bytes:
         with s3_errors("get", self._where(key)):

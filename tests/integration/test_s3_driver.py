@@ -129,3 +129,32 @@ def test_the_server_pages_what_the_driver_asks_for(client: S3Client) -> None:
         "GET", bucket, query={"list-type": "2", "max-keys": "2", "prefix": "short/"}
     )
     assert response is not None and b"<IsTruncated>true</IsTruncated>" in response.content
+
+
+def test_a_file_is_streamed_whole_without_being_held_in_memory(
+    client: S3Client,
+    other,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """A report of any size costs a chunk of memory: the upload of a 24 MiB file (many
+    chunks) allocates far less than the file, and the object is the file, byte for byte."""
+    import hashlib
+    import os
+    import tracemalloc
+
+    bucket = _bucket(client)
+    path = tmp_path / "big.csv"
+    with path.open("wb") as f:
+        for _ in range(24):
+            f.write(os.urandom(1 << 20))
+    client.head_object(bucket, "warm-up")  # the connection and its buffers, before tracing
+    tracemalloc.start()
+    try:
+        client.put_file(bucket, "big/report.csv", path, "text/csv")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak} bytes allocated at the peak for a 24 MiB upload"
+    assert client.head_object(bucket, "big/report.csv") == path.stat().st_size
+    got = hashlib.sha256(other.get_object(bucket, "big/report.csv").read()).hexdigest()
+    assert got == hashlib.sha256(path.read_bytes()).hexdigest()
