@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED = "UNSIGNED-PAYLOAD"
-# A restarting gateway answers 5xx for a moment: those are retried, with a short backoff.
+# A restarting gateway answers 5xx, or refuses or cuts a connection, for a moment: those are
+# retried, with a short backoff (then an outage is an outage: the caller holds its job).
 RETRIES = 2
 BACKOFF_S = 0.2
 
@@ -204,11 +205,25 @@ class S3Client:
         extra = dict(headers or {})
         if isinstance(body, Path):
             extra["content-length"] = str(body.stat().st_size)
+        import httpx
+
         for attempt in range(RETRIES + 1):
             signed = self._signed_headers(method, path, query, payload, extra)
             del signed["host"]  # httpx sends the same Host itself
             content = _chunks(body) if isinstance(body, Path) else (body or None)
-            response = self._client().request(method, url, content=content, headers=signed)
+            try:
+                response = self._client().request(method, url, content=content, headers=signed)
+            except (
+                httpx.ConnectError,
+                httpx.ReadError,
+                httpx.WriteError,
+                httpx.RemoteProtocolError,
+            ):
+                # Every call here is idempotent: a refused or cut connection is tried again.
+                if attempt == RETRIES:
+                    raise
+                time.sleep(BACKOFF_S * (2**attempt))
+                continue
             if response.status_code < 500 or attempt == RETRIES:
                 break
             time.sleep(BACKOFF_S * (2**attempt))

@@ -4,6 +4,7 @@ the other reads, byte for byte, keys with spaces, '+', '=' and non-ASCII include
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 from collections.abc import Iterator
@@ -158,3 +159,63 @@ def test_a_file_is_streamed_whole_without_being_held_in_memory(
     assert client.head_object(bucket, "big/report.csv") == path.stat().st_size
     got = hashlib.sha256(other.get_object(bucket, "big/report.csv").read()).hexdigest()
     assert got == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class CuttingProxy:
+    """A TCP proxy to the S3 server that cuts its first `cuts` connections as soon as a
+    request arrives (no answer), then forwards: a gateway restarting under the client."""
+
+    def __init__(self, port: int, cuts: int) -> None:
+        import socket
+        import threading
+
+        self.target, self.cuts, self.connections = port, cuts, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            if self.connections <= self.cuts:
+                conn.recv(1024)
+                conn.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst) -> None:  # type: ignore[no-untyped-def]
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_cut_connection_is_tried_again(s3: S3Server, client: S3Client, other) -> None:  # type: ignore[no-untyped-def]
+    bucket = _bucket(client)
+    proxy = CuttingProxy(s3.port, cuts=1)
+    flaky = S3Client(f"http://127.0.0.1:{proxy.port}", s3.access_key, s3.secret_key)
+    try:
+        flaky.put_object(bucket, "retry/1.csv", b"after a cut", "text/csv")
+    finally:
+        flaky.close()
+        proxy.close()
+    assert proxy.connections == 2  # the cut one, then the one that carried the request
+    assert other.get_object(bucket, "retry/1.csv").read() == b"after a cut"
