@@ -76,6 +76,12 @@ def client(timeout_s: float, *, base_url: str = "", follow_redirects: bool = Fal
 
 
 def _verifying_transport() -> httpx.BaseTransport:
+    return _verifying_on_demand_class()()
+
+
+@functools.cache
+def _verifying_on_demand_class() -> type[httpx.BaseTransport]:
+    """Defined at first use (it subclasses httpx's transport, and httpx loads on demand)."""
     import httpx
 
     class VerifyingOnDemand(httpx.BaseTransport):
@@ -93,7 +99,7 @@ def _verifying_transport() -> httpx.BaseTransport:
             if self._inner is not None:
                 self._inner.close()
 
-    return VerifyingOnDemand()
+    return VerifyingOnDemand
 
 
 @functools.cache
