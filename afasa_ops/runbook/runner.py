@@ -267,7 +267,7 @@ class Runner:
     def _run_phase(
         self, phase: Phase, steps: list[AnyStep], result: RunResult, journal: Journal
     ) -> None:
-        if phase.concurrent and len(steps) > 1 and not self.ctx.options.step_by_step:
+        if self._side_by_side(phase, steps):
             self._run_side_by_side(steps, result, journal)
             return
         applied: list[tuple[Step[Any], Outcome]] = []
@@ -279,6 +279,13 @@ class Runner:
             if step_result.status in (Status.FAILED, Status.BLOCKED):
                 failed_outcome = applied[-1][1] if applied and applied[-1][0] is step else None
                 self._stop_at(step, step_result, result, journal, applied, failed_outcome)
+
+    def _side_by_side(self, phase: Phase, steps: list[AnyStep]) -> bool:
+        """A concurrent phase runs side by side, unless the operator is asked about its steps
+        (`--step`, or a step that needs confirmation): one question at a time, in order."""
+        if not phase.concurrent or len(steps) < 2 or self.ctx.options.step_by_step:
+            return False
+        return not any(s.confirms(self.ctx) and not self.ctx.options.yes for s in steps)
 
     def _run_side_by_side(self, steps: list[AnyStep], result: RunResult, journal: Journal) -> None:
         """A concurrent phase: its steps only judge, so each starts as soon as the steps it

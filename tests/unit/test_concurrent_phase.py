@@ -14,7 +14,7 @@ import pytest
 
 from afasa_ops.config import load_settings
 from afasa_ops.errors import RunbookError
-from afasa_ops.runbook.context import Context
+from afasa_ops.runbook.context import Context, Options
 from afasa_ops.runbook.loader import load_runbook
 from afasa_ops.runbook.model import Status
 from afasa_ops.runbook.runner import Runner, Selection
@@ -77,7 +77,9 @@ def check(step_id: str, path: str, after: list[str] | None = None) -> str:
               request: {{path: "{path}", auth: none}}"""
 
 
-def run(tmp_path: Path, platform: Platform, steps: str, concurrent: bool = True):  # type: ignore[no-untyped-def]
+def run(  # type: ignore[no-untyped-def]
+    tmp_path: Path, platform: Platform, steps: str, concurrent: bool = True, **options: bool
+):
     runbook = tmp_path / "runbook.yaml"
     runbook.write_text(
         f"name: t\nphases:\n  - id: verify\n    concurrent: {str(concurrent).lower()}\n"
@@ -89,7 +91,8 @@ def run(tmp_path: Path, platform: Platform, steps: str, concurrent: bool = True)
         f'[checks]\nbase_url = "{platform.url}"\ntimeout_s = 5\n'
     )
     settings = load_settings(config)
-    return Runner(load_runbook(settings.runbook_path()), Context(settings)).run(Selection())
+    ctx = Context(settings, Options(**options), confirm=lambda question: True)
+    return Runner(load_runbook(settings.runbook_path()), ctx).run(Selection())
 
 
 def test_checks_of_a_concurrent_phase_run_side_by_side(tmp_path: Path, platform: Platform) -> None:
@@ -128,6 +131,14 @@ def test_a_failed_check_blocks_what_comes_after_it_and_stops_the_run(
     assert got["verify.c"].summary == "not run: it comes after verify.a, which failed"
     assert "c asked" not in platform.log
     assert result.incident  # evidence of the failure, as in a phase run in order
+
+
+def test_with_step_a_concurrent_phase_runs_in_order(tmp_path: Path, platform: Platform) -> None:
+    """--step asks before each step, one question at a time: the phase runs in order."""
+    steps = check("a", "/together/a") + check("b", "/together/b")
+    result = run(tmp_path, platform, steps, step_by_step=True, interactive=True)
+    assert result.status == "failed"
+    assert [s.id for s in result.steps] == ["verify.a"]
 
 
 @pytest.mark.parametrize(
