@@ -198,6 +198,8 @@ class S3Client:
         """One signed request, 5xx retried; the response, None for a 404 where `ok_missing`,
         else S3Error (the server's refusal) or httpx's own error (no answer). A Path body is
         streamed from the file, with its length given (S3 refuses a chunked upload)."""
+        import httpx
+
         path = self._path(bucket, key)
         query = query or {}
         url = self._base + path + (f"?{_canonical_query(query)}" if query else "")
@@ -205,8 +207,6 @@ class S3Client:
         extra = dict(headers or {})
         if isinstance(body, Path):
             extra["content-length"] = str(body.stat().st_size)
-        import httpx
-
         for attempt in range(RETRIES + 1):
             signed = self._signed_headers(method, path, query, payload, extra)
             del signed["host"]  # httpx sends the same Host itself
