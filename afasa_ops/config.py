@@ -23,7 +23,8 @@ ENV_PREFIX = "AFASA_OPS_"
 CONFIG_ENV = "AFASA_OPS_CONFIG"
 DEFAULT_CONFIG = "afasa-ops.toml"
 # Variables that steer the tool itself rather than override a key.
-RESERVED_ENV = {CONFIG_ENV}
+# AFASA_OPS_DAEMON=off: no command server (afasa_ops/daemon/client.py, which imports no config).
+RESERVED_ENV = {CONFIG_ENV, "AFASA_OPS_DAEMON"}
 
 
 # Bounds by kind of value, so every key of a kind is bounded the same way (a unit test walks

@@ -59,6 +59,13 @@ class Redactor:
         for value in values:
             self.add(value)
 
+    def reset(self) -> None:
+        """Forget every value and learn this process's environment again (a command forked
+        by the command server takes over its caller's environment)."""
+        self._values.clear()
+        self._compiled = None
+        self.learn_environment()
+
     def learn_environment(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         for name, value in env.items():

@@ -129,3 +129,40 @@ def test_nothing_of_the_checkout_was_needed(service: Installed) -> None:
     assert sorted(p.name for p in (site / "data/migrations").glob("*.sql"))[0] == (
         "0001_baseline.sql"
     )
+
+
+def test_the_command_server_of_an_installed_wheel_starts_again_on_new_code(
+    operator: Installed,
+) -> None:
+    """`afasa-ops daemon` from the wheel: commands go through it, and a server whose code
+    changed under it (an edited module, a package installed or upgraded) hands the command
+    back and starts again on the new code, instead of running the old."""
+    import json
+
+    cache = str(operator.home / "cache")
+
+    def daemon(*args: str) -> dict[str, object]:
+        proc = operator.cli("daemon", *args, "--json", XDG_CACHE_HOME=cache)
+        assert proc.returncode == 0, proc.stderr
+        doc: dict[str, object] = json.loads(proc.stdout)
+        return doc
+
+    first = daemon("start")
+    assert first["running"] is True
+    try:
+        assert str(first["socket"]).startswith(cache)
+        version = operator.cli("--version", XDG_CACHE_HOME=cache)
+        assert version.stdout.strip() == f"afasa-ops {__version__}"
+        (module,) = operator.venv.glob("lib/python*/site-packages/afasa_ops/cli/status.py")
+        module.touch()  # as an upgrade rewrites the file
+        assert daemon("status")["fresh"] is False
+        after = operator.cli("--version", XDG_CACHE_HOME=cache)
+        assert after.returncode == 0 and after.stdout.strip() == f"afasa-ops {__version__}"
+        for _ in range(600):  # the server execs itself (same pid) on the new code
+            now = daemon("status")
+            if now["running"] and now["started_at"] != first["started_at"]:
+                break
+            __import__("time").sleep(0.05)
+        assert now["fresh"] is True and now["started_at"] != first["started_at"]
+    finally:
+        daemon("stop")

@@ -67,6 +67,23 @@ def test_help_imports_no_heavy_library() -> None:
     assert heavy == [], "--help imported heavy libraries"
 
 
+def test_the_program_asks_for_a_command_server_before_importing_the_cli(
+    tmp_path: Path,
+) -> None:
+    """`afasa-ops` is afasa_ops.daemon.client:main. Without a server it runs the command here;
+    before it knows, it imports no CLI framework and no heavy library (they are what the
+    server saves)."""
+    entry = (ROOT / "pyproject.toml").read_text()
+    assert 'afasa-ops = "afasa_ops.daemon.client:main"' in entry
+    code = (
+        f"import os\nos.environ['XDG_CACHE_HOME'] = {str(tmp_path)!r}\n"
+        "from afasa_ops.daemon import client\n"
+        "assert client.run_through_server(['status']) is None  # no server: run it here\n"
+    )
+    found, _ = imported_by(code, (*HEAVY, "typer", "click", "rich", "afasa_ops.cli"))
+    assert found == []
+
+
 def test_version() -> None:
     assert run_fresh("", "-m", "afasa_ops", "--version").stdout.startswith("afasa-ops ")
 

@@ -1,7 +1,7 @@
 """Imports point down the layers, never up. The order (top first), as docs/architecture.md
 draws it:
 
-    cli          cli/, __main__            parse, call one command, render
+    cli          cli/, __main__, daemon/   parse, call one command, render; the command server
     render       render/                   result objects to text, JSON, Markdown, JUnit
     commands     commands/                 the public verbs (the Python API)
     steps        steps/                    step kinds, one module per kind prefix
@@ -26,7 +26,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "afasa_ops"
 
 LAYERS: list[tuple[str, set[str]]] = [
-    ("cli", {"cli", "__main__"}),
+    ("cli", {"cli", "__main__", "daemon"}),
     ("render", {"render"}),
     ("commands", {"commands"}),
     ("steps", {"steps"}),

@@ -1,0 +1,359 @@
+"""The command server: import afasa-ops once, then fork a process per command.
+
+The server itself never runs a command. It stays single-threaded (fork copies one thread) and
+holds no state a command could see: each command is a fork of the same freshly-imported
+process, which takes the caller's directory, environment, umask and standard streams before
+the CLI starts. The server answers on a Unix socket only its own user can open (the folder is
+0700, and the peer's uid is checked), reports each command's exit status to its caller, and
+leaves when stopped, when idle for `idle_s`, or when the installed code changes under it.
+
+    python -c "from afasa_ops.daemon.server import main; main()" --socket PATH [--idle SECONDS]
+
+(not `-m`: click names the program after `__main__`'s package, and commands must say
+`afasa-ops`, as they do when run directly.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import importlib
+import io
+import json
+import os
+import pkgutil
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from afasa_ops.daemon.client import HANDSHAKE_TIMEOUT_S, PROTOCOL, read_line
+
+# Not preloaded: the API (FastAPI; `serve` never goes through the server) and the entry points.
+_NOT_PRELOADED = ("afasa_ops.api", "afasa_ops.__main__")
+_MAX_REQUEST = 4 * 1024 * 1024
+# What the drivers import inside functions, and httpx at its first transport or request.
+_LIBRARIES_LOADED_ON_DEMAND = (
+    "psycopg", "httpx", "httpcore", "h11", "yaml", "certifi", "encodings.idna",
+)  # fmt: skip
+
+
+def preload() -> None:
+    """Import what commands import: the CLI, every step kind, driver and their libraries."""
+    import afasa_ops
+    from afasa_ops.cli import command
+
+    command()  # typer's click tree, built once
+    for info in pkgutil.walk_packages(afasa_ops.__path__, "afasa_ops.", onerror=lambda _: None):
+        if not info.name.startswith(_NOT_PRELOADED):
+            _import_if_installed(info.name)
+    for library in _LIBRARIES_LOADED_ON_DEMAND:
+        _import_if_installed(library)
+
+
+def _import_if_installed(name: str) -> None:
+    """An install without an extra (say, no [service]) lacks what some modules import: those
+    load in the command that needs them, and it says what to install."""
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] == "afasa_ops":
+            raise
+
+
+def code_stamp() -> tuple[tuple[str, int, int], ...]:
+    """What the loaded code came from: afasa-ops' files and the folders packages install into.
+
+    Installing, upgrading or removing a package changes its site-packages folder; editing a
+    module of an editable install changes the file. Either makes the server stale: it hands
+    that command back to its caller and starts again on the new code."""
+    specs = [
+        module.__spec__
+        for name, module in list(sys.modules.items())
+        if name == "afasa_ops" or name.startswith("afasa_ops.")
+    ]
+    paths = {str(spec.origin) for spec in specs if spec is not None and spec.has_location}
+    paths |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
+    stamp = []
+    for path in sorted(p for p in paths if p):
+        try:
+            st = os.stat(path)
+            stamp.append((path, st.st_mtime_ns, st.st_size))
+        except OSError:
+            stamp.append((path, -1, -1))
+    return tuple(stamp)
+
+
+@dataclass
+class Server:
+    path: str
+    idle_s: float
+    stamp: tuple[tuple[str, int, int], ...] = ()
+    started_at: float = field(default_factory=time.time)
+    children: dict[int, socket.socket] = field(default_factory=dict)
+    stopping: bool = False
+    restart: bool = False
+
+    def serve(self) -> None:
+        listener = self._listen()
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        os.set_blocking(wake_r, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._stop_signal)
+        signal.signal(signal.SIGINT, self._stop_signal)
+        last_activity = time.monotonic()
+        try:
+            while not (self.stopping and not self.children):
+                timeout = None if self.children else self._idle_left(last_activity)
+                if timeout is not None and timeout <= 0:
+                    _log("idle: leaving")
+                    break
+                ready, _, _ = select.select([listener, wake_r], [], [], timeout)
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_r, 512)
+                self._reap()
+                if listener in ready and not self.stopping:
+                    conn, _ = listener.accept()
+                    last_activity = time.monotonic()
+                    self._answer(conn, listener, (wake_r, wake_w))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(self.path).st_ino == self._inode:
+                    os.unlink(self.path)
+            listener.close()
+            _log("stopped")
+
+    def _listen(self) -> socket.socket:
+        folder = os.path.dirname(self.path)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)  # control.start only gets here when no server answers on it
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o077)
+        try:
+            listener.bind(self.path)
+        finally:
+            os.umask(old)
+        listener.listen(64)
+        self._inode = os.stat(self.path).st_ino
+        _log(f"listening on {self.path} (pid {os.getpid()})")
+        return listener
+
+    def _idle_left(self, last_activity: float) -> float | None:
+        if self.idle_s <= 0:
+            return None
+        return last_activity + self.idle_s - time.monotonic()
+
+    def _stop_signal(self, _signum: int, _frame: Any) -> None:
+        self.stopping = True
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.children.pop(pid, None)
+            if conn is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            with contextlib.suppress(OSError):
+                conn.sendall(f"exit {code if code >= 0 else 128 - code}\n".encode())
+            conn.close()
+
+    def _answer(self, conn: socket.socket, listener: socket.socket, wake: tuple[int, int]) -> None:
+        fds: list[int] = []
+        try:
+            conn.settimeout(HANDSHAKE_TIMEOUT_S)
+            if _peer_uid(conn) != os.getuid():
+                conn.close()
+                return
+            request, fds = _read_request(conn)
+            op = request.get("op")
+            if op == "ping":
+                conn.sendall(json.dumps(self._describe()).encode() + b"\n")
+            elif op == "stop":
+                self.stopping = True
+                conn.sendall(b"stopping\n")
+            elif op == "run" and self.stamp != code_stamp():
+                _log("the installed code changed: starting again on it")
+                self.stopping = self.restart = True
+                conn.sendall(b"stale\n")
+            elif op == "run" and len(fds) == 3:
+                pid = os.fork()
+                if pid == 0:
+                    _command(conn, listener, wake, fds, request)  # never returns
+                self.children[pid] = conn
+                conn.sendall(f"pid {pid}\n".encode())
+                return  # the connection stays open for the exit status
+            else:
+                conn.sendall(b"refused\n")
+        except (OSError, ValueError) as exc:
+            _log(f"a request failed: {type(exc).__name__}")
+        finally:
+            for fd in fds:
+                os.close(fd)
+        conn.close()
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "idle_s": self.idle_s,
+            "commands_running": len(self.children),
+            "fresh": self.stamp == code_stamp(),
+        }
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    head, fds, _flags, _addr = socket.recv_fds(conn, 4, 3)
+    while len(head) < 4:
+        more = conn.recv(4 - len(head))
+        if not more:
+            raise ValueError("short request")
+        head += more
+    size = int.from_bytes(head, "big")
+    if size > _MAX_REQUEST:
+        raise ValueError("request too large")
+    body = bytearray()
+    while len(body) < size:
+        chunk = conn.recv(size - len(body))
+        if not chunk:
+            raise ValueError("short request")
+        body += chunk
+    request = json.loads(body)
+    if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
+        raise ValueError("not an afasa-ops request")
+    return request, list(fds)
+
+
+def _command(
+    conn: socket.socket,
+    listener: socket.socket,
+    wake: tuple[int, int],
+    fds: list[int],
+    request: dict[str, Any],
+) -> None:
+    """In the forked process: become the caller's command, run it, exit with its code."""
+    code = 1
+    try:
+        listener.close()
+        signal.set_wakeup_fd(-1)
+        for fd in wake:
+            os.close(fd)
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.setsid()  # out of the server's session: a signal to the server is not one to us
+        try:
+            go = read_line(conn)
+        except (OSError, ValueError):
+            go = ""
+        if go != "go":
+            os._exit(0)  # the caller gave up before the start: it runs the command itself
+        conn.close()
+        _take_over(fds, request)
+        code = _run_cli(list(request["argv"]))
+    except BaseException:  # the last resort of a process that must report
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def _take_over(fds: list[int], request: dict[str, Any]) -> None:
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.umask(int(request["umask"]))
+    os.environ.clear()
+    os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})
+    sys.stdin = _stream(0, "r", line=False)
+    sys.stdout = _stream(1, "w", line=os.isatty(1))
+    sys.stderr = _stream(2, "w", line=True, errors="backslashreplace")
+
+    from afasa_ops.redact import redactor
+
+    redactor.reset()  # what it learned is the server's environment; it learns the caller's
+
+
+def _stream(fd: int, mode: str, *, line: bool, errors: str = "strict") -> io.TextIOWrapper:
+    """A text stream on the caller's fd, buffered as Python buffers its own standard streams
+    (line by line on a terminal, and stderr always)."""
+    encoding = (sys.stdout.encoding if sys.stdout else None) or "utf-8"
+    raw = io.FileIO(fd, mode, closefd=False)
+    buffered: io.BufferedReader | io.BufferedWriter = (
+        io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+    )
+    return io.TextIOWrapper(buffered, encoding=encoding, errors=errors, line_buffering=line)
+
+
+def _run_cli(argv: list[str]) -> int:
+    import atexit
+
+    from afasa_ops.cli import main
+
+    sys.argv = ["afasa-ops", *argv]
+    try:
+        main()
+        return 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return int(exc.code or 0)
+        print(exc.code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        atexit._run_exitfuncs()
+
+
+def _log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} afasa-ops daemon: {message}", flush=True)
+
+
+def server_argv(path: str, idle_s: float) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        "from afasa_ops.daemon.server import main; main()",
+        "--socket",
+        path,
+        "--idle",
+        str(idle_s),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="afasa-ops daemon server")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--idle", type=float, default=900.0, help="seconds; 0: never")
+    args = parser.parse_args(argv)
+    preload()
+    server = Server(path=args.socket, idle_s=args.idle, stamp=code_stamp())
+    gc.collect()
+    gc.freeze()  # what is loaded stays in pages the forked commands share
+    server.serve()
+    if server.restart:
+        os.execv(sys.executable, server_argv(args.socket, args.idle))
