@@ -266,12 +266,17 @@ class Sandbox:
     # -- the afasa-ops side ---------------------------------------------------------------
 
     def ops(
-        self, *args: str, timeout: float = 900, check: bool = False
+        self,
+        *args: str,
+        timeout: float = 900,
+        check: bool = False,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """afasa-ops with this sandbox's config and environment (plus `env`)."""
         proc = subprocess.run(
             [self.ops_executable(), "--config", str(self.config), *args],
             cwd=self.root,
-            env=self.process_env(),
+            env={**self.process_env(), **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
