@@ -53,6 +53,9 @@ from afasa_ops.traefik.routing import (
 # costs more; the logs are scanned once more before the routers end the wait).
 _SETTLE_POLL_S = 0.05
 _LOG_SCAN_S = 0.25
+# How often the routing wait asks again (routers and one request per route, all local): the
+# routes usually answer within a poll or two of the routers appearing, not a second later.
+_ROUTING_POLL_S = 0.1
 
 # -- shared helpers -----------------------------------------------------------------------
 
@@ -519,7 +522,7 @@ class Routing(Step[RoutingParams]):
             _, report = self._report(ctx)
             if report is None or report.ok:
                 break
-            time.sleep(1.0)
+            time.sleep(_ROUTING_POLL_S)
         return Outcome(False)  # verify's word on the routers is the summary
 
     def verify(self, ctx: Context, outcome: Outcome) -> Assessment:
