@@ -10,6 +10,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -202,11 +203,15 @@ def _build_inputs(ctx: Context, names: list[str]) -> dict[str, str | None]:
     a rebuild could change the image."""
     project = ctx.project()
     out: dict[str, str | None] = {}
+    trees: dict[Path, str | None] = {}  # services often share one context (three git calls)
     for name in names:
         build = (project.services.get(name) or {}).get("build")
         if build:
             context = build.get("context", ".") if isinstance(build, dict) else str(build)
-            tree = clean_tree_hash((project.directory / context).resolve())
+            folder = (project.directory / context).resolve()
+            if folder not in trees:
+                trees[folder] = clean_tree_hash(folder)
+            tree = trees[folder]
             spec = json.dumps(build, sort_keys=True, default=str).encode()
             out[name] = f"{tree}:{hashlib.sha256(spec).hexdigest()[:16]}" if tree else None
     return out
