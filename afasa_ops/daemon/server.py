@@ -55,6 +55,11 @@ def preload() -> None:
             _import_if_installed(info.name)
     for library in _LIBRARIES_LOADED_ON_DEMAND:
         _import_if_installed(library)
+    from afasa_ops.compose.wheelhouse import source_fingerprint
+
+    # The hash of the package's files a rebuild check compares (tens of milliseconds): they
+    # cannot change under a fresh server, which code_stamp() checks before every command.
+    source_fingerprint()
 
 
 def _import_if_installed(name: str) -> None:
@@ -68,26 +73,30 @@ def _import_if_installed(name: str) -> None:
 
 
 def code_stamp() -> tuple[tuple[str, int, int], ...]:
-    """What the loaded code came from: afasa-ops' files and the folders packages install into.
+    """What the loaded code came from: afasa-ops' files (modules and data; bytecode caches
+    left out) and the folders packages install into.
 
     Installing, upgrading or removing a package changes its site-packages folder; editing a
-    module of an editable install changes the file. Either makes the server stale: it hands
+    file of an editable install changes the file. Either makes the server stale: it hands
     that command back to its caller and starts again on the new code."""
-    specs = [
-        module.__spec__
-        for name, module in list(sys.modules.items())
-        if name == "afasa_ops" or name.startswith("afasa_ops.")
-    ]
-    paths = {str(spec.origin) for spec in specs if spec is not None and spec.has_location}
-    paths |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
+    import afasa_ops
+
     stamp = []
-    for path in sorted(p for p in paths if p):
-        try:
-            st = os.stat(path)
-            stamp.append((path, st.st_mtime_ns, st.st_size))
-        except OSError:
-            stamp.append((path, -1, -1))
-    return tuple(stamp)
+    pending = list(afasa_ops.__path__)
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        pending.append(entry.path)
+                else:
+                    st = entry.stat()
+                    stamp.append((entry.path, st.st_mtime_ns, st.st_size))
+    for folder in sys.path:
+        if folder.endswith(("site-packages", "dist-packages")) and os.path.isdir(folder):
+            st = os.stat(folder)
+            stamp.append((folder, st.st_mtime_ns, st.st_size))
+    return tuple(sorted(stamp))
 
 
 @dataclass

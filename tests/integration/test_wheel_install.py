@@ -153,8 +153,10 @@ def test_the_command_server_of_an_installed_wheel_starts_again_on_new_code(
         assert str(first["socket"]).startswith(cache)
         version = operator.cli("--version", XDG_CACHE_HOME=cache)
         assert version.stdout.strip() == f"afasa-ops {__version__}"
-        (module,) = operator.venv.glob("lib/python*/site-packages/afasa_ops/cli/status.py")
-        module.touch()  # as an upgrade rewrites the file
+        # A data file no module imports: the server's view of its code covers the files a
+        # wheel holds, as an upgrade rewrites them (the runbook, migrations), not only modules.
+        (runbook,) = operator.venv.glob("lib/python*/site-packages/afasa_ops/data/runbooks/*.yaml")
+        runbook.touch()
         assert daemon("status")["fresh"] is False
         after = operator.cli("--version", XDG_CACHE_HOME=cache)
         assert after.returncode == 0 and after.stdout.strip() == f"afasa-ops {__version__}"
