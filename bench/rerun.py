@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "compose"))
 sys.path.insert(0, str(ROOT))
 
 import sandbox as sandbox_mod  # noqa: E402  (compose/ is not a package)
+from _command_server import FRESH_PROCESS, command_server  # noqa: E402
 from _rounds import side_by_side  # noqa: E402
 
 TARGET_RATIO = 1.5
@@ -225,23 +226,6 @@ def own_sandbox() -> Iterator[sandbox_mod.Sandbox]:
             gate.stop()
 
 
-@contextlib.contextmanager
-def command_server(box: sandbox_mod.Sandbox) -> Iterator[dict[str, str]]:
-    """A command server of the bench's own (`afasa-ops daemon start`, in a private cache
-    folder, so a user's server is neither used nor stopped); the environment that uses it.
-    One warm-up command first: a server whose code changed starts again on its first."""
-    with tempfile.TemporaryDirectory(prefix="afasa-bench-cache-") as cache:
-        env = {"XDG_CACHE_HOME": cache}
-        started = box.ops("daemon", "start", "--idle", "0", env=env)
-        if started.returncode != 0:
-            raise SystemExit(f"rerun.py: daemon start failed: {started.stderr.strip()}")
-        try:
-            box.ops("--version", env=env)
-            yield env
-        finally:
-            box.ops("daemon", "stop", env=env)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sandbox", type=Path, default=ROOT / ".demo")
@@ -276,7 +260,7 @@ def main() -> int:
 
         sides = {
             "server": lambda: ops_side(server_env),
-            "fresh": lambda: ops_side({"AFASA_OPS_DAEMON": "off"}),
+            "fresh": lambda: ops_side(FRESH_PROCESS),
             "bare": bare_side,
         }
         got = side_by_side(args.repeat, sides)
