@@ -29,6 +29,15 @@ _ROOT_OPTIONS_WITH_VALUE = frozenset({"--config", "-c"})
 HANDSHAKE_TIMEOUT_S = 5.0
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 LOST_SERVER_EXIT = 1
+# The caller's soft limits its command takes over (`ulimit -n`, `-c`, `-f`, `-s`, `-v`, `-u`).
+LIMITS = (
+    "RLIMIT_NOFILE",
+    "RLIMIT_CORE",
+    "RLIMIT_FSIZE",
+    "RLIMIT_STACK",
+    "RLIMIT_AS",
+    "RLIMIT_NPROC",
+)
 
 
 def main() -> None:
@@ -122,6 +131,7 @@ def _hand_over(conn: socket.socket, argv: Sequence[str]) -> int | None:
             "cwd": os.getcwd(),
             "env": dict(os.environ),
             "umask": _umask(),
+            "limits": _limits(),
         }
         body = json.dumps(request).encode()
         with _std_fds() as fds:
@@ -168,6 +178,13 @@ def read_line(conn: socket.socket, limit: int = 65536) -> str:
         if len(data) > limit:
             raise ValueError("reply too long")
     return data.decode().strip()
+
+
+def _limits() -> dict[str, int]:
+    """The soft limits a command meets (open files, core size...), by resource name."""
+    import resource
+
+    return {name: resource.getrlimit(getattr(resource, name))[0] for name in LIMITS}
 
 
 def _umask() -> int:

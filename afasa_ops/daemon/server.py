@@ -33,7 +33,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from afasa_ops.daemon.client import HANDSHAKE_TIMEOUT_S, PROTOCOL, read_line
+from afasa_ops.daemon.client import HANDSHAKE_TIMEOUT_S, LIMITS, PROTOCOL, read_line
 
 # Not preloaded: the API (FastAPI; `serve` never goes through the server) and the entry points.
 _NOT_PRELOADED = ("afasa_ops.api", "afasa_ops.__main__")
@@ -296,6 +296,7 @@ def _take_over(fds: list[int], request: dict[str, Any]) -> None:
         os.close(fd)
     os.chdir(request["cwd"])
     os.umask(int(request["umask"]))
+    _take_limits(dict(request.get("limits") or {}))
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})
     sys.stdin = _stream(0, "r", line=False)
@@ -305,6 +306,21 @@ def _take_over(fds: list[int], request: dict[str, Any]) -> None:
     from afasa_ops.redact import redactor
 
     redactor.reset()  # what it learned is the server's environment; it learns the caller's
+
+
+def _take_limits(limits: dict[str, int]) -> None:
+    """The caller's soft limits, where the server's hard limits allow them (a soft limit
+    above the hard one is refused by the kernel for the caller's own process too)."""
+    import resource
+
+    for name, soft in limits.items():
+        if name not in LIMITS:
+            continue
+        which = getattr(resource, name)
+        _, hard = resource.getrlimit(which)
+        if hard == resource.RLIM_INFINITY or (soft != resource.RLIM_INFINITY and soft <= hard):
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(which, (int(soft), hard))
 
 
 def _stream(fd: int, mode: str, *, line: bool, errors: str = "strict") -> io.TextIOWrapper:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import resource
 import signal
 import socket
 import subprocess
@@ -30,7 +31,14 @@ class Target:
     home: Path
     env: dict[str, str]
 
-    def ops(self, *args: str, umask: int = 0o022, **env: str) -> subprocess.Popen[str]:
+    def ops(
+        self, *args: str, umask: int = 0o022, files: int = 1024, **env: str
+    ) -> subprocess.Popen[str]:
+        def as_the_caller() -> None:
+            os.umask(umask)
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (files, hard))
+
         return subprocess.Popen(
             [str(EXE), "--config", "afasa-ops.toml", *args],
             cwd=self.home,  # the relative --config resolves only from here
@@ -38,7 +46,7 @@ class Target:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=lambda: os.umask(umask),
+            preexec_fn=as_the_caller,
         )
 
     def run(self, *args: str, **kw: object) -> tuple[subprocess.Popen[str], str, str]:
@@ -60,8 +68,13 @@ class Target:
         (self.home / "runbook.yaml").write_text(json.dumps(doc))
 
 
-# The step's shell reports the command's pid, that process's parent, $MARK and its umask.
-WHO = ["sh", "-c", "echo $PPID $(cut -d' ' -f4 /proc/$PPID/stat) $MARK $(umask) > ../who.txt"]
+# The step's shell reports the command's pid, that process's parent, $MARK, its umask and its
+# limit of open files.
+WHO = [
+    "sh",
+    "-c",
+    "echo $PPID $(cut -d' ' -f4 /proc/$PPID/stat) $MARK $(umask) $(ulimit -n) > ../who.txt",
+]
 
 
 @pytest.fixture
@@ -79,9 +92,9 @@ def target(tmp_path: Path) -> Iterator[Target]:
     subprocess.run([str(EXE), "daemon", "stop"], env=env, capture_output=True)
 
 
-def who(target: Target) -> tuple[int, int, str, str]:
-    pid, parent, mark, umask = (target.home / "who.txt").read_text().split()
-    return int(pid), int(parent), mark, umask
+def who(target: Target) -> tuple[int, int, str, str, int]:
+    pid, parent, mark, umask, files = (target.home / "who.txt").read_text().split()
+    return int(pid), int(parent), mark, umask, int(files)
 
 
 def test_a_command_is_forked_from_the_server_and_takes_the_callers_place(
@@ -90,13 +103,13 @@ def test_a_command_is_forked_from_the_server_and_takes_the_callers_place(
     server = target.daemon("start", "--idle", "120")
     assert server["running"] is True and server["fresh"] is True
 
-    proc, out, err = target.run("run", "--yes", umask=0o027, MARK="from-the-caller")
+    proc, out, err = target.run("run", "--yes", umask=0o027, files=123, MARK="from-the-caller")
     assert proc.returncode == 0, err
-    pid, parent, mark, umask = who(target)
+    pid, parent, mark, umask, files = who(target)
     assert parent == server["pid"]  # forked from the server...
     assert pid != proc.pid  # ...not run by the program the caller started
-    # ...in the caller's directory (the relative --config), environment and umask.
-    assert (mark, umask) == ("from-the-caller", "0027")
+    # ...in the caller's directory (the relative --config), environment, umask and limits.
+    assert (mark, umask, files) == ("from-the-caller", "0027", 123)
     assert "result: ok" in out + err
     assert "Usage: afasa-ops" in target.run("--help")[1]  # named as when run directly
 
@@ -104,7 +117,7 @@ def test_a_command_is_forked_from_the_server_and_takes_the_callers_place(
     # (and AFASA_OPS_DAEMON is not taken for a config key).
     proc, _, err = target.run("run", "--yes", MARK="direct", AFASA_OPS_DAEMON="off")
     assert proc.returncode == 0, err
-    pid, parent, mark, _ = who(target)
+    pid, _, mark, _, _ = who(target)
     assert (pid, mark) == (proc.pid, "direct")
 
 
