@@ -108,9 +108,10 @@ class Server:
     children: dict[int, socket.socket] = field(default_factory=dict)
     stopping: bool = False
     restart: bool = False
+    _inode: int = 0  # the socket file this server made
 
     def serve(self) -> None:
-        listener = self._listen()
+        listener: socket.socket | None = self._listen()
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         os.set_blocking(wake_r, False)
@@ -120,25 +121,37 @@ class Server:
         signal.signal(signal.SIGINT, self._stop_signal)
         last_activity = time.monotonic()
         try:
-            while not (self.stopping and not self.children):
+            while listener is not None or self.children:
+                if self.stopping and listener is not None:
+                    # New commands run in their callers' processes at once, while the ones
+                    # running here finish.
+                    self._close(listener)
+                    listener = None
+                    continue
                 timeout = None if self.children else self._idle_left(last_activity)
                 if timeout is not None and timeout <= 0:
                     _log("idle: leaving")
-                    break
-                ready, _, _ = select.select([listener, wake_r], [], [], timeout)
+                    self.stopping = True
+                    continue
+                waits = [wake_r] if listener is None else [listener, wake_r]
+                ready, _, _ = select.select(waits, [], [], timeout)
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 512)
                 self._reap()
-                if listener in ready and not self.stopping:
+                if listener is not None and listener in ready and not self.stopping:
                     conn, _ = listener.accept()
                     last_activity = time.monotonic()
                     self._answer(conn, listener, (wake_r, wake_w))
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                if os.stat(self.path).st_ino == self._inode:
-                    os.unlink(self.path)
-            listener.close()
+            if listener is not None:
+                self._close(listener)
             _log("stopped")
+
+    def _close(self, listener: socket.socket) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(self.path).st_ino == self._inode:  # not a newer server's socket
+                os.unlink(self.path)
+        listener.close()
 
     def _listen(self) -> socket.socket:
         folder = os.path.dirname(self.path)
@@ -202,7 +215,8 @@ class Server:
             elif op == "run" and len(fds) == 3:
                 pid = os.fork()
                 if pid == 0:
-                    _command(conn, listener, wake, fds, request)  # never returns
+                    others = list(self.children.values())
+                    _command(conn, [listener, *others], wake, fds, request)  # never returns
                 self.children[pid] = conn
                 conn.sendall(f"pid {pid}\n".encode())
                 return  # the connection stays open for the exit status
@@ -255,7 +269,7 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 def _command(
     conn: socket.socket,
-    listener: socket.socket,
+    inherited: list[socket.socket],
     wake: tuple[int, int],
     fds: list[int],
     request: dict[str, Any],
@@ -263,7 +277,8 @@ def _command(
     """In the forked process: become the caller's command, run it, exit with its code."""
     code = 1
     try:
-        listener.close()
+        for sock in inherited:  # the listener, and other callers' connections
+            sock.close()
         signal.set_wakeup_fd(-1)
         for fd in wake:
             os.close(fd)

@@ -209,6 +209,34 @@ def test_stop_and_status(target: Target) -> None:
     assert who(target)[0] == proc.pid  # without a server, commands run in their own process
 
 
+def test_a_stopping_server_lets_new_commands_go_while_its_own_finish(target: Target) -> None:
+    """Told to stop while a command runs, the server lets that command finish, and takes
+    its socket away at once: new commands run in their callers' processes meanwhile."""
+    server = target.daemon("start")
+    target.runbook(["sleep", "60"])
+    running = target.ops("run", "--yes")
+    command = _wait_for_child_of(int(server["pid"]))  # type: ignore[arg-type]
+    stopping = subprocess.Popen(
+        [str(EXE), "daemon", "stop"], env=target.env, stdout=subprocess.PIPE, text=True
+    )
+    socket_file = Path(str(server["socket"]))
+    for _ in range(600):
+        if not socket_file.exists():
+            break
+        time.sleep(0.05)
+    assert not socket_file.exists()
+    assert _alive(command) and _alive(int(server["pid"]))  # type: ignore[arg-type]
+    status = target.daemon("status")
+    assert status["running"] is False
+
+    running.send_signal(signal.SIGINT)
+    running.communicate(timeout=60)
+    assert running.returncode == 1  # interrupted, and its exit code still came back
+    stopping.communicate(timeout=60)
+    assert stopping.returncode == 0
+    assert not _alive(int(server["pid"]))  # type: ignore[arg-type]
+
+
 def test_a_socket_in_a_folder_others_can_enter_is_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
