@@ -21,7 +21,7 @@ from afasa_ops.daemon.client import (
     trusted_socket,
 )
 from afasa_ops.daemon.server import server_argv
-from afasa_ops.errors import AfasaOpsError
+from afasa_ops.errors import AfasaOpsError, ConfigError
 
 START_TIMEOUT_S = 60.0
 DEFAULT_IDLE_S = 900.0
@@ -94,14 +94,22 @@ def start(idle_s: float = DEFAULT_IDLE_S) -> DaemonStatus:
         stop()
     path = socket_path()
     if len(path.encode()) > _MAX_SOCKET_PATH:
-        raise AfasaOpsError(
-            f"the command server's socket path is too long for a Unix socket: {path}",
+        raise ConfigError(
+            f"the command server's socket path is too long for a Unix socket"
+            f" ({len(path.encode())} bytes, at most {_MAX_SOCKET_PATH}): {path}",
             hint="set XDG_CACHE_HOME to a shorter folder",
         )
-    Path(socket_dir()).mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(socket_dir(), 0o700)
-    with open(log_path(), "ab") as log:
+    try:
+        Path(socket_dir()).mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(socket_dir(), 0o700)
+        log = open(log_path(), "ab")  # noqa: SIM115 - closed below, once the server has it
         os.chmod(log_path(), 0o600)
+    except OSError as exc:
+        raise AfasaOpsError(
+            f"cannot prepare the command server's folder {socket_dir()}: {exc.strerror or exc}",
+            hint="set XDG_CACHE_HOME to a folder of yours",
+        ) from exc
+    with log:
         process = subprocess.Popen(
             server_argv(path, idle_s),
             stdin=subprocess.DEVNULL,

@@ -237,6 +237,23 @@ def test_a_stopping_server_lets_new_commands_go_while_its_own_finish(target: Tar
     assert not _alive(int(server["pid"]))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("problem", ["too long", "not a folder"])
+def test_a_cache_folder_the_server_cannot_use_is_one_line(tmp_path: Path, problem: str) -> None:
+    cache = tmp_path / ("c" * 100 if problem == "too long" else "file")
+    if problem == "not a folder":
+        cache.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFASA_OPS_")}
+    proc = subprocess.run(
+        [str(EXE), "daemon", "start"],
+        env={**env, "XDG_CACHE_HOME": str(cache)},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == (2 if problem == "too long" else 1)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("error: ") and "set XDG_CACHE_HOME" in proc.stderr
+
+
 def test_a_socket_in_a_folder_others_can_enter_is_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
