@@ -171,12 +171,10 @@ def _ask(path: str, op: str) -> dict[str, Any]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    from afasa_ops.runbook.journal import pid_alive
+
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     # A zombie (our own child, not yet reaped) is not running.
     with contextlib.suppress(ChildProcessError):
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
