@@ -33,6 +33,7 @@ class Storage(Protocol):
     def size(self, key: str) -> int | None: ...
     def delete(self, key: str) -> None: ...
     def list_keys(self, prefix: str) -> list[str]: ...
+    def close(self) -> None: ...
 
 
 def _safe_key(key: str) -> str:
@@ -82,6 +83,9 @@ class FileStorage:
             if p.is_file() and not p.name.startswith(".")
         ]
         return sorted(k for k in keys if k.startswith(prefix))
+
+    def close(self) -> None:
+        """Nothing is held open between calls."""
 
 
 @dataclass

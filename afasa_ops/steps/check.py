@@ -18,7 +18,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -29,6 +29,9 @@ from afasa_ops.redact import redactor
 from afasa_ops.runbook.context import Context
 from afasa_ops.runbook.model import Assessment, Outcome
 from afasa_ops.runbook.step import Params, Step, register
+
+if TYPE_CHECKING:
+    from afasa_ops.platform.storage import Storage
 
 EXCERPT_CHARS = 400
 # How long a polled action keeps [checks] poll_initial_s before backing off 1.5x per poll.
@@ -231,6 +234,7 @@ class CheckRunner:
         self.http = http.client(cfg.http_timeout_s, base_url=cfg.base_url.rstrip("/"))
         self._token: str | None = None
         self._connections: dict[str, Any] = {}  # role -> psycopg connection
+        self._store: Storage | None = None  # [storage], opened at the first storage action
         self.touched: list[str] = []
         self._last = ""
         self._facts: dict[str, Any] = {}
@@ -239,6 +243,8 @@ class CheckRunner:
         self.http.close()
         for conn in self._connections.values():
             conn.close()
+        if self._store is not None:
+            self._store.close()
 
     def safe_vars(self) -> dict[str, Any]:
         safe: dict[str, Any] = redactor.redact_obj(dict(self.vars))
@@ -459,7 +465,9 @@ class CheckRunner:
         from afasa_ops.platform.storage import open_storage
 
         key = self.fill(spec.key)
-        storage = open_storage(self.settings.storage, self.settings.base_dir)
+        if self._store is None:
+            self._store = open_storage(self.settings.storage, self.settings.base_dir)
+        storage = self._store
         if spec.delete:
             try:
                 storage.delete(key)
