@@ -152,13 +152,15 @@ def _wait(conn: socket.socket, pid: int) -> int:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
-    for signum in FORWARDED_SIGNALS:
-        signal.signal(signum, forward)
+    before = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     conn.settimeout(None)
     try:
         reply = read_line(conn)
     except OSError:
         reply = ""
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
     if reply.startswith("exit "):
         return int(reply[5:])
     sys.stderr.write(
