@@ -23,6 +23,7 @@ import io
 import json
 import os
 import pkgutil
+import resource
 import select
 import signal
 import socket
@@ -295,6 +296,9 @@ def _command(
         conn.close()
         _take_over(fds, request)
         code = _run_cli(list(request["argv"]))
+    except KeyboardInterrupt:  # Ctrl-C before the CLI took over: as the CLI reports it
+        with contextlib.suppress(OSError):
+            os.write(2, b"interrupted\n")
     except BaseException:  # the last resort of a process that must report
         with contextlib.suppress(Exception):
             traceback.print_exc()
@@ -326,8 +330,6 @@ def _take_over(fds: list[int], request: dict[str, Any]) -> None:
 def _take_limits(limits: dict[str, int]) -> None:
     """The caller's soft limits, where the server's hard limits allow them (a soft limit
     above the hard one is refused by the kernel for the caller's own process too)."""
-    import resource
-
     for name, soft in limits.items():
         if name not in LIMITS:
             continue
@@ -363,8 +365,9 @@ def _run_cli(argv: list[str]) -> int:
             return int(exc.code or 0)
         print(exc.code, file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # outside the root command's own handling (say, while parsing)
+        sys.stderr.write("interrupted\n")
+        return 1
     finally:
         atexit._run_exitfuncs()
 
