@@ -129,10 +129,9 @@ def test_on_a_terminal_the_command_has_the_terminal(target: Target) -> None:
     write = {"id": "f", "kind": "file.content", "params": {"path": "out.txt", "content": "hi\n"}}
     doc = {"name": "t", "phases": [{"id": "p", "steps": [who_step, write]}]}
     (target.home / "runbook.yaml").write_text(json.dumps(doc))
-    env = {k: v for k, v in target.env.items() if k != "NO_COLOR"} | {
-        "TERM": "xterm",
-        "MARK": "tty",
-    }
+    # An operator at a terminal: not CI (where afasa-ops never asks), colours on.
+    env = {k: v for k, v in target.env.items() if k not in ("NO_COLOR", "CI")}
+    env |= {"TERM": "xterm", "MARK": "tty"}
 
     pid, fd = pty.fork()
     if pid == 0:  # the caller, on the terminal
@@ -187,6 +186,7 @@ def test_ctrl_c_reaches_the_command(target: Target) -> None:
     target.runbook(["sleep", "60"])
     proc = target.ops("run", "--yes")
     command = _wait_for_child_of(int(server["pid"]))  # type: ignore[arg-type]
+    _wait_for_child_of(command)  # the step's `sleep`: the command is running its steps
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
@@ -216,6 +216,7 @@ def test_a_stopping_server_lets_new_commands_go_while_its_own_finish(target: Tar
     target.runbook(["sleep", "60"])
     running = target.ops("run", "--yes")
     command = _wait_for_child_of(int(server["pid"]))  # type: ignore[arg-type]
+    _wait_for_child_of(command)  # its step's `sleep`
     stopping = subprocess.Popen(
         [str(EXE), "daemon", "stop"], env=target.env, stdout=subprocess.PIPE, text=True
     )
