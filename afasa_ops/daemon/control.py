@@ -8,7 +8,7 @@ import os
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +42,7 @@ class DaemonStatus:
     note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "socket": self.socket,
-            "running": self.running,
-            "pid": self.pid,
-            "started_at": self.started_at,
-            "idle_s": self.idle_s,
-            "commands_running": self.commands_running,
-            "fresh": self.fresh,
-            "log": self.log,
-            "note": self.note,
-        }
+        return asdict(self)
 
 
 def log_path() -> str:
